@@ -1,0 +1,61 @@
+"""A thread-safe hybrid logical clock generator (Kulkarni et al., 2014)."""
+
+from __future__ import annotations
+
+import threading
+
+from ._reading import Hlc
+
+__all__ = ["HlcGenerator", "HlcSkewError"]
+
+
+class HlcSkewError(ValueError):
+    """A remote HLC is further ahead of local physical time than allowed."""
+
+
+class HlcGenerator:
+    """Issues strictly increasing :class:`Hlc` values.
+
+    ``tick(physical_ns)`` is called with the clock's current physical time; if the clock's
+    physical time has not advanced past the last issued value (same nanosecond, or a
+    backward correction being held), the logical counter advances instead.
+    """
+
+    def __init__(self, last: Hlc | None = None, max_offset_ns: int = 60 * 10**9) -> None:
+        self._last = last or Hlc(0, 0)
+        self._max_offset_ns = max_offset_ns
+        self._lock = threading.Lock()
+
+    @property
+    def last(self) -> Hlc:
+        return self._last
+
+    def tick(self, physical_ns: int) -> Hlc:
+        with self._lock:
+            last = self._last
+            if physical_ns > last.physical_ns:
+                issued = Hlc(physical_ns, 0)
+            else:
+                issued = Hlc(last.physical_ns, last.logical + 1)
+            self._last = issued
+            return issued
+
+    def observe(self, remote: Hlc, physical_ns: int) -> Hlc:
+        """Merge a timestamp received from another node and return a local HLC that orders
+        after both. Rejects a remote further ahead than ``max_offset_ns``."""
+        if remote.physical_ns - physical_ns > self._max_offset_ns:
+            raise HlcSkewError("remote HLC is too far ahead of local time")
+        with self._lock:
+            last = self._last
+            top = max(physical_ns, last.physical_ns, remote.physical_ns)
+            if top == last.physical_ns == remote.physical_ns:
+                logical = max(last.logical, remote.logical) + 1
+            elif top == last.physical_ns:
+                logical = last.logical + 1
+            elif top == remote.physical_ns:
+                logical = remote.logical + 1
+            else:
+                logical = 0
+            issued = Hlc(top, logical)
+            self._last = issued
+            return issued

@@ -1,0 +1,232 @@
+"""Errors raised by dualid.
+
+Every error the SDK raises on purpose is a :class:`DualIdError`. Each class carries a
+stable, machine-readable ``code`` (part of the public contract: the HTTP layer puts it in
+the JSON body) and a message that never contains personal data or an agentId.
+Foreign exceptions (SQLAlchemy, cryptography, ntplib) are converted at the boundary.
+
+The tree::
+
+    DualIdError                       DUALID_ERROR
+    ├── ConfigurationError            CONFIGURATION_ERROR
+    │   └── MissingKeyError           MISSING_KEY
+    ├── InvalidInput                  INVALID_INPUT
+    │   └── InvalidField              INVALID_FIELD
+    ├── NotFound                      NOT_FOUND
+    │   ├── UnknownAgent              UNKNOWN_AGENT
+    │   ├── UnknownHost               UNKNOWN_HOST
+    │   ├── UnknownEvent              UNKNOWN_EVENT
+    │   ├── UnknownGrant              UNKNOWN_GRANT
+    │   └── UnknownRegistration       UNKNOWN_REGISTRATION
+    ├── Conflict                      CONFLICT
+    │   ├── AlreadyExists             ALREADY_EXISTS
+    │   ├── DuplicateRegistration     DUPLICATE_REGISTRATION
+    │   └── GrantNotActive            GRANT_NOT_ACTIVE
+    ├── ConsentError                  CONSENT_ERROR
+    │   ├── ConsentRequired           CONSENT_REQUIRED
+    │   └── FieldNotRequested         FIELD_NOT_REQUESTED
+    ├── CryptoError                   CRYPTO_ERROR
+    │   ├── DecryptionFailed          DECRYPTION_FAILED
+    │   └── KeyDestroyed              KEY_DESTROYED
+    ├── StoreError                    STORE_ERROR
+    │   ├── StoreUnavailable          STORE_UNAVAILABLE
+    │   └── SchemaOutOfDate           SCHEMA_OUT_OF_DATE
+    ├── AuditError                    AUDIT_ERROR
+    └── ClockError                    CLOCK_ERROR
+
+``ValueError``-compatible: :class:`InvalidInput` also subclasses ``ValueError`` so code that
+validates with ``except ValueError`` keeps working.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import ClassVar
+
+__all__ = [
+    "AlreadyExists",
+    "AuditError",
+    "ClockError",
+    "ConfigurationError",
+    "Conflict",
+    "ConsentError",
+    "ConsentRequired",
+    "CryptoError",
+    "DecryptionFailed",
+    "DualIdError",
+    "DuplicateRegistration",
+    "FieldNotRequested",
+    "GrantNotActive",
+    "InvalidField",
+    "InvalidInput",
+    "KeyDestroyed",
+    "MissingKeyError",
+    "NotFound",
+    "SchemaOutOfDate",
+    "StoreError",
+    "StoreUnavailable",
+    "UnknownAgent",
+    "UnknownEvent",
+    "UnknownGrant",
+    "UnknownHost",
+    "UnknownRegistration",
+]
+
+
+class DualIdError(Exception):
+    """Root of every error dualid raises on purpose.
+
+    ``code`` is stable across releases; ``message`` is for humans and never holds personal
+    data or agentIds; ``details`` holds safe, structured context (field names, ids that the
+    caller already knows) for machine use.
+    """
+
+    code: ClassVar[str] = "DUALID_ERROR"
+
+    def __init__(self, message: str, **details: object) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details: dict[str, object] = details
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(code={self.code!r}, message={self.message!r})"
+
+    def to_dict(self) -> dict[str, object]:
+        """A JSON-ready description: ``{"code", "message", "details"}``."""
+        return {"code": self.code, "message": self.message, "details": dict(self.details)}
+
+
+class ConfigurationError(DualIdError):
+    """The SDK is set up wrongly (bad URL, bad key material, missing extra)."""
+
+    code = "CONFIGURATION_ERROR"
+
+
+class MissingKeyError(ConfigurationError):
+    """No master key is configured where one is required (e.g. a PostgreSQL store)."""
+
+    code = "MISSING_KEY"
+
+
+class InvalidInput(DualIdError, ValueError):
+    """An argument is malformed or out of range."""
+
+    code = "INVALID_INPUT"
+
+
+class InvalidField(InvalidInput):
+    """A personal-data value failed validation (phone, email, birthday, extras)."""
+
+    code = "INVALID_FIELD"
+
+
+class NotFound(DualIdError):
+    """Something the call refers to does not exist."""
+
+    code = "NOT_FOUND"
+
+
+class UnknownAgent(NotFound):
+    code = "UNKNOWN_AGENT"
+
+
+class UnknownHost(NotFound):
+    code = "UNKNOWN_HOST"
+
+
+class UnknownEvent(NotFound):
+    code = "UNKNOWN_EVENT"
+
+
+class UnknownGrant(NotFound):
+    code = "UNKNOWN_GRANT"
+
+
+class UnknownRegistration(NotFound):
+    code = "UNKNOWN_REGISTRATION"
+
+
+class Conflict(DualIdError):
+    """The call conflicts with the current state."""
+
+    code = "CONFLICT"
+
+
+class AlreadyExists(Conflict):
+    code = "ALREADY_EXISTS"
+
+
+class DuplicateRegistration(Conflict):
+    """The person is already registered for that event with that host."""
+
+    code = "DUPLICATE_REGISTRATION"
+
+
+class GrantNotActive(Conflict):
+    """The grant was already revoked or has expired."""
+
+    code = "GRANT_NOT_ACTIVE"
+
+
+class ConsentError(DualIdError):
+    """The call would share data without the consent or requirement it needs."""
+
+    code = "CONSENT_ERROR"
+
+
+class ConsentRequired(ConsentError):
+    """Required fields are not shared, or not present. ``fields`` names them."""
+
+    code = "CONSENT_REQUIRED"
+
+    def __init__(self, message: str, fields: Iterable[str] = (), **details: object) -> None:
+        self.fields = tuple(sorted(fields))
+        super().__init__(message, fields=list(self.fields), **details)
+
+
+class FieldNotRequested(ConsentError):
+    """A field was offered to a host that never declared it needs or wants it."""
+
+    code = "FIELD_NOT_REQUESTED"
+
+    def __init__(self, message: str, fields: Iterable[str] = (), **details: object) -> None:
+        self.fields = tuple(sorted(fields))
+        super().__init__(message, fields=list(self.fields), **details)
+
+
+class CryptoError(DualIdError):
+    code = "CRYPTO_ERROR"
+
+
+class DecryptionFailed(CryptoError):
+    """A ciphertext did not authenticate: wrong key, or moved to another row or field."""
+
+    code = "DECRYPTION_FAILED"
+
+
+class KeyDestroyed(CryptoError):
+    """The data key was destroyed by an erasure; the data is gone for good."""
+
+    code = "KEY_DESTROYED"
+
+
+class StoreError(DualIdError):
+    code = "STORE_ERROR"
+
+
+class StoreUnavailable(StoreError):
+    """The database cannot be reached or written."""
+
+    code = "STORE_UNAVAILABLE"
+
+
+class SchemaOutOfDate(StoreError):
+    code = "SCHEMA_OUT_OF_DATE"
+
+
+class AuditError(DualIdError):
+    code = "AUDIT_ERROR"
+
+
+class ClockError(DualIdError):
+    code = "CLOCK_ERROR"

@@ -102,6 +102,4 @@ class FakeClock:
                 offline = (self._true - self._offline_since).total_seconds()
                 uncertainty += timedelta(seconds=offline * self._holdover_rate)
             hlc = self._hlc.tick(datetime_to_ns(shown))
-            return ClockReading(
-                time=shown, uncertainty=uncertainty, status=self._status, hlc=hlc
-            )
+            return ClockReading(time=shown, uncertainty=uncertainty, status=self._status, hlc=hlc)

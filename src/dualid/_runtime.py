@@ -1,0 +1,49 @@
+"""What every service shares: the store, the clock, the keys. Internal."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from sqlalchemy import Connection
+
+from dualid.clock import Clock, ClockReading
+from dualid.crypto import DerivedKeys, KeyProvider
+from dualid.store import Store
+
+__all__ = ["Runtime", "Tx", "new_id"]
+
+
+def new_id(prefix: str) -> str:
+    """An opaque random id: ``prefix_`` + 26 base32 characters (128 bits)."""
+    import base64
+
+    return prefix + "_" + base64.b32encode(secrets.token_bytes(16)).decode().lower().rstrip("=")
+
+
+@dataclass(frozen=True)
+class Tx:
+    """A transaction and the clock reading that stamps everything it writes."""
+
+    conn: Connection
+    now: ClockReading
+
+
+@dataclass
+class Runtime:
+    store: Store
+    clock: Clock
+    provider: KeyProvider
+    derived: DerivedKeys
+
+    @contextmanager
+    def write(self) -> Iterator[Tx]:
+        with self.store.write() as conn:
+            yield Tx(conn, self.clock.now())
+
+    @contextmanager
+    def read(self) -> Iterator[Tx]:
+        with self.store.read() as conn:
+            yield Tx(conn, self.clock.now())

@@ -1,0 +1,14 @@
+"""The tamper-evident audit trail."""
+
+from ._chain import GENESIS, AuditRecord, AuditReport, append, iter_records, verify_chain
+from ._service import AuditLog
+
+__all__ = [
+    "GENESIS",
+    "AuditLog",
+    "AuditRecord",
+    "AuditReport",
+    "append",
+    "iter_records",
+    "verify_chain",
+]

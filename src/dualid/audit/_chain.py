@@ -1,0 +1,209 @@
+"""The hash-chained, append-only audit log (P7).
+
+Each entry's ``body`` is a canonical JSON document (keys in a fixed order, compact
+separators, ASCII only) that starts with its sequence number and subject; its hash is
+``SHA-256(prev_hash || body)``. The head row holds the last sequence number and hash and is
+locked by every append, so concurrent writers extend one chain. ``verify()`` walks the
+chain and checks sequence, links, hashes and the head: an edited, deleted, inserted or
+reordered entry breaks at least one of them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+
+from dualid.clock import ClockReading
+from dualid.store._tables import AuditEntry, AuditHead, table
+
+__all__ = ["GENESIS", "AuditRecord", "AuditReport", "append", "iter_records", "verify_chain"]
+
+GENESIS = "0" * 64
+_US = timedelta(microseconds=1)
+_AUDIT = table(AuditEntry)
+_HEAD = table(AuditHead)
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    """One audit entry as read back. ``details`` never holds personal data: field names,
+    host and event ids, grant ids, counts."""
+
+    seq: int
+    action: str
+    at: datetime
+    uncertainty_us: int
+    hlc: str
+    subject: str | None
+    host_id: str | None
+    actor: str | None
+    details: Mapping[str, Any]
+    entry_hash: str
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    """The result of :meth:`AuditLog.verify`: ``ok`` when the chain is whole, ``entries``
+    checked, ``first_bad`` the sequence number where it first breaks (None when ok)."""
+
+    ok: bool
+    entries: int
+    first_bad: int | None = None
+    reason: str | None = None
+    head_seq: int = 0
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+
+def _body(
+    seq: int,
+    subject: str | None,
+    action: str,
+    reading: ClockReading,
+    host_id: str | None,
+    actor: str | None,
+    details: Mapping[str, Any],
+) -> str:
+    doc = {
+        "seq": seq,
+        "subject": subject,
+        "action": action,
+        "at": reading.time.isoformat(timespec="microseconds"),
+        "uncertainty_us": reading.uncertainty // _US,
+        "hlc": str(reading.hlc),
+        "host": host_id,
+        "actor": actor,
+        "details": details,
+    }
+    return json.dumps(doc, separators=(",", ":"), ensure_ascii=True, sort_keys=False)
+
+
+def _prefix(seq: int, subject: str | None) -> str:
+    return '{"seq":%d,"subject":%s,' % (seq, json.dumps(subject))  # noqa: UP031
+
+
+def _hash(prev_hash: str, body: str) -> str:
+    return hashlib.sha256(bytes.fromhex(prev_hash) + body.encode()).hexdigest()
+
+
+def append(
+    conn: Connection,
+    reading: ClockReading,
+    action: str,
+    *,
+    subject: str | None = None,
+    host_id: str | None = None,
+    actor: str | None = None,
+    details: Mapping[str, Any] | None = None,
+) -> int:
+    """Append one entry inside the caller's transaction; returns its sequence number.
+
+    Locks the head row (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite's write
+    transactions are already exclusive), so the entry commits or rolls back with the change
+    it records, and concurrent appends serialise.
+    """
+    head = conn.execute(
+        select(_HEAD.c.seq, _HEAD.c.entry_hash).where(_HEAD.c.id == 1).with_for_update()
+    ).one()
+    seq = int(head.seq) + 1
+    body = _body(seq, subject, action, reading, host_id, actor, dict(details or {}))
+    entry_hash = _hash(head.entry_hash, body)
+    conn.execute(
+        insert(_AUDIT).values(
+            seq=seq, subject=subject, body=body, prev_hash=head.entry_hash, entry_hash=entry_hash
+        )
+    )
+    conn.execute(update(_HEAD).where(_HEAD.c.id == 1).values(seq=seq, entry_hash=entry_hash))
+    return seq
+
+
+def _record(seq: int, body: str, entry_hash: str) -> AuditRecord:
+    doc = json.loads(body)
+    return AuditRecord(
+        seq=seq,
+        action=doc["action"],
+        at=datetime.fromisoformat(doc["at"]),
+        uncertainty_us=int(doc["uncertainty_us"]),
+        hlc=doc["hlc"],
+        subject=doc["subject"],
+        host_id=doc["host"],
+        actor=doc["actor"],
+        details=doc["details"],
+        entry_hash=entry_hash,
+    )
+
+
+def iter_records(
+    conn: Connection, *, subject: str | None = None, after: int = 0, limit: int | None = None
+) -> Iterator[AuditRecord]:
+    stmt = select(_AUDIT.c.seq, _AUDIT.c.body, _AUDIT.c.entry_hash).where(_AUDIT.c.seq > after)
+    if subject is not None:
+        stmt = stmt.where(_AUDIT.c.subject == subject)
+    stmt = stmt.order_by(_AUDIT.c.seq)
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    for row in conn.execute(stmt):
+        yield _record(row.seq, row.body, row.entry_hash)
+
+
+@dataclass
+class _Walker:
+    """Incremental verifier, fed rows in sequence order (so large logs stream)."""
+
+    expected_seq: int = 1
+    prev_hash: str = GENESIS
+    entries: int = 0
+    first_bad: int | None = None
+    reason: str | None = None
+    _bad: list[int] = field(default_factory=list)
+
+    def feed(self, rows: Sequence[Any]) -> bool:
+        sha = hashlib.sha256
+        fromhex = bytes.fromhex
+        for seq, subject, body, prev_hash, entry_hash in rows:
+            if seq != self.expected_seq:
+                return self._fail(min(seq, self.expected_seq), "sequence gap or reordering")
+            if prev_hash != self.prev_hash:
+                return self._fail(seq, "link to the previous entry is broken")
+            if not body.startswith(_prefix(seq, subject)):
+                return self._fail(seq, "indexed columns disagree with the entry body")
+            if sha(fromhex(prev_hash) + body.encode()).hexdigest() != entry_hash:
+                return self._fail(seq, "entry hash does not match its contents")
+            self.prev_hash = entry_hash
+            self.expected_seq = seq + 1
+            self.entries += 1
+        return True
+
+    def _fail(self, seq: int, reason: str) -> bool:
+        self.first_bad = seq
+        self.reason = reason
+        return False
+
+
+def verify_chain(conn: Connection, batch: int = 5000) -> AuditReport:
+    head = conn.execute(select(_HEAD.c.seq, _HEAD.c.entry_hash).where(_HEAD.c.id == 1)).one()
+    walker = _Walker()
+    cols = (_AUDIT.c.seq, _AUDIT.c.subject, _AUDIT.c.body, _AUDIT.c.prev_hash, _AUDIT.c.entry_hash)
+    after = 0
+    while True:
+        rows = conn.execute(
+            select(*cols).where(_AUDIT.c.seq > after).order_by(_AUDIT.c.seq).limit(batch)
+        ).all()
+        if not rows:
+            break
+        if not walker.feed(rows):
+            return AuditReport(False, walker.entries, walker.first_bad, walker.reason, head.seq)
+        after = rows[-1][0]
+    if walker.expected_seq - 1 != head.seq or walker.prev_hash != head.entry_hash:
+        bad = walker.expected_seq if walker.expected_seq <= head.seq else head.seq
+        return AuditReport(
+            False, walker.entries, bad, "chain head disagrees with the last entry", head.seq
+        )
+    return AuditReport(True, walker.entries, None, None, head.seq)

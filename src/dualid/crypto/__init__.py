@@ -1,0 +1,23 @@
+"""Keys and encryption.
+
+The safe layer: a :class:`KeyProvider` holds master keys; each agent has its own data key
+(wrapped by the primary master key); every personal field is sealed with AES-256-GCM under
+that data key, with associated data binding agent, record, field and key version.
+"""
+
+from ._aead import field_aad, open_field, seal_field
+from ._dek import DataKey
+from ._derive import DerivedKeys
+from ._keys import ENV_MASTER_KEY, KeyProvider, LocalKeyProvider, generate_master_key
+
+__all__ = [
+    "ENV_MASTER_KEY",
+    "DataKey",
+    "DerivedKeys",
+    "KeyProvider",
+    "LocalKeyProvider",
+    "field_aad",
+    "generate_master_key",
+    "open_field",
+    "seal_field",
+]

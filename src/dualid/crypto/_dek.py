@@ -1,0 +1,167 @@
+"""Per-agent data keys (DEKs): created, unwrapped in batches, re-wrapped, destroyed.
+
+Unwrapped keys live only for the duration of one call (a dict the caller holds): no
+process-wide cache can outlive an erasure made by another process.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable
+from datetime import datetime
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from sqlalchemy import Connection, delete, func, insert, select, update
+
+from dualid.errors import UnknownAgent
+from dualid.store._dialect import insert_ignore
+from dualid.store._tables import AgentKey, Secret, table
+
+from ._keys import KeyProvider
+
+__all__ = [
+    "DataKey",
+    "create_dek",
+    "destroy_dek",
+    "load_dek",
+    "load_deks",
+    "load_or_create_secret",
+    "rewrap_batch",
+    "usage_by_master_key",
+]
+
+_KEYS = table(AgentKey)
+_SECRETS = table(Secret)
+_UNWRAP_BATCH = 500
+
+
+def _dek_aad(agent_id: str, version: int) -> bytes:
+    return f"dualid/dek/v1\x1f{agent_id}\x1f{version}".encode()
+
+
+def _secret_aad(name: str) -> bytes:
+    return f"dualid/secret/v1\x1f{name}".encode()
+
+
+class DataKey:
+    """An unwrapped DEK: the AES-GCM object and its version."""
+
+    __slots__ = ("aead", "version")
+
+    def __init__(self, aead: AESGCM, version: int) -> None:
+        self.aead = aead
+        self.version = version
+
+    def __repr__(self) -> str:
+        return f"DataKey(version={self.version})"
+
+
+def create_dek(conn: Connection, provider: KeyProvider, agent_id: str, now: datetime) -> DataKey:
+    raw = secrets.token_bytes(32)
+    key_id, wrapped = provider.wrap(raw, _dek_aad(agent_id, 1))
+    conn.execute(
+        insert(_KEYS).values(
+            agent_id=agent_id, master_key_id=key_id, dek_version=1, wrapped=wrapped, created_at=now
+        )
+    )
+    return DataKey(AESGCM(raw), 1)
+
+
+def load_deks(
+    conn: Connection, provider: KeyProvider, agent_ids: Iterable[str]
+) -> dict[str, DataKey]:
+    """Unwrap the DEKs of ``agent_ids`` (batched queries). Agents without a key (unknown or
+    erased) are absent from the result."""
+    wanted = list(dict.fromkeys(agent_ids))
+    out: dict[str, DataKey] = {}
+    cols = (_KEYS.c.agent_id, _KEYS.c.master_key_id, _KEYS.c.dek_version, _KEYS.c.wrapped)
+    for start in range(0, len(wanted), _UNWRAP_BATCH):
+        chunk = wanted[start : start + _UNWRAP_BATCH]
+        for agent_id, key_id, version, wrapped in conn.execute(
+            select(*cols).where(_KEYS.c.agent_id.in_(chunk))
+        ):
+            raw = provider.unwrap(key_id, wrapped, _dek_aad(agent_id, version))
+            out[agent_id] = DataKey(AESGCM(raw), version)
+    return out
+
+
+def load_dek(conn: Connection, provider: KeyProvider, agent_id: str) -> DataKey:
+    found = load_deks(conn, provider, [agent_id])
+    if agent_id not in found:
+        raise UnknownAgent("no such agent (unknown or erased)")
+    return found[agent_id]
+
+
+def destroy_dek(conn: Connection, agent_id: str) -> bool:
+    return conn.execute(delete(_KEYS).where(_KEYS.c.agent_id == agent_id)).rowcount > 0
+
+
+def rewrap_batch(conn: Connection, provider: KeyProvider, limit: int) -> int:
+    """Re-wrap up to ``limit`` DEKs (and store secrets) not under the primary master key.
+    Returns how many were re-wrapped; 0 means rotation is complete."""
+    primary = provider.primary_id
+    done = 0
+    for name, key_id, wrapped in conn.execute(
+        select(_SECRETS.c.name, _SECRETS.c.master_key_id, _SECRETS.c.wrapped).where(
+            _SECRETS.c.master_key_id != primary
+        )
+    ).all():
+        raw = provider.unwrap(key_id, wrapped, _secret_aad(name))
+        new_id, new_blob = provider.wrap(raw, _secret_aad(name))
+        conn.execute(
+            update(_SECRETS)
+            .where(_SECRETS.c.name == name)
+            .values(master_key_id=new_id, wrapped=new_blob)
+        )
+        done += 1
+    rows = conn.execute(
+        select(_KEYS.c.agent_id, _KEYS.c.master_key_id, _KEYS.c.dek_version, _KEYS.c.wrapped)
+        .where(_KEYS.c.master_key_id != primary)
+        .order_by(_KEYS.c.agent_id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    ).all()
+    for agent_id, key_id, version, wrapped in rows:
+        aad = _dek_aad(agent_id, version)
+        raw = provider.unwrap(key_id, wrapped, aad)
+        new_id, new_blob = provider.wrap(raw, aad)
+        conn.execute(
+            update(_KEYS)
+            .where(_KEYS.c.agent_id == agent_id)
+            .values(master_key_id=new_id, wrapped=new_blob)
+        )
+        done += 1
+    return done
+
+
+def usage_by_master_key(conn: Connection) -> dict[str, int]:
+    """How many wrapped keys (DEKs and secrets) each master key id still protects."""
+    usage: dict[str, int] = {}
+    for key_id, count in conn.execute(
+        select(_KEYS.c.master_key_id, func.count()).group_by(_KEYS.c.master_key_id)
+    ):
+        usage[key_id] = usage.get(key_id, 0) + int(count)
+    for key_id, count in conn.execute(
+        select(_SECRETS.c.master_key_id, func.count()).group_by(_SECRETS.c.master_key_id)
+    ):
+        usage[key_id] = usage.get(key_id, 0) + int(count)
+    return usage
+
+
+def load_or_create_secret(
+    conn: Connection, provider: KeyProvider, name: str, now: datetime
+) -> bytes:
+    """The store-wide secret ``name``, created (32 random bytes) on first use. Two
+    processes racing here agree on one secret: the insert does nothing when a row exists."""
+    row = conn.execute(
+        select(_SECRETS.c.master_key_id, _SECRETS.c.wrapped).where(_SECRETS.c.name == name)
+    ).first()
+    if row is None:
+        raw = secrets.token_bytes(32)
+        key_id, wrapped = provider.wrap(raw, _secret_aad(name))
+        values = {"name": name, "master_key_id": key_id, "wrapped": wrapped, "created_at": now}
+        insert_ignore(conn, _SECRETS, values)
+        row = conn.execute(
+            select(_SECRETS.c.master_key_id, _SECRETS.c.wrapped).where(_SECRETS.c.name == name)
+        ).one()
+    return provider.unwrap(row.master_key_id, row.wrapped, _secret_aad(name))

@@ -1,0 +1,52 @@
+"""Keys derived from the store's root secret: blind index, pairwise refs, receipt signing."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+__all__ = ["DerivedKeys"]
+
+
+def _hkdf(root: bytes, info: str) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info.encode()).derive(root)
+
+
+@dataclass(frozen=True)
+class DerivedKeys:
+    """Separate keys for separate purposes, all derived (HKDF-SHA256) from one random root
+    secret kept wrapped by the master key in the store. Rotating the master key re-wraps the
+    root; the derived keys, and so blind indexes and pairwise refs, stay stable."""
+
+    blind_index: bytes
+    pairwise: bytes
+    signing: Ed25519PrivateKey
+
+    @classmethod
+    def from_root(cls, root: bytes) -> DerivedKeys:
+        return cls(
+            blind_index=_hkdf(root, "dualid/blind-index/v1"),
+            pairwise=_hkdf(root, "dualid/pairwise-ref/v1"),
+            signing=Ed25519PrivateKey.from_private_bytes(_hkdf(root, "dualid/receipt-sign/v1")),
+        )
+
+    def user_index(self, user_id: str) -> bytes:
+        """Keyed blind index of a userId (HMAC-SHA256): equality lookups without storing
+        the userId or a plain, guessable hash of it (P3)."""
+        return hmac.new(self.blind_index, user_id.encode(), hashlib.sha256).digest()
+
+    def pairwise_ref(self, host_id: str, agent_id: str) -> str:
+        """The pseudonym a host sees for a person (P5): stable at one host, different at
+        every other, not reversible without the key."""
+        msg = f"{host_id}\x1f{agent_id}".encode()
+        digest = hmac.new(self.pairwise, msg, hashlib.sha256).digest()[:20]
+        return "ref_" + base64.b32encode(digest).decode().lower().rstrip("=")
+
+    def __repr__(self) -> str:
+        return "DerivedKeys(<hidden>)"

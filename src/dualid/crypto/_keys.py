@@ -1,0 +1,170 @@
+"""Master keys (KEKs) and the providers that hold them."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import os
+import secrets
+import stat
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from dualid.errors import ConfigurationError, DecryptionFailed, MissingKeyError
+
+__all__ = [
+    "ENV_MASTER_KEY",
+    "KeyProvider",
+    "LocalKeyProvider",
+    "generate_master_key",
+]
+
+ENV_MASTER_KEY = "DUALID_MASTER_KEY"
+_NONCE = 12
+
+
+def generate_master_key() -> str:
+    """A new master key in the ``DUALID_MASTER_KEY`` format: urlsafe base64 of 32 random
+    bytes."""
+    return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+
+
+@runtime_checkable
+class KeyProvider(Protocol):
+    """Holds versioned master keys and wraps/unwraps data keys with them.
+
+    A KMS plugs in by implementing these four members; the raw master key never has to
+    leave it. ``wrap`` always uses the primary key and returns its id; ``unwrap`` uses the
+    key named by ``key_id`` and raises :class:`~dualid.errors.DecryptionFailed` when the
+    blob or its associated data was tampered with.
+    """
+
+    @property
+    def primary_id(self) -> str: ...
+
+    def key_ids(self) -> Sequence[str]: ...
+
+    def wrap(self, plaintext: bytes, aad: bytes) -> tuple[str, bytes]: ...
+
+    def unwrap(self, key_id: str, blob: bytes, aad: bytes) -> bytes: ...
+
+
+def _decode_key(text: str) -> bytes:
+    try:
+        raw = base64.urlsafe_b64decode(text.strip().encode("ascii"))
+    except (binascii.Error, ValueError, UnicodeEncodeError):
+        raise ConfigurationError("a master key is not valid urlsafe base64") from None
+    if len(raw) != 32:
+        raise ConfigurationError("a master key must be 32 bytes (urlsafe base64 of 32 bytes)")
+    return raw
+
+
+def _default_id(raw: bytes) -> str:
+    # A stable id for keys given without one; a fingerprint, not the key.
+    return "k" + hashlib.sha256(b"dualid key id|" + raw).hexdigest()[:10]
+
+
+class LocalKeyProvider:
+    """Master keys held in process memory: from ``DUALID_MASTER_KEY``, a key file, or
+    given directly. The first key is primary (new wraps); every key can unwrap (the
+    MultiFernet model), so rotation is: put the new key first, run ``sdk.keys.rotate()``,
+    then drop the old key.
+
+    >>> provider = LocalKeyProvider.from_string(generate_master_key())
+    >>> key_id, blob = provider.wrap(b"secret", b"context")
+    >>> provider.unwrap(key_id, blob, b"context")
+    b'secret'
+    """
+
+    def __init__(self, keys: Sequence[tuple[str, bytes]]) -> None:
+        if not keys:
+            raise MissingKeyError("no master key configured")
+        self._order = [key_id for key_id, _ in keys]
+        if len(set(self._order)) != len(self._order):
+            raise ConfigurationError("two master keys share one id")
+        for key_id, raw in keys:
+            if not key_id or ":" in key_id or "," in key_id:
+                raise ConfigurationError("a master key id must be non-empty without ':' or ','")
+            if len(raw) != 32:
+                raise ConfigurationError("a master key must be 32 bytes")
+        self._aeads: Mapping[str, AESGCM] = {key_id: AESGCM(raw) for key_id, raw in keys}
+
+    @classmethod
+    def from_string(cls, spec: str) -> LocalKeyProvider:
+        """Parse ``"[id:]base64,[id:]base64,..."``; the first key is primary."""
+        keys: list[tuple[str, bytes]] = []
+        for part in spec.split(","):
+            part = part.strip()
+            if not part:
+                continue
+            key_id, sep, text = part.rpartition(":")
+            raw = _decode_key(text)
+            keys.append((key_id if sep else _default_id(raw), raw))
+        if not keys:
+            raise MissingKeyError(f"{ENV_MASTER_KEY} holds no key")
+        return cls(keys)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> LocalKeyProvider | None:
+        """The keys in ``DUALID_MASTER_KEY``, or None when it is unset or empty."""
+        spec = (os.environ if environ is None else environ).get(ENV_MASTER_KEY, "").strip()
+        return cls.from_string(spec) if spec else None
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str], *, create: bool = True) -> LocalKeyProvider:
+        """Keys from a file in the ``DUALID_MASTER_KEY`` format. With ``create`` a missing
+        file is created with one new key and mode 0600 (owner read/write only)."""
+        file = Path(path)
+        if not file.exists():
+            if not create:
+                raise MissingKeyError("the key file does not exist")
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+            try:
+                fd = os.open(file, flags, 0o600)
+            except FileExistsError:
+                pass  # another process created it first; read theirs
+            except OSError as exc:
+                raise ConfigurationError(f"cannot create the key file: {exc.strerror}") from None
+            else:
+                with os.fdopen(fd, "w") as handle:
+                    handle.write(generate_master_key() + "\n")
+        mode = stat.S_IMODE(file.stat().st_mode)
+        if mode & 0o077:
+            raise ConfigurationError(
+                f"the key file {file.name} is readable by others (mode {mode:o}); chmod 600 it"
+            )
+        return cls.from_string(file.read_text().strip())
+
+    @classmethod
+    def ephemeral(cls) -> LocalKeyProvider:
+        """One random key that lives as long as the process (in-memory stores, tests)."""
+        return cls([("ephemeral", secrets.token_bytes(32))])
+
+    @property
+    def primary_id(self) -> str:
+        return self._order[0]
+
+    def key_ids(self) -> Sequence[str]:
+        return tuple(self._order)
+
+    def wrap(self, plaintext: bytes, aad: bytes) -> tuple[str, bytes]:
+        nonce = secrets.token_bytes(_NONCE)
+        key_id = self._order[0]
+        return key_id, nonce + self._aeads[key_id].encrypt(nonce, plaintext, aad)
+
+    def unwrap(self, key_id: str, blob: bytes, aad: bytes) -> bytes:
+        aead = self._aeads.get(key_id)
+        if aead is None:
+            raise MissingKeyError(f"master key {key_id!r} is not configured")
+        try:
+            return aead.decrypt(blob[:_NONCE], blob[_NONCE:], aad)
+        except InvalidTag:
+            raise DecryptionFailed("a wrapped key did not authenticate") from None
+
+    def __repr__(self) -> str:
+        return f"LocalKeyProvider(key_ids={self._order!r})"

@@ -1,0 +1,75 @@
+"""Key management as the SDK exposes it: rotation and status."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from dualid import audit
+from dualid._runtime import Runtime
+
+from ._dek import rewrap_batch, usage_by_master_key
+
+__all__ = ["KeyStatus", "Keys", "RotationReport"]
+
+
+@dataclass(frozen=True)
+class RotationReport:
+    rewrapped: int
+    primary_id: str
+    remaining: int
+
+
+@dataclass(frozen=True)
+class KeyStatus:
+    """Which master keys still protect wrapped keys. A key id absent from ``in_use`` can
+    be removed from the configuration."""
+
+    primary_id: str
+    configured: tuple[str, ...]
+    in_use: dict[str, int]
+
+    @property
+    def removable(self) -> tuple[str, ...]:
+        return tuple(k for k in self.configured if k not in self.in_use and k != self.primary_id)
+
+
+class Keys:
+    """Master-key rotation. Put the new key first in ``DUALID_MASTER_KEY``, call
+    :meth:`rotate`, check :meth:`status`, then drop the old key."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self._rt = rt
+
+    def status(self) -> KeyStatus:
+        with self._rt.store.read() as conn:
+            usage = usage_by_master_key(conn)
+        provider = self._rt.provider
+        return KeyStatus(provider.primary_id, tuple(provider.key_ids()), usage)
+
+    def rotate(
+        self, *, batch: int = 500, progress: Callable[[int, int], None] | None = None
+    ) -> RotationReport:
+        """Re-wrap every DEK and store secret under the primary master key, ``batch`` keys
+        per transaction. Field ciphertexts are untouched. Interrupted, it resumes where it
+        stopped (each batch commits on its own); run again, it does nothing."""
+        primary = self._rt.provider.primary_id
+        total = sum(n for k, n in self.status().in_use.items() if k != primary)
+        done = 0
+        while True:
+            with self._rt.write() as tx:
+                count = rewrap_batch(tx.conn, self._rt.provider, batch)
+                if count:
+                    audit.append(
+                        tx.conn,
+                        tx.now,
+                        "keys.rewrapped",
+                        details={"count": count, "primary": primary},
+                    )
+            done += count
+            if progress is not None:
+                progress(done, total)
+            if count == 0:
+                break
+        remaining = sum(n for k, n in self.status().in_use.items() if k != primary)
+        return RotationReport(done, primary, remaining)

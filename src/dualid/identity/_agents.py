@@ -1,0 +1,154 @@
+"""userId <-> agentId mapping."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import Connection, select
+
+from dualid import audit
+from dualid._runtime import Runtime, Tx, new_id
+from dualid.crypto._dek import create_dek, load_dek
+from dualid.crypto._fields import open_records, seal_values
+from dualid.errors import InvalidInput, UnknownAgent
+from dualid.store._dialect import insert_ignore
+from dualid.store._tables import Agent, table
+
+__all__ = ["MAX_USER_ID_LENGTH", "Identity", "check_agent_id", "user_record"]
+
+_AGENTS = table(Agent)
+MAX_USER_ID_LENGTH = 256
+_USER_FIELD = "user_id"
+
+
+def user_record(agent_id: str) -> str:
+    return "u:" + agent_id
+
+
+def check_agent_id(agent_id: object) -> str:
+    if not isinstance(agent_id, str) or not agent_id.startswith("agt_") or len(agent_id) > 40:
+        raise InvalidInput("not an agentId")
+    return agent_id
+
+
+def _check_user_id(user_id: object) -> str:
+    if not isinstance(user_id, str) or not user_id.strip():
+        raise InvalidInput("a userId must be a non-empty string")
+    if len(user_id) > MAX_USER_ID_LENGTH:
+        raise InvalidInput(f"a userId must be at most {MAX_USER_ID_LENGTH} characters")
+    return user_id
+
+
+class Identity:
+    """The mapping between the platform's userIds and dualid's opaque agentIds.
+
+    >>> agent_id = sdk.identity.agent_for("user-123")     # doctest: +SKIP
+    """
+
+    def __init__(self, rt: Runtime) -> None:
+        self._rt = rt
+
+    def _lookup(self, conn: Connection, index: bytes) -> str | None:
+        return conn.execute(
+            select(_AGENTS.c.agent_id).where(_AGENTS.c.user_index == index)
+        ).scalar_one_or_none()
+
+    def lookup(self, user_id: str) -> str | None:
+        """The agentId of ``user_id`` if it has one; never creates."""
+        index = self._rt.derived.user_index(_check_user_id(user_id))
+        with self._rt.store.read() as conn:
+            return self._lookup(conn, index)
+
+    def agent_for(self, user_id: str) -> str:
+        """The agentId of ``user_id``, created on first call.
+
+        Idempotent and race-safe: concurrent callers (threads, or processes sharing a
+        PostgreSQL database) get the same agentId. The userId is stored only as a keyed
+        blind index and encrypted under the new agent's own data key.
+        """
+        index = self._rt.derived.user_index(_check_user_id(user_id))
+        with self._rt.store.read() as conn:
+            found = self._lookup(conn, index)
+        if found is not None:
+            return found
+        with self._rt.write() as tx:
+            return self._create(tx, user_id, index)
+
+    def _create(self, tx: Tx, user_id: str, index: bytes) -> str:
+        conn = tx.conn
+        agent_id = new_id("agt")
+        values = {"agent_id": agent_id, "user_index": index, "created_at": tx.now.time}
+        if not insert_ignore(conn, _AGENTS, values):
+            # Someone else created it between our read and our write.
+            existing = self._lookup(conn, index)
+            assert existing is not None
+            return existing
+        dek = create_dek(conn, self._rt.provider, agent_id, tx.now.time)
+        seal_values(conn, dek, agent_id, user_record(agent_id), {_USER_FIELD: user_id}, tx.now.time)
+        audit.append(conn, tx.now, "agent.created", subject=agent_id)
+        return agent_id
+
+    def agents_for(self, user_ids: Iterable[str], *, batch: int = 1000) -> dict[str, str]:
+        """``{userId: agentId}`` for many users at once, creating the missing ones in
+        transactions of ``batch`` users (bulk onboarding, ``dualid migrate-ids``)."""
+        wanted = list(dict.fromkeys(_check_user_id(u) for u in user_ids))
+        out: dict[str, str] = {}
+        for start in range(0, len(wanted), batch):
+            chunk = wanted[start : start + batch]
+            out.update(self._agents_for_chunk(chunk))
+        return out
+
+    def _agents_for_chunk(self, chunk: Sequence[str]) -> dict[str, str]:
+        derived = self._rt.derived
+        by_index = {derived.user_index(u): u for u in chunk}
+        out: dict[str, str] = {}
+        with self._rt.write() as tx:
+            for start in range(0, len(chunk), 500):
+                keys = list(by_index)[start : start + 500]
+                for agent_id, index in tx.conn.execute(
+                    select(_AGENTS.c.agent_id, _AGENTS.c.user_index).where(
+                        _AGENTS.c.user_index.in_(keys)
+                    )
+                ):
+                    out[by_index[bytes(index)]] = agent_id
+            for index, user_id in by_index.items():
+                if user_id not in out:
+                    out[user_id] = self._create(tx, user_id, index)
+        return out
+
+    def user_for(self, agent_id: str, *, actor: str, reason: str) -> str:
+        """The userId behind ``agent_id``: a privileged, audited reverse lookup.
+
+        ``actor`` (who asks) and ``reason`` (why, e.g. a ticket number) are recorded in the
+        audit trail in the same transaction; keep personal data out of both.
+        """
+        check_agent_id(agent_id)
+        for name, value in (("actor", actor), ("reason", reason)):
+            if not isinstance(value, str) or not value.strip() or len(value) > 200:
+                raise InvalidInput(f"{name} must be a non-empty string of at most 200 characters")
+        with self._rt.write() as tx:
+            dek = load_dek(tx.conn, self._rt.provider, agent_id)
+            record = user_record(agent_id)
+            opened = open_records(tx.conn, {agent_id: dek}, [record])
+            if record not in opened:
+                raise UnknownAgent("no such agent (unknown or erased)")
+            audit.append(
+                tx.conn,
+                tx.now,
+                "agent.user_lookup",
+                subject=agent_id,
+                actor=actor,
+                details={"reason": reason},
+            )
+            value = opened[record][_USER_FIELD][0]
+            assert isinstance(value, str)
+            return value
+
+    def exists(self, agent_id: str) -> bool:
+        with self._rt.store.read() as conn:
+            return (
+                conn.execute(
+                    select(_AGENTS.c.agent_id).where(_AGENTS.c.agent_id == agent_id)
+                ).first()
+                is not None
+            )

@@ -1,0 +1,108 @@
+"""A person's stored profile: one :class:`EventUserData`, encrypted field by field."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from dualid import audit
+from dualid._runtime import Runtime
+from dualid.crypto._dek import load_dek
+from dualid.crypto._fields import delete_fields, open_records, seal_values
+from dualid.errors import InvalidField, InvalidInput
+from dualid.models import DataField, EventUserData
+
+from ._agents import check_agent_id
+
+__all__ = ["Profiles", "profile_record", "profile_values", "to_user_data"]
+
+_FIELD_NAMES = [f.value for f in DataField]
+
+
+def profile_record(agent_id: str) -> str:
+    return "p:" + agent_id
+
+
+def profile_values(data: EventUserData) -> dict[str, Any]:
+    """The personal fields that hold a value, in their stored (JSON-ready) form."""
+    out: dict[str, Any] = {}
+    for name in _FIELD_NAMES:
+        value = getattr(data, name)
+        if value is not None:
+            out[name] = value
+    return out
+
+
+def to_user_data(values: dict[str, Any], **meta: Any) -> EventUserData:
+    """Rebuild a model from decrypted values without re-validating them: they were
+    validated before they were sealed, and AES-GCM guarantees they are unchanged."""
+    return EventUserData.model_construct(**{**dict.fromkeys(_FIELD_NAMES), **values, **meta})
+
+
+class Profiles:
+    """The person's own profile, which registrations and grants copy fields from.
+
+    >>> sdk.profiles.put(agent_id, EventUserData(name="Ana"))   # doctest: +SKIP
+    """
+
+    def __init__(self, rt: Runtime) -> None:
+        self._rt = rt
+
+    def put(self, agent_id: str, data: EventUserData) -> None:
+        """Replace the profile of ``agent_id`` with the personal fields of ``data``
+        (fields that are None are removed). A birthday after today, per the SDK's clock,
+        is rejected."""
+        check_agent_id(agent_id)
+        if not isinstance(data, EventUserData):
+            raise InvalidInput("data must be an EventUserData")
+        with self._rt.write() as tx:
+            if data.birthday is not None and data.birthday > tx.now.latest.date():
+                raise InvalidField("birthday is in the future", field="birthday")
+            dek = load_dek(tx.conn, self._rt.provider, agent_id)
+            values = profile_values(data)
+            record = profile_record(agent_id)
+            delete_fields(tx.conn, record, [f for f in _FIELD_NAMES if f not in values])
+            seal_values(tx.conn, dek, agent_id, record, values, tx.now.time)
+            audit.append(
+                tx.conn,
+                tx.now,
+                "profile.updated",
+                subject=agent_id,
+                details={"fields": sorted(values)},
+            )
+
+    def update(self, agent_id: str, **changes: Any) -> EventUserData:
+        """Change some fields (``None`` removes one), validating the result; returns the
+        new profile."""
+        current = self.get(agent_id) or EventUserData()
+        merged = {**profile_values(current), **changes}
+        try:
+            data = EventUserData(**merged)
+        except ValidationError as exc:
+            raise InvalidField(
+                "invalid profile data", fields=sorted({str(e["loc"][0]) for e in exc.errors()})
+            ) from None
+        self.put(agent_id, data)
+        return data
+
+    def get(self, agent_id: str) -> EventUserData | None:
+        """The stored profile, or None when the person has stored nothing."""
+        check_agent_id(agent_id)
+        with self._rt.store.read() as conn:
+            dek = load_dek(conn, self._rt.provider, agent_id)
+            record = profile_record(agent_id)
+            opened = open_records(conn, {agent_id: dek}, [record])
+        if record not in opened:
+            return None
+        return to_user_data({k: v for k, (v, _) in opened[record].items()})
+
+    def delete(self, agent_id: str) -> None:
+        """Remove every stored profile field (the agent and its registrations stay)."""
+        check_agent_id(agent_id)
+        with self._rt.write() as tx:
+            load_dek(tx.conn, self._rt.provider, agent_id)
+            removed = delete_fields(tx.conn, profile_record(agent_id))
+            audit.append(
+                tx.conn, tx.now, "profile.deleted", subject=agent_id, details={"rows": removed}
+            )

@@ -1,0 +1,162 @@
+"""The :class:`DualId` entry point: wires store, keys, clock and services."""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from types import TracebackType
+
+from sqlalchemy import delete
+
+from dualid import audit
+from dualid._runtime import Runtime
+from dualid.audit import AuditLog
+from dualid.clock import Clock, SystemClock
+from dualid.crypto import DerivedKeys, KeyProvider, LocalKeyProvider
+from dualid.crypto._dek import destroy_dek, load_or_create_secret
+from dualid.crypto._service import Keys
+from dualid.errors import (
+    ConfigurationError,
+    DecryptionFailed,
+    MissingKeyError,
+    UnknownAgent,
+)
+from dualid.identity import Identity, Profiles
+from dualid.identity._agents import check_agent_id
+from dualid.store import DEFAULT_URL, Store, upgrade
+from dualid.store._tables import Agent, Sealed, table
+
+__all__ = ["DATABASE_URL_ENV", "DualId", "ErasureReport"]
+
+log = logging.getLogger("dualid")
+DATABASE_URL_ENV = "DUALID_DATABASE_URL"
+# Every table holding rows of one agent; erasure deletes from each.
+_ERASE_TABLES = (table(Sealed), table(Agent))
+
+
+@dataclass(frozen=True)
+class ErasureReport:
+    """What :meth:`DualId.erase` removed (counts only) and the audit entry recording it."""
+
+    rows_deleted: int
+    audit_seq: int
+
+
+def _resolve_keys(store: Store, keys: KeyProvider | str | None) -> KeyProvider:
+    if isinstance(keys, str):
+        return LocalKeyProvider.from_string(keys)
+    if keys is not None:
+        return keys
+    from_env = LocalKeyProvider.from_env()
+    if from_env is not None:
+        return from_env
+    if store.sqlite_path is not None:
+        key_file = store.sqlite_path.with_name(store.sqlite_path.name + ".key")
+        return LocalKeyProvider.from_file(key_file, create=True)
+    if store.memory:
+        return LocalKeyProvider.ephemeral()
+    raise MissingKeyError(
+        "no master key configured: set DUALID_MASTER_KEY or pass keys=; a PostgreSQL "
+        "store never invents one"
+    )
+
+
+class DualId:
+    """The SDK: agentIds, encrypted profiles, consent, audit and keys over one store.
+
+    >>> with DualId.open("sqlite://") as sdk:
+    ...     agent_id = sdk.identity.agent_for("user-123")
+    ...     sdk.profiles.put(agent_id, EventUserData(name="Ana"))
+    ...     sdk.profiles.get(agent_id).name
+    'Ana'
+    """
+
+    def __init__(self, rt: Runtime) -> None:
+        self._rt = rt
+        self.identity = Identity(rt)
+        self.profiles = Profiles(rt)
+        self.audit = AuditLog(rt)
+        self.keys = Keys(rt)
+        self._closed = False
+
+    @classmethod
+    def open(
+        cls,
+        url: str | None = None,
+        *,
+        keys: KeyProvider | str | None = None,
+        clock: Clock | None = None,
+        migrate: bool = True,
+    ) -> DualId:
+        """Open (and by default migrate) a store.
+
+        ``url``: ``None`` uses ``DUALID_DATABASE_URL`` or ``./dualid.db``; ``"sqlite://"`` is
+        in memory; ``"postgresql+psycopg://..."`` for production. ``keys``: a
+        :class:`~dualid.crypto.KeyProvider` or a ``DUALID_MASTER_KEY``-style string; when
+        omitted, ``DUALID_MASTER_KEY``, then (SQLite file only) a 0600 key file beside the
+        database, then (in memory only) a random key. ``clock``: any
+        :class:`~dualid.clock.Clock`, by default :class:`~dualid.clock.SystemClock`.
+        """
+        store = Store(url or os.environ.get(DATABASE_URL_ENV) or DEFAULT_URL)
+        try:
+            provider = _resolve_keys(store, keys)
+            if migrate:
+                upgrade(store)
+            clock = clock or SystemClock()
+            with store.write() as conn:
+                try:
+                    root = load_or_create_secret(conn, provider, "root", clock.now().time)
+                except DecryptionFailed:
+                    raise ConfigurationError(
+                        "the configured master key does not match this database"
+                    ) from None
+        except BaseException:
+            store.dispose()
+            raise
+        return cls(Runtime(store, clock, provider, DerivedKeys.from_root(root)))
+
+    @property
+    def clock(self) -> Clock:
+        return self._rt.clock
+
+    @property
+    def store(self) -> Store:
+        return self._rt.store
+
+    def erase(self, agent_id: str) -> ErasureReport:
+        """Erase a person (crypto-shredding, P6): destroy the agent's data key and delete
+        its rows in one transaction. Any copy of its ciphertexts left elsewhere (exports,
+        replicas, backups without the key) is unreadable from then on. The audit trail
+        keeps a PII-free record and stays verifiable."""
+        check_agent_id(agent_id)
+        with self._rt.write() as tx:
+            conn = tx.conn
+            if not destroy_dek(conn, agent_id):
+                raise UnknownAgent("no such agent (unknown or erased)")
+            deleted = 1
+            for tbl in _ERASE_TABLES:
+                deleted += int(conn.execute(delete(tbl).where(tbl.c.agent_id == agent_id)).rowcount)
+            seq = audit.append(
+                conn, tx.now, "agent.erased", subject=agent_id, details={"rows": deleted}
+            )
+        return ErasureReport(deleted, seq)
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._rt.store.dispose()
+
+    def __enter__(self) -> DualId:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"DualId(store={self._rt.store!r})"

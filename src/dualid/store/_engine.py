@@ -1,0 +1,143 @@
+"""Engines and transactions for SQLite (embedded default) and PostgreSQL (psycopg 3).
+
+Foreign database errors are converted here, at the boundary, into
+:class:`~dualid.errors.StoreError` subclasses with messages that hold no data values.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.pool import StaticPool
+
+from dualid.errors import ConfigurationError, DualIdError, StoreError, StoreUnavailable
+
+__all__ = ["DEFAULT_URL", "Store", "normalise_url"]
+
+DEFAULT_URL = "sqlite:///./dualid.db"
+
+
+def normalise_url(url: str) -> str:
+    """Accept ``postgresql://`` and ``postgres://`` as psycopg 3 URLs."""
+    for prefix in ("postgresql://", "postgres://", "postgresql+psycopg2://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def _describe(exc: BaseException) -> str:
+    # The class name and SQLSTATE tell an operator what failed without echoing parameters
+    # (which may hold ciphertexts or ids).
+    orig = getattr(exc, "orig", None)
+    state = getattr(orig, "sqlstate", None) or getattr(orig, "sqlite_errorname", None)
+    name = type(orig).__name__ if orig is not None else type(exc).__name__
+    return f"{name}{f' ({state})' if state else ''}"
+
+
+class Store:
+    """A database behind dualid: an engine plus transaction helpers.
+
+    ``write()`` opens a write transaction (``BEGIN IMMEDIATE`` on SQLite, so writers queue
+    instead of failing on lock upgrade); ``read()`` a read one. Both commit on success and
+    roll back on any exception, so an operation either happens whole or not at all.
+    """
+
+    def __init__(self, url: str = DEFAULT_URL, **engine_kwargs: Any) -> None:
+        self.url = normalise_url(url)
+        try:
+            parsed = make_url(self.url)
+        except ArgumentError:
+            raise ConfigurationError("the database URL is not valid") from None
+        self.dialect = parsed.get_backend_name()
+        self.memory = self.dialect == "sqlite" and parsed.database in (None, "", ":memory:")
+        self.sqlite_path: Path | None = None
+        if self.dialect == "sqlite" and not self.memory and parsed.database:
+            self.sqlite_path = Path(parsed.database).expanduser().resolve()
+        if self.dialect not in ("sqlite", "postgresql"):
+            raise ConfigurationError("dualid supports SQLite and PostgreSQL URLs only")
+        kwargs: dict[str, Any] = dict(engine_kwargs)
+        if self.memory:
+            kwargs.setdefault("poolclass", StaticPool)
+            kwargs.setdefault("connect_args", {"check_same_thread": False})
+        elif self.dialect == "sqlite":
+            kwargs.setdefault("connect_args", {"timeout": 30, "check_same_thread": False})
+        else:
+            kwargs.setdefault("pool_pre_ping", True)
+        # One shared connection in memory: serialise its users across threads.
+        self._memory_lock = threading.RLock() if self.memory else None
+        try:
+            self.engine: Engine = create_engine(self.url, **kwargs)
+        except (NoSuchModuleError, ImportError) as exc:
+            hint = "pip install 'dualid[postgres]'" if self.dialect == "postgresql" else ""
+            raise ConfigurationError(f"no database driver for this URL; {hint}".strip()) from exc
+        if self.dialect == "sqlite":
+            self._configure_sqlite(self.engine)
+
+    def _configure_sqlite(self, engine: Engine) -> None:
+        memory = self.memory
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+            # Let SQLAlchemy's begin event issue BEGIN itself (pysqlite's implicit
+            # transactions would defer locking and break BEGIN IMMEDIATE).
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA foreign_keys=ON")
+            if not memory:
+                cur.execute("PRAGMA journal_mode=WAL")
+                cur.execute("PRAGMA synchronous=NORMAL")
+                cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(conn: Connection) -> None:
+            write = conn.get_execution_options().get("dualid_write", False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    @contextmanager
+    def _transaction(self, write: bool) -> Iterator[Connection]:
+        lock = self._memory_lock
+        if lock is not None:
+            lock.acquire()
+        try:
+            with self.engine.connect() as conn:
+                if write:
+                    conn = conn.execution_options(dualid_write=True)
+                with conn.begin():
+                    yield conn
+        except DualIdError:
+            raise
+        except DBAPIError as exc:
+            if exc.connection_invalidated or "OperationalError" in _describe(exc):
+                raise StoreUnavailable(f"the database is unavailable: {_describe(exc)}") from None
+            raise StoreError(f"the database refused the operation: {_describe(exc)}") from None
+        except SQLAlchemyError as exc:
+            raise StoreError(f"database error: {_describe(exc)}") from None
+        finally:
+            if lock is not None:
+                lock.release()
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction: commit on success, roll back on any exception."""
+        with self._transaction(True) as conn:
+            yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read transaction (a consistent snapshot on PostgreSQL)."""
+        with self._transaction(False) as conn:
+            yield conn
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    def __repr__(self) -> str:
+        return f"Store(dialect={self.dialect!r}, memory={self.memory})"

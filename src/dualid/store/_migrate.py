@@ -1,0 +1,90 @@
+"""Run dualid's Alembic migrations against a :class:`Store`."""
+
+from __future__ import annotations
+
+import zlib
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
+
+from dualid.errors import InvalidInput, SchemaOutOfDate
+
+from ._engine import Store
+
+__all__ = ["SCRIPT_LOCATION", "VERSION_TABLE", "current", "downgrade", "head", "history", "upgrade"]
+
+SCRIPT_LOCATION = "dualid.store:migrations"
+VERSION_TABLE = "dualid_alembic_version"
+# Serialises concurrent `open()`s of one PostgreSQL database (several service instances
+# starting at once) so that only one runs the DDL.
+_PG_LOCK_KEY = zlib.crc32(b"dualid migrations")
+
+
+def _config() -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", SCRIPT_LOCATION)
+    return cfg
+
+
+def head() -> str:
+    """The newest revision shipped in this package."""
+    revision = ScriptDirectory.from_config(_config()).get_current_head()
+    assert revision is not None
+    return revision
+
+
+def history() -> list[tuple[str, str | None, str]]:
+    """``(revision, down_revision, message)`` oldest first."""
+    script = ScriptDirectory.from_config(_config())
+    rows = [
+        (
+            rev.revision,
+            rev.down_revision if isinstance(rev.down_revision, str) else None,
+            rev.doc or "",
+        )
+        for rev in script.walk_revisions()
+    ]
+    return list(reversed(rows))
+
+
+def current(store: Store) -> str | None:
+    """The revision the database is at (None for an empty database)."""
+    with store.read() as conn:
+        ctx = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
+        return ctx.get_current_revision()
+
+
+def _run(store: Store, direction: str, revision: str) -> None:
+    cfg = _config()
+    try:
+        with store.write() as conn:
+            if store.dialect == "postgresql":
+                conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_LOCK_KEY})")
+            cfg.attributes["connection"] = conn
+            if direction == "up":
+                command.upgrade(cfg, revision)
+            else:
+                command.downgrade(cfg, revision)
+    except CommandError as exc:
+        raise InvalidInput(f"cannot migrate to {revision!r}: {exc}") from None
+
+
+def upgrade(store: Store, revision: str = "head") -> None:
+    """Upgrade the schema (to ``head`` by default). Safe to call from many processes."""
+    _run(store, "up", revision)
+
+
+def downgrade(store: Store, revision: str) -> None:
+    """Downgrade the schema to ``revision`` (``base`` removes every dualid table)."""
+    _run(store, "down", revision)
+
+
+def ensure_current(store: Store) -> None:
+    """Raise :class:`SchemaOutOfDate` unless the database is at this package's head."""
+    if current(store) != head():
+        raise SchemaOutOfDate(
+            "the database schema is not at this version's head; run `dualid db upgrade`"
+        )

@@ -1,0 +1,194 @@
+"""The SQLModel tables. Every change here ships as an Alembic migration in ``migrations/``.
+
+Timestamps are stored as integer microseconds since the Unix epoch (UTC) through
+:class:`UtcMicros`: exact, sortable and the same on SQLite and PostgreSQL. No column holds
+personal data in plaintext (P3): userIds and profile fields live only in ``dualid_sealed``
+(AES-GCM) and as keyed blind indexes.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import BigInteger, Index, LargeBinary, Table, Text, UniqueConstraint
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+__all__ = [
+    "Agent",
+    "AgentKey",
+    "AuditEntry",
+    "AuditHead",
+    "Default",
+    "Grant",
+    "Host",
+    "Registration",
+    "Requirement",
+    "Sealed",
+    "Secret",
+    "UtcMicros",
+    "metadata",
+    "table",
+]
+
+
+class UtcMicros(TypeDecorator[datetime]):
+    """An aware UTC datetime stored as BIGINT microseconds since the epoch."""
+
+    impl = BigInteger
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> int | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored")
+        return (value - EPOCH) // timedelta(microseconds=1)
+
+    def process_result_value(self, value: int | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return EPOCH + timedelta(microseconds=value)
+
+
+def _ts(nullable: bool = False, index: bool = False) -> Any:
+    return Field(default=None, sa_type=UtcMicros, nullable=nullable, index=index)
+
+
+class Agent(SQLModel, table=True):
+    __tablename__ = "dualid_agent"
+    agent_id: str = Field(primary_key=True, max_length=40)
+    user_index: bytes = Field(sa_type=LargeBinary(32), unique=True)
+    created_at: datetime = _ts()
+
+
+class AgentKey(SQLModel, table=True):
+    """One data key (DEK) per agent, wrapped by a master key. Deleting the row is
+    crypto-shredding: every ciphertext under that DEK becomes unreadable (P6)."""
+
+    __tablename__ = "dualid_agent_key"
+    agent_id: str = Field(primary_key=True, max_length=40)
+    master_key_id: str = Field(max_length=64, index=True)
+    dek_version: int = Field(default=1)
+    wrapped: bytes = Field(sa_type=LargeBinary)
+    created_at: datetime = _ts()
+
+
+class Secret(SQLModel, table=True):
+    """Store-wide random secrets, wrapped by a master key (the root of derived keys)."""
+
+    __tablename__ = "dualid_secret"
+    name: str = Field(primary_key=True, max_length=64)
+    master_key_id: str = Field(max_length=64)
+    wrapped: bytes = Field(sa_type=LargeBinary)
+    created_at: datetime = _ts()
+
+
+class Sealed(SQLModel, table=True):
+    """One encrypted field of one record (a profile, a userId, a registration snapshot)."""
+
+    __tablename__ = "dualid_sealed"
+    record_id: str = Field(primary_key=True, max_length=64)
+    field: str = Field(primary_key=True, max_length=32)
+    agent_id: str = Field(max_length=40, index=True)
+    dek_version: int = Field(default=1)
+    ciphertext: bytes = Field(sa_type=LargeBinary)
+    sealed_at: datetime = _ts()
+
+
+class AuditEntry(SQLModel, table=True):
+    """An entry of the hash-chained audit log. ``body`` is the canonical JSON that the
+    hash commits to; ``seq`` and ``subject`` repeat parts of it for querying."""
+
+    __tablename__ = "dualid_audit"
+    seq: int = Field(
+        sa_type=BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False}
+    )
+    subject: str | None = Field(default=None, max_length=40, index=True)
+    body: str = Field(sa_type=Text)
+    prev_hash: str = Field(max_length=64)
+    entry_hash: str = Field(max_length=64)
+
+
+class AuditHead(SQLModel, table=True):
+    """The chain head: one row, locked by every append so concurrent writers (several
+    processes on PostgreSQL) extend one unbroken chain (P7)."""
+
+    __tablename__ = "dualid_audit_head"
+    id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    seq: int = Field(sa_type=BigInteger)
+    entry_hash: str = Field(max_length=64)
+
+
+class Host(SQLModel, table=True):
+    __tablename__ = "dualid_host"
+    host_id: str = Field(primary_key=True, max_length=64)
+    kind: str = Field(max_length=16)
+    name: str = Field(max_length=200)
+    created_at: datetime = _ts()
+
+
+class Requirement(SQLModel, table=True):
+    """What a host needs (``required``) and may ask for (``optional``) per event type."""
+
+    __tablename__ = "dualid_requirement"
+    host_id: str = Field(primary_key=True, max_length=64)
+    event_type: str = Field(primary_key=True, max_length=32)
+    required: str = Field(default="", max_length=200)
+    optional: str = Field(default="", max_length=200)
+    purpose: str = Field(max_length=500)
+    updated_at: datetime = _ts()
+
+
+class Registration(SQLModel, table=True):
+    __tablename__ = "dualid_registration"
+    __table_args__ = (
+        UniqueConstraint("host_id", "event_id", "agent_id", name="uq_dualid_registration"),
+        Index("ix_dualid_registration_event", "host_id", "event_id", "registration_id"),
+    )
+    registration_id: str = Field(primary_key=True, max_length=40)
+    agent_id: str = Field(max_length=40, index=True)
+    host_id: str = Field(max_length=64)
+    event_type: str = Field(max_length=32)
+    event_id: str = Field(max_length=128)
+    created_at: datetime = _ts()
+
+
+class Grant(SQLModel, table=True):
+    __tablename__ = "dualid_grant"
+    __table_args__ = (Index("ix_dualid_grant_agent_host", "agent_id", "host_id"),)
+    grant_id: str = Field(primary_key=True, max_length=40)
+    agent_id: str = Field(max_length=40)
+    host_id: str = Field(max_length=64, index=True)
+    event_id: str | None = Field(default=None, max_length=128)
+    event_type: str | None = Field(default=None, max_length=32)
+    fields: str = Field(max_length=200)
+    purpose: str = Field(max_length=500)
+    created_at: datetime = _ts()
+    created_uncertainty_us: int = Field(default=0, sa_type=BigInteger)
+    created_hlc: str = Field(max_length=32)
+    expires_at: datetime | None = _ts(nullable=True)
+    revoked_at: datetime | None = _ts(nullable=True)
+
+
+class Default(SQLModel, table=True):
+    """A person's default sharing per event type; ``host_id`` '' means any host."""
+
+    __tablename__ = "dualid_default"
+    agent_id: str = Field(primary_key=True, max_length=40)
+    event_type: str = Field(primary_key=True, max_length=32)
+    host_id: str = Field(primary_key=True, max_length=64, default="")
+    fields: str = Field(max_length=200)
+    updated_at: datetime = _ts()
+
+
+metadata = SQLModel.metadata
+
+
+def table(model: type[SQLModel]) -> Table:
+    """The Core :class:`~sqlalchemy.Table` of a model (typed)."""
+    return cast(Table, model.__table__)  # type: ignore[attr-defined]

@@ -6,5 +6,6 @@ through the ``pytest11`` entry point.
 """
 
 from ._fake_clock import FakeClock
+from ._memory import memory_sdk
 
-__all__ = ["FakeClock"]
+__all__ = ["FakeClock", "memory_sdk"]

@@ -13,11 +13,23 @@ person chose to share with them, for as long as they allow it. See the README an
 
 from dualid.audit import AuditRecord, AuditReport
 from dualid.clock import ClockReading, ClockStatus
+from dualid.consent import (
+    AttendeePage,
+    Explanation,
+    Grant,
+    GrantState,
+    Host,
+    HostAttendee,
+    Registration,
+    Requirement,
+    SharedItem,
+)
 from dualid.crypto import KeyProvider, LocalKeyProvider, generate_master_key
 from dualid.errors import (
     ConsentRequired,
     DecryptionFailed,
     DualIdError,
+    FieldNotRequested,
     InvalidInput,
     NotFound,
 )
@@ -27,6 +39,7 @@ from dualid.sdk import DualId, ErasureReport
 __version__ = "0.1.0"
 
 __all__ = [
+    "AttendeePage",
     "AuditRecord",
     "AuditReport",
     "ClockReading",
@@ -39,11 +52,20 @@ __all__ = [
     "ErasureReport",
     "EventType",
     "EventUserData",
+    "Explanation",
+    "FieldNotRequested",
+    "Grant",
+    "GrantState",
+    "Host",
+    "HostAttendee",
     "HostKind",
     "InvalidInput",
     "KeyProvider",
     "LocalKeyProvider",
     "NotFound",
+    "Registration",
+    "Requirement",
+    "SharedItem",
     "__version__",
     "generate_master_key",
 ]

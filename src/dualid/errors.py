@@ -11,7 +11,8 @@ The tree::
     ├── ConfigurationError            CONFIGURATION_ERROR
     │   └── MissingKeyError           MISSING_KEY
     ├── InvalidInput                  INVALID_INPUT
-    │   └── InvalidField              INVALID_FIELD
+    │   ├── InvalidField              INVALID_FIELD
+    │   └── InvalidExpiry             INVALID_EXPIRY
     ├── NotFound                      NOT_FOUND
     │   ├── UnknownAgent              UNKNOWN_AGENT
     │   ├── UnknownHost               UNKNOWN_HOST
@@ -57,6 +58,7 @@ __all__ = [
     "DuplicateRegistration",
     "FieldNotRequested",
     "GrantNotActive",
+    "InvalidExpiry",
     "InvalidField",
     "InvalidInput",
     "KeyDestroyed",
@@ -118,6 +120,12 @@ class InvalidField(InvalidInput):
     """A personal-data value failed validation (phone, email, birthday, extras)."""
 
     code = "INVALID_FIELD"
+
+
+class InvalidExpiry(InvalidInput):
+    """An ``expires_at`` that is naive, or already (possibly) in the past."""
+
+    code = "INVALID_EXPIRY"
 
 
 class NotFound(DualIdError):

@@ -13,6 +13,8 @@ from dualid import audit
 from dualid._runtime import Runtime
 from dualid.audit import AuditLog
 from dualid.clock import Clock, SystemClock
+from dualid.consent import Consent, Events, Hosts
+from dualid.consent._engine import ConsentCore
 from dualid.crypto import DerivedKeys, KeyProvider, LocalKeyProvider
 from dualid.crypto._dek import destroy_dek, load_or_create_secret
 from dualid.crypto._service import Keys
@@ -25,14 +27,20 @@ from dualid.errors import (
 from dualid.identity import Identity, Profiles
 from dualid.identity._agents import check_agent_id
 from dualid.store import DEFAULT_URL, Store, upgrade
-from dualid.store._tables import Agent, Sealed, table
+from dualid.store._tables import Agent, Default, Grant, Registration, Sealed, table
 
 __all__ = ["DATABASE_URL_ENV", "DualId", "ErasureReport"]
 
 log = logging.getLogger("dualid")
 DATABASE_URL_ENV = "DUALID_DATABASE_URL"
 # Every table holding rows of one agent; erasure deletes from each.
-_ERASE_TABLES = (table(Sealed), table(Agent))
+_ERASE_TABLES = (
+    table(Sealed),
+    table(Grant),
+    table(Registration),
+    table(Default),
+    table(Agent),
+)
 
 
 @dataclass(frozen=True)
@@ -72,10 +80,14 @@ class DualId:
     'Ana'
     """
 
-    def __init__(self, rt: Runtime) -> None:
+    def __init__(self, rt: Runtime, *, controller: str = "dualid") -> None:
         self._rt = rt
+        core = ConsentCore(rt)
         self.identity = Identity(rt)
         self.profiles = Profiles(rt)
+        self.hosts = Hosts(rt, core)
+        self.events = Events(rt, core)
+        self.consent = Consent(rt, core, controller)
         self.audit = AuditLog(rt)
         self.keys = Keys(rt)
         self._closed = False
@@ -88,6 +100,7 @@ class DualId:
         keys: KeyProvider | str | None = None,
         clock: Clock | None = None,
         migrate: bool = True,
+        controller: str = "dualid",
     ) -> DualId:
         """Open (and by default migrate) a store.
 
@@ -97,6 +110,7 @@ class DualId:
         omitted, ``DUALID_MASTER_KEY``, then (SQLite file only) a 0600 key file beside the
         database, then (in memory only) a random key. ``clock``: any
         :class:`~dualid.clock.Clock`, by default :class:`~dualid.clock.SystemClock`.
+        ``controller``: the data controller named in consent receipts.
         """
         store = Store(url or os.environ.get(DATABASE_URL_ENV) or DEFAULT_URL)
         try:
@@ -114,7 +128,9 @@ class DualId:
         except BaseException:
             store.dispose()
             raise
-        return cls(Runtime(store, clock, provider, DerivedKeys.from_root(root)))
+        return cls(
+            Runtime(store, clock, provider, DerivedKeys.from_root(root)), controller=controller
+        )
 
     @property
     def clock(self) -> Clock:

@@ -1,0 +1,515 @@
+"""Grants, revocations, defaults, the person's view, explanations and receipts."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, select
+
+from dualid import audit
+from dualid._runtime import Runtime, Tx, new_id
+from dualid.audit import AuditRecord
+from dualid.errors import (
+    FieldNotRequested,
+    GrantNotActive,
+    InvalidInput,
+    UnknownGrant,
+    UnknownRegistration,
+)
+from dualid.identity._agents import check_agent_id
+from dualid.models import DataField, EventType
+from dualid.store._tables import Default, table
+
+from ._engine import (
+    GRANTS,
+    HOSTS,
+    ConsentCore,
+    check_event_id,
+    check_host_id,
+    check_purpose,
+    decode_fields,
+    encode_fields,
+    grant_covers,
+    grant_state,
+    grant_view,
+    parse_event_type,
+    parse_fields,
+)
+from ._events import _check_expiry, _us
+from ._receipts import build_receipt, verify_receipt
+from ._types import Explanation, Grant, GrantState, SharedItem
+
+__all__ = ["Consent", "load_default"]
+
+DEFAULTS = table(Default)
+
+
+def load_default(
+    conn: Connection, agent_id: str, event_type: EventType, host_id: str
+) -> frozenset[DataField]:
+    """The default share: the per-host default if set, else the per-event-type default,
+    else nothing."""
+    rows = {
+        r.host_id: r.fields
+        for r in conn.execute(
+            select(DEFAULTS.c.host_id, DEFAULTS.c.fields).where(
+                and_(
+                    DEFAULTS.c.agent_id == agent_id,
+                    DEFAULTS.c.event_type == event_type.value,
+                    DEFAULTS.c.host_id.in_([host_id, ""]),
+                )
+            )
+        )
+    }
+    if host_id in rows:
+        return decode_fields(rows[host_id])
+    return decode_fields(rows.get("", ""))
+
+
+class Consent:
+    """What a person shares with whom: grants, revocations, defaults, receipts.
+
+    >>> g = sdk.consent.grant(agent_id, "bistro-7", fields={DataField.EMAIL},  # doctest: +SKIP
+    ...                       event_id="res-991", purpose="confirmation")
+    >>> sdk.consent.revoke(g.id)                                              # doctest: +SKIP
+    """
+
+    def __init__(self, rt: Runtime, core: ConsentCore, controller: str) -> None:
+        self._rt = rt
+        self._core = core
+        self._controller = controller
+
+    # -- grants ----------------------------------------------------------------------------
+    def grant(
+        self,
+        agent_id: str,
+        host_id: str,
+        *,
+        fields: Iterable[DataField | str],
+        event_id: str | None = None,
+        event_type: EventType | str | None = None,
+        purpose: str,
+        expires_at: datetime | None = None,
+    ) -> Grant:
+        """Consent to share ``fields`` with ``host_id``: for one event (``event_id``), for
+        every event of one type (``event_type``), or for every event of the host (neither).
+
+        The values are copied from the profile now, into every registration the grant
+        covers (and, for host-wide grants, into future registrations as they are made).
+        Only fields the host declared for the event type can be granted
+        (:class:`~dualid.errors.FieldNotRequested`).
+        """
+        check_agent_id(agent_id)
+        check_host_id(host_id)
+        granted = parse_fields(fields)
+        if not granted:
+            raise InvalidInput("a grant needs at least one field")
+        if event_id is not None:
+            check_event_id(event_id)
+        etype = parse_event_type(event_type) if event_type is not None else None
+        why = check_purpose(purpose)
+        with self._rt.write() as tx:
+            conn = tx.conn
+            self._core.lock_agent(conn, agent_id)
+            self._core.host(conn, host_id)
+            if expires_at is not None:
+                _check_expiry(expires_at, tx)
+            requirements = self._core.requirements(conn, host_id)
+            if event_id is not None:
+                regs = self._core.registrations_of(conn, agent_id, host_id, event_id)
+                if not regs:
+                    raise UnknownRegistration(
+                        "not registered for this event", host_id=host_id, event_id=event_id
+                    )
+                if etype is not None and etype != regs[0].event_type:
+                    raise InvalidInput("event_type does not match the registration")
+                etype = regs[0].event_type
+                declared = requirements[etype].declared if etype in requirements else frozenset()
+            else:
+                regs = [
+                    r
+                    for r in self._core.registrations_of(conn, agent_id, host_id)
+                    if etype is None or r.event_type == etype
+                ]
+                if etype is not None:
+                    declared = (
+                        requirements[etype].declared if etype in requirements else frozenset()
+                    )
+                else:
+                    declared = frozenset(f for r in requirements.values() for f in r.declared)
+            undeclared = granted - declared
+            if undeclared:
+                raise FieldNotRequested(
+                    "the host did not ask for these fields", fields=[f.value for f in undeclared]
+                )
+            grant_id = new_id("gr")
+            conn.execute(
+                GRANTS.insert().values(
+                    grant_id=grant_id,
+                    agent_id=agent_id,
+                    host_id=host_id,
+                    event_id=event_id,
+                    event_type=etype.value if etype is not None else None,
+                    fields=encode_fields(granted),
+                    purpose=why,
+                    created_at=tx.now.time,
+                    created_uncertainty_us=_us(tx),
+                    created_hlc=str(tx.now.hlc),
+                    expires_at=expires_at,
+                    revoked_at=None,
+                )
+            )
+            self._core.fill(tx, agent_id, regs, granted)
+            audit.append(
+                conn,
+                tx.now,
+                "consent.granted",
+                subject=agent_id,
+                host_id=host_id,
+                details={
+                    "grant_id": grant_id,
+                    "event_id": event_id,
+                    "event_type": etype.value if etype is not None else None,
+                    "fields": sorted(f.value for f in granted),
+                    "expires_at": expires_at.isoformat() if expires_at else None,
+                },
+            )
+            row = conn.execute(select(GRANTS).where(GRANTS.c.grant_id == grant_id)).one()
+            return grant_view(row, tx.now.latest)
+
+    def get(self, grant_id: str) -> Grant:
+        """A grant by id, with its current state."""
+        with self._rt.read() as tx:
+            return grant_view(self._grant_row(tx.conn, grant_id), tx.now.latest)
+
+    def grants(self, agent_id: str, *, include_inactive: bool = False) -> list[Grant]:
+        check_agent_id(agent_id)
+        with self._rt.read() as tx:
+            rows = tx.conn.execute(
+                select(GRANTS)
+                .where(GRANTS.c.agent_id == agent_id)
+                .order_by(GRANTS.c.created_hlc, GRANTS.c.grant_id)
+            ).all()
+            views = [grant_view(r, tx.now.latest) for r in rows]
+        return [g for g in views if include_inactive or g.state is GrantState.ACTIVE]
+
+    def _grant_row(self, conn: Connection, grant_id: str) -> Any:
+        if not isinstance(grant_id, str) or not grant_id.startswith("gr_") or len(grant_id) > 40:
+            raise UnknownGrant("no such grant")
+        row = conn.execute(select(GRANTS).where(GRANTS.c.grant_id == grant_id)).first()
+        if row is None:
+            raise UnknownGrant("no such grant")
+        return row
+
+    # -- revocation ------------------------------------------------------------------------
+    def revoke(self, grant_id: str, *, agent_id: str | None = None) -> Grant:
+        """Withdraw one grant, now: the host stops receiving its fields and the shared
+        copies no other active grant covers are deleted. With ``agent_id``, the grant must
+        belong to that person (else :class:`~dualid.errors.UnknownGrant`)."""
+        with self._rt.write() as tx:
+            row = self._grant_row(tx.conn, grant_id)
+            if agent_id is not None and row.agent_id != agent_id:
+                raise UnknownGrant("no such grant")
+            self._core.lock_agent(tx.conn, row.agent_id)
+            if row.revoked_at is not None:
+                raise GrantNotActive("the grant is already revoked")
+            self._revoke_rows(tx, row.agent_id, row.host_id, [row])
+            row = tx.conn.execute(select(GRANTS).where(GRANTS.c.grant_id == grant_id)).one()
+            return grant_view(row, tx.now.latest)
+
+    def revoke_host(self, agent_id: str, host_id: str) -> int:
+        """Withdraw everything shared with one host; returns how many grants ended."""
+        check_agent_id(agent_id)
+        check_host_id(host_id)
+        with self._rt.write() as tx:
+            self._core.lock_agent(tx.conn, agent_id)
+            self._core.host(tx.conn, host_id)
+            rows = tx.conn.execute(
+                select(GRANTS).where(
+                    and_(
+                        GRANTS.c.agent_id == agent_id,
+                        GRANTS.c.host_id == host_id,
+                        GRANTS.c.revoked_at.is_(None),
+                    )
+                )
+            ).all()
+            self._revoke_rows(tx, agent_id, host_id, rows)
+            # Delete every shared copy with this host, covered or not.
+            regs = self._core.registrations_of(tx.conn, agent_id, host_id)
+            self._core.prune(tx, agent_id, regs)
+            return len(rows)
+
+    def revoke_event(self, agent_id: str, host_id: str, event_id: str) -> int:
+        """Withdraw everything shared for one event: its grants end and its shared copy is
+        deleted. Host-wide grants stay in force for other events. Returns how many grants
+        ended."""
+        check_agent_id(agent_id)
+        check_host_id(host_id)
+        check_event_id(event_id)
+        with self._rt.write() as tx:
+            self._core.lock_agent(tx.conn, agent_id)
+            regs = self._core.registrations_of(tx.conn, agent_id, host_id, event_id)
+            if not regs:
+                raise UnknownRegistration(
+                    "not registered for this event", host_id=host_id, event_id=event_id
+                )
+            rows = tx.conn.execute(
+                select(GRANTS).where(
+                    and_(
+                        GRANTS.c.agent_id == agent_id,
+                        GRANTS.c.host_id == host_id,
+                        GRANTS.c.event_id == event_id,
+                        GRANTS.c.revoked_at.is_(None),
+                    )
+                )
+            ).all()
+            self._revoke_rows(tx, agent_id, host_id, rows)
+            from ._engine import SEALED
+
+            tx.conn.execute(SEALED.delete().where(SEALED.c.record_id == regs[0].registration_id))
+            return len(rows)
+
+    def _revoke_rows(self, tx: Tx, agent_id: str, host_id: str, rows: Iterable[Any]) -> None:
+        rows = list(rows)
+        if not rows:
+            return
+        ids = [r.grant_id for r in rows]
+        tx.conn.execute(
+            GRANTS.update().where(GRANTS.c.grant_id.in_(ids)).values(revoked_at=tx.now.time)
+        )
+        regs = self._core.registrations_of(tx.conn, agent_id, host_id)
+        deleted = self._core.prune(tx, agent_id, regs)
+        for r in rows:
+            audit.append(
+                tx.conn,
+                tx.now,
+                "consent.revoked",
+                subject=agent_id,
+                host_id=host_id,
+                details={
+                    "grant_id": r.grant_id,
+                    "event_id": r.event_id,
+                    "fields": sorted(f.value for f in decode_fields(r.fields)),
+                    "copies_deleted": deleted,
+                },
+            )
+            deleted = 0
+
+    def purge_expired(self) -> int:
+        """Delete the shared copies that only expired grants still covered (expiry is
+        enforced at read time anyway; this makes it physical). Returns values deleted."""
+        with self._rt.write() as tx:
+            rows = tx.conn.execute(
+                select(GRANTS.c.agent_id, GRANTS.c.host_id)
+                .where(
+                    and_(
+                        GRANTS.c.revoked_at.is_(None),
+                        GRANTS.c.expires_at.is_not(None),
+                        GRANTS.c.expires_at <= tx.now.latest,
+                    )
+                )
+                .distinct()
+            ).all()
+            deleted = 0
+            for agent_id, host_id in rows:
+                regs = self._core.registrations_of(tx.conn, agent_id, host_id)
+                deleted += self._core.prune(tx, agent_id, regs)
+            if deleted:
+                audit.append(tx.conn, tx.now, "consent.expired_purged", details={"values": deleted})
+            return deleted
+
+    # -- defaults --------------------------------------------------------------------------
+    def set_default(
+        self,
+        agent_id: str,
+        event_type: EventType | str,
+        fields: Iterable[DataField | str],
+        *,
+        host_id: str | None = None,
+    ) -> None:
+        """What to share by default when registering for ``event_type`` with
+        ``share=None``; with ``host_id``, a preference for that host only, which takes
+        precedence over the per-event-type default. An empty set shares nothing."""
+        check_agent_id(agent_id)
+        etype = parse_event_type(event_type)
+        chosen = parse_fields(fields)
+        if host_id is not None:
+            check_host_id(host_id)
+        with self._rt.write() as tx:
+            self._core.lock_agent(tx.conn, agent_id)
+            if host_id is not None:
+                self._core.host(tx.conn, host_id)
+            key = and_(
+                DEFAULTS.c.agent_id == agent_id,
+                DEFAULTS.c.event_type == etype.value,
+                DEFAULTS.c.host_id == (host_id or ""),
+            )
+            tx.conn.execute(DEFAULTS.delete().where(key))
+            tx.conn.execute(
+                DEFAULTS.insert().values(
+                    agent_id=agent_id,
+                    event_type=etype.value,
+                    host_id=host_id or "",
+                    fields=encode_fields(chosen),
+                    updated_at=tx.now.time,
+                )
+            )
+            audit.append(
+                tx.conn,
+                tx.now,
+                "consent.default_set",
+                subject=agent_id,
+                host_id=host_id,
+                details={"event_type": etype.value, "fields": sorted(f.value for f in chosen)},
+            )
+
+    def defaults(self, agent_id: str) -> dict[tuple[EventType, str | None], frozenset[DataField]]:
+        """``{(event_type, host_id or None): fields}``."""
+        check_agent_id(agent_id)
+        with self._rt.store.read() as conn:
+            return {
+                (EventType(r.event_type), r.host_id or None): decode_fields(r.fields)
+                for r in conn.execute(select(DEFAULTS).where(DEFAULTS.c.agent_id == agent_id))
+            }
+
+    # -- the person's view -------------------------------------------------------------------
+    def shared(self, agent_id: str) -> list[SharedItem]:
+        """What is shared with whom, for which event, since when and until when (active
+        grants only)."""
+        check_agent_id(agent_id)
+        with self._rt.read() as tx:
+            rows = tx.conn.execute(
+                select(GRANTS, HOSTS.c.name.label("host_name"))
+                .join(HOSTS, HOSTS.c.host_id == GRANTS.c.host_id)
+                .where(GRANTS.c.agent_id == agent_id)
+                .order_by(GRANTS.c.created_hlc, GRANTS.c.grant_id)
+            ).all()
+            return [
+                SharedItem(
+                    grant_id=r.grant_id,
+                    host_id=r.host_id,
+                    host_name=r.host_name,
+                    fields=decode_fields(r.fields),
+                    event_id=r.event_id,
+                    event_type=EventType(r.event_type) if r.event_type else None,
+                    purpose=r.purpose,
+                    since=r.created_at,
+                    until=r.expires_at,
+                )
+                for r in rows
+                if grant_state(r, tx.now.latest) is GrantState.ACTIVE
+            ]
+
+    def history(self, agent_id: str) -> list[AuditRecord]:
+        """The person's own audit entries, oldest first."""
+        check_agent_id(agent_id)
+        return [r for r in audit.AuditLog(self._rt).entries(subject=agent_id)]
+
+    def explain(
+        self, agent_id: str, host_id: str, event_id: str, field: DataField | str
+    ) -> Explanation:
+        """Why ``host_id`` sees (or does not see) ``field`` of this person for
+        ``event_id``: the grant, requirement or missing piece behind it."""
+        check_agent_id(agent_id)
+        check_host_id(host_id)
+        check_event_id(event_id)
+        (target,) = parse_fields([field])
+        with self._rt.read() as tx:
+            conn = tx.conn
+            self._core.host(conn, host_id)
+            declared = required = False
+
+            def answer(
+                visible: bool, reason: str, grant_ids: tuple[str, ...] = (), detail: str = ""
+            ) -> Explanation:
+                return Explanation(
+                    visible=visible,
+                    reason=reason,
+                    field=target,
+                    host_id=host_id,
+                    event_id=event_id,
+                    grant_ids=grant_ids,
+                    declared=declared,
+                    required=required,
+                    detail=detail,
+                )
+
+            regs = self._core.registrations_of(conn, agent_id, host_id, event_id)
+            if not regs:
+                return answer(False, "not_registered")
+            reg = regs[0]
+            req = self._core.requirements(conn, host_id).get(reg.event_type)
+            declared = target in (req.declared if req else frozenset())
+            required = target in (req.required if req else frozenset())
+            if not declared:
+                return answer(
+                    False, "not_declared", detail="the host's requirement does not list this field"
+                )
+            all_rows = conn.execute(
+                select(GRANTS).where(
+                    and_(GRANTS.c.agent_id == agent_id, GRANTS.c.host_id == host_id)
+                )
+            ).all()
+            relevant = [
+                r for r in all_rows if target in decode_fields(r.fields) and grant_covers(r, reg)
+            ]
+            active = [r for r in relevant if grant_state(r, tx.now.latest) is GrantState.ACTIVE]
+            if not active:
+                if not relevant:
+                    return answer(False, "no_grant")
+                last = max(relevant, key=lambda r: r.created_hlc)
+                return answer(
+                    False,
+                    grant_state(last, tx.now.latest).value,
+                    grant_ids=tuple(r.grant_id for r in relevant),
+                )
+            present = self._core.present_fields(conn, [reg.registration_id])
+            ids = tuple(r.grant_id for r in active)
+            if target.value not in present.get(reg.registration_id, set()):
+                return answer(False, "no_value", ids, "consented, but no value was shared")
+            return answer(True, "visible", ids)
+
+    # -- receipts --------------------------------------------------------------------------
+    def receipt(self, grant_id: str) -> dict[str, Any]:
+        """A signed, JSON-serialisable consent receipt for one grant (in the spirit of
+        ISO/IEC TS 27560 and the Kantara Consent Receipt). It names the person by the
+        host's pairwise ref, never by agentId, so it can be handed to the host."""
+        with self._rt.write() as tx:
+            row = self._grant_row(tx.conn, grant_id)
+            host = self._core.host(tx.conn, row.host_id)
+            receipt = build_receipt(
+                row,
+                host,
+                controller=self._controller,
+                subject_ref=self._rt.derived.pairwise_ref(row.host_id, row.agent_id),
+                state=grant_state(row, tx.now.latest),
+                issued=tx.now,
+                signing_key=self._rt.derived.signing,
+            )
+            audit.append(
+                tx.conn,
+                tx.now,
+                "consent.receipt_issued",
+                subject=row.agent_id,
+                host_id=row.host_id,
+                details={"grant_id": row.grant_id},
+            )
+            return receipt
+
+    def verify_receipt(self, receipt: Mapping[str, Any]) -> bool:
+        """True for a receipt this SDK's store signed and nobody changed since."""
+        return verify_receipt(receipt, self._rt.derived.signing.public_key())
+
+    def receipt_public_key(self) -> str:
+        """The receipt-signing public key (PEM), for third parties that verify receipts."""
+        from cryptography.hazmat.primitives import serialization
+
+        return (
+            self._rt.derived.signing.public_key()
+            .public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+            .decode()
+        )

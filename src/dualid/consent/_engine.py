@@ -1,0 +1,336 @@
+"""Internal rules shared by the consent services: validation, coverage, shared copies.
+
+The host view rule (P2): a host sees field F of a registration when
+  1. F is declared (required or optional) in the host's requirement for the event type,
+  2. an active grant of that person to that host covers F for that event (an event grant,
+     or a host-wide grant for every event or every event of that type), where active means
+     not revoked and ``expires_at > now.latest`` (the clock's uncertainty counts against
+     sharing: a grant is expired as soon as it may have expired), and
+  3. the registration's shared copy holds a value for F.
+Shared copies are filled when consent is given and deleted when it is withdrawn; the read
+rule alone is enough for P2, the deletion makes revocation real.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, and_, or_, select
+
+from dualid._runtime import Runtime, Tx
+from dualid.crypto._dek import load_dek
+from dualid.crypto._fields import open_records, seal_values
+from dualid.errors import InvalidInput, UnknownAgent, UnknownHost
+from dualid.identity._profiles import profile_record
+from dualid.models import DataField, EventType, HostKind
+from dualid.store._tables import (
+    Agent,
+    Grant,
+    Host,
+    Registration,
+    Requirement,
+    Sealed,
+    table,
+)
+
+from ._types import Grant as GrantView
+from ._types import GrantState
+from ._types import Host as HostView
+from ._types import Requirement as RequirementView
+
+__all__ = [
+    "AGENTS",
+    "GRANTS",
+    "HOSTS",
+    "REGISTRATIONS",
+    "REQUIREMENTS",
+    "SEALED",
+    "ConsentCore",
+    "RegRow",
+    "check_event_id",
+    "check_host_id",
+    "check_purpose",
+    "decode_fields",
+    "encode_fields",
+    "parse_event_type",
+    "parse_fields",
+]
+
+AGENTS = table(Agent)
+GRANTS = table(Grant)
+HOSTS = table(Host)
+REGISTRATIONS = table(Registration)
+REQUIREMENTS = table(Requirement)
+SEALED = table(Sealed)
+
+_HOST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_EVENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+
+
+def check_host_id(host_id: object) -> str:
+    if not isinstance(host_id, str) or not _HOST_ID.fullmatch(host_id):
+        raise InvalidInput("a host id is 1-64 characters: letters, digits, '.', '_', '-'")
+    return host_id
+
+
+def check_event_id(event_id: object) -> str:
+    if not isinstance(event_id, str) or not _EVENT_ID.fullmatch(event_id):
+        raise InvalidInput("an event id is 1-128 characters: letters, digits, '.', '_', ':', '-'")
+    return event_id
+
+
+def check_purpose(purpose: object) -> str:
+    if not isinstance(purpose, str) or not purpose.strip() or len(purpose) > 500:
+        raise InvalidInput("a purpose is a non-empty text of at most 500 characters")
+    return purpose.strip()
+
+
+def parse_event_type(value: object) -> EventType:
+    try:
+        return EventType(str(value))
+    except ValueError:
+        raise InvalidInput("unknown event type", allowed=[e.value for e in EventType]) from None
+
+
+def parse_host_kind(value: object) -> HostKind:
+    try:
+        return HostKind(str(value))
+    except ValueError:
+        raise InvalidInput("unknown host kind", allowed=[k.value for k in HostKind]) from None
+
+
+def parse_fields(values: Iterable[DataField | str] | None) -> frozenset[DataField]:
+    if values is None:
+        return frozenset()
+    if isinstance(values, str):
+        raise InvalidInput("fields must be a collection of field names, not one string")
+    out = set()
+    for value in values:
+        try:
+            out.add(DataField.parse(value))
+        except (ValueError, TypeError):
+            raise InvalidInput("unknown data field", allowed=[f.value for f in DataField]) from None
+    return frozenset(out)
+
+
+def encode_fields(fields: Iterable[DataField]) -> str:
+    return ",".join(sorted(f.value for f in fields))
+
+
+def decode_fields(text: str) -> frozenset[DataField]:
+    return frozenset(DataField(v) for v in text.split(",") if v)
+
+
+@dataclass(frozen=True)
+class RegRow:
+    registration_id: str
+    agent_id: str
+    host_id: str
+    event_type: EventType
+    event_id: str
+    created_at: datetime
+
+
+def reg_from_row(row: Any) -> RegRow:
+    return RegRow(
+        row.registration_id,
+        row.agent_id,
+        row.host_id,
+        EventType(row.event_type),
+        row.event_id,
+        row.created_at,
+    )
+
+
+def grant_state(row: Any, latest: datetime) -> GrantState:
+    if row.revoked_at is not None:
+        return GrantState.REVOKED
+    if row.expires_at is not None and row.expires_at <= latest:
+        return GrantState.EXPIRED
+    return GrantState.ACTIVE
+
+
+def grant_view(row: Any, latest: datetime) -> GrantView:
+    return GrantView(
+        id=row.grant_id,
+        host_id=row.host_id,
+        fields=decode_fields(row.fields),
+        event_id=row.event_id,
+        event_type=EventType(row.event_type) if row.event_type else None,
+        purpose=row.purpose,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        revoked_at=row.revoked_at,
+        state=grant_state(row, latest),
+    )
+
+
+def grant_covers(row: Any, reg: RegRow) -> bool:
+    """Does grant ``row`` apply to registration ``reg`` (same agent and host assumed)?"""
+    if row.event_id is not None:
+        return bool(row.event_id == reg.event_id)
+    return row.event_type is None or row.event_type == reg.event_type.value
+
+
+class ConsentCore:
+    """Queries and state changes used by :class:`Hosts`, :class:`Events` and
+    :class:`Consent`; every method runs inside the caller's transaction."""
+
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+
+    # -- hosts and requirements ------------------------------------------------------
+    def host(self, conn: Connection, host_id: str) -> HostView:
+        row = conn.execute(select(HOSTS).where(HOSTS.c.host_id == host_id)).first()
+        if row is None:
+            raise UnknownHost("no such host", host_id=host_id)
+        return HostView(row.host_id, HostKind(row.kind), row.name, row.created_at)
+
+    def requirements(self, conn: Connection, host_id: str) -> dict[EventType, RequirementView]:
+        out = {}
+        for row in conn.execute(select(REQUIREMENTS).where(REQUIREMENTS.c.host_id == host_id)):
+            event_type = EventType(row.event_type)
+            out[event_type] = RequirementView(
+                host_id=row.host_id,
+                event_type=event_type,
+                required=decode_fields(row.required),
+                optional=decode_fields(row.optional),
+                purpose=row.purpose,
+                updated_at=row.updated_at,
+            )
+        return out
+
+    def declared(
+        self, conn: Connection, host_id: str, event_type: EventType
+    ) -> frozenset[DataField]:
+        req = self.requirements(conn, host_id).get(event_type)
+        return req.declared if req else frozenset()
+
+    # -- agents ----------------------------------------------------------------------
+    def lock_agent(self, conn: Connection, agent_id: str) -> None:
+        """Serialise consent changes of one person (PostgreSQL row lock; SQLite write
+        transactions are exclusive anyway). Raises UnknownAgent."""
+        found = conn.execute(
+            select(AGENTS.c.agent_id).where(AGENTS.c.agent_id == agent_id).with_for_update()
+        ).first()
+        if found is None:
+            raise UnknownAgent("no such agent (unknown or erased)")
+
+    # -- registrations and grants ------------------------------------------------------
+    def registrations_of(
+        self, conn: Connection, agent_id: str, host_id: str, event_id: str | None = None
+    ) -> list[RegRow]:
+        stmt = select(REGISTRATIONS).where(
+            and_(REGISTRATIONS.c.agent_id == agent_id, REGISTRATIONS.c.host_id == host_id)
+        )
+        if event_id is not None:
+            stmt = stmt.where(REGISTRATIONS.c.event_id == event_id)
+        return [reg_from_row(r) for r in conn.execute(stmt.order_by(REGISTRATIONS.c.created_at))]
+
+    def active_grants(
+        self,
+        conn: Connection,
+        agent_ids: Sequence[str],
+        host_id: str,
+        latest: datetime,
+        event_id: str | None = None,
+    ) -> list[Any]:
+        """Active grants of ``agent_ids`` to ``host_id``; with ``event_id``, only those that
+        can cover that event (its own grants and host-wide grants)."""
+        out: list[Any] = []
+        for start in range(0, len(agent_ids), 500):
+            stmt = select(GRANTS).where(
+                and_(
+                    GRANTS.c.agent_id.in_(agent_ids[start : start + 500]),
+                    GRANTS.c.host_id == host_id,
+                    GRANTS.c.revoked_at.is_(None),
+                    or_(GRANTS.c.expires_at.is_(None), GRANTS.c.expires_at > latest),
+                )
+            )
+            if event_id is not None:
+                stmt = stmt.where(or_(GRANTS.c.event_id == event_id, GRANTS.c.event_id.is_(None)))
+            out.extend(conn.execute(stmt))
+        return out
+
+    def coverage(
+        self, grants: Iterable[Any], reg: RegRow, declared: frozenset[DataField]
+    ) -> dict[DataField, list[Any]]:
+        """``{field: [grants covering it]}`` for one registration, limited to declared."""
+        covered: dict[DataField, list[Any]] = {}
+        for g in grants:
+            if g.agent_id != reg.agent_id or not grant_covers(g, reg):
+                continue
+            for f in decode_fields(g.fields):
+                if f in declared:
+                    covered.setdefault(f, []).append(g)
+        return covered
+
+    # -- shared copies -----------------------------------------------------------------
+    def fill(
+        self,
+        tx: Tx,
+        agent_id: str,
+        regs: Sequence[RegRow],
+        fields: frozenset[DataField],
+        overrides: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Copy ``fields`` (values from ``overrides`` first, then the profile) into the
+        shared copy of each registration, where the copy lacks them and the host declared
+        them."""
+        if not regs or not fields:
+            return
+        conn = tx.conn
+        dek = load_dek(conn, self.rt.provider, agent_id)
+        record = profile_record(agent_id)
+        profile = {
+            k: v
+            for k, (v, _) in open_records(conn, {agent_id: dek}, [record]).get(record, {}).items()
+        }
+        source = {**profile, **(overrides or {})}
+        existing = self.present_fields(conn, [r.registration_id for r in regs])
+        declared_by_type: dict[EventType, frozenset[DataField]] = {}
+        for reg in regs:
+            if reg.event_type not in declared_by_type:
+                declared_by_type[reg.event_type] = self.declared(conn, reg.host_id, reg.event_type)
+            have = existing.get(reg.registration_id, set())
+            values = {
+                f.value: source[f.value]
+                for f in fields
+                if f in declared_by_type[reg.event_type]
+                and f.value not in have
+                and source.get(f.value) is not None
+            }
+            seal_values(conn, dek, agent_id, reg.registration_id, values, tx.now.time)
+
+    def present_fields(self, conn: Connection, record_ids: Sequence[str]) -> dict[str, set[str]]:
+        out: dict[str, set[str]] = {}
+        for start in range(0, len(record_ids), 500):
+            for record_id, field_name in conn.execute(
+                select(SEALED.c.record_id, SEALED.c.field).where(
+                    SEALED.c.record_id.in_(record_ids[start : start + 500])
+                )
+            ):
+                out.setdefault(record_id, set()).add(field_name)
+        return out
+
+    def prune(self, tx: Tx, agent_id: str, regs: Sequence[RegRow]) -> int:
+        """Delete from each registration's shared copy every field no active grant covers
+        any more. Returns the number of values deleted."""
+        if not regs:
+            return 0
+        conn = tx.conn
+        host_ids = {r.host_id for r in regs}
+        deleted = 0
+        for host_id in host_ids:
+            grants = self.active_grants(conn, [agent_id], host_id, tx.now.latest)
+            for reg in (r for r in regs if r.host_id == host_id):
+                keep = {f.value for f in self.coverage(grants, reg, frozenset(DataField))}
+                stmt = SEALED.delete().where(SEALED.c.record_id == reg.registration_id)
+                if keep:
+                    stmt = stmt.where(SEALED.c.field.not_in(sorted(keep)))
+                deleted += int(conn.execute(stmt).rowcount)
+        return deleted

@@ -1,0 +1,425 @@
+"""Registrations (reservations, attendance) and the host's view of its attendees."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, select
+from sqlalchemy.exc import IntegrityError
+
+from dualid import audit
+from dualid._runtime import Runtime, Tx, new_id
+from dualid.crypto._dek import load_deks
+from dualid.crypto._fields import open_records
+from dualid.errors import (
+    ConsentRequired,
+    DuplicateRegistration,
+    FieldNotRequested,
+    InvalidExpiry,
+    InvalidInput,
+    UnknownEvent,
+    UnknownRegistration,
+)
+from dualid.identity._agents import check_agent_id
+from dualid.identity._profiles import profile_values, to_user_data
+from dualid.models import DataField, EventType, EventUserData
+
+from ._engine import (
+    GRANTS,
+    REGISTRATIONS,
+    SEALED,
+    ConsentCore,
+    RegRow,
+    check_event_id,
+    check_host_id,
+    check_purpose,
+    decode_fields,
+    encode_fields,
+    parse_event_type,
+    parse_fields,
+    reg_from_row,
+)
+from ._types import HostAttendee, Registration
+
+__all__ = ["AttendeePage", "Events"]
+
+_PAGE_MAX = 1000
+
+
+@dataclass(frozen=True)
+class AttendeePage:
+    """One page of a host's attendee list; pass ``next_cursor`` to get the next one (None
+    on the last page). Order is stable (by registration)."""
+
+    items: list[HostAttendee]
+    next_cursor: str | None
+
+
+def _encode_cursor(registration_id: str) -> str:
+    return base64.urlsafe_b64encode(registration_id.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> str:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        value = base64.urlsafe_b64decode(padded.encode("ascii")).decode()
+    except (binascii.Error, ValueError, UnicodeError):
+        raise InvalidInput("invalid cursor") from None
+    if not value.startswith("reg_") or len(value) > 40:
+        raise InvalidInput("invalid cursor")
+    return value
+
+
+class Events:
+    """Registrations for events of every type, and what hosts see of them."""
+
+    def __init__(self, rt: Runtime, core: ConsentCore) -> None:
+        self._rt = rt
+        self._core = core
+
+    # -- the person's side -------------------------------------------------------------
+    def register(
+        self,
+        agent_id: str,
+        host_id: str,
+        event_type: EventType | str,
+        event_id: str,
+        *,
+        share: Iterable[DataField | str] | None = None,
+        data: EventUserData | None = None,
+        purpose: str | None = None,
+        expires_at: datetime | None = None,
+    ) -> Registration:
+        """Register ``agent_id`` for ``event_id`` of ``host_id`` and share ``share``.
+
+        ``share=None`` applies the person's defaults (per host, then per event type; see
+        the consent model docs). Only fields the host declared for the event type can be
+        shared. Every required field must be shared and have a value (from ``data`` or
+        the profile), or :class:`~dualid.errors.ConsentRequired` names the missing ones
+        and nothing is written. The registration keeps an encrypted snapshot of the shared
+        values and a grant for the event; host-wide grants already given apply too.
+        """
+        check_agent_id(agent_id)
+        check_host_id(host_id)
+        etype = parse_event_type(event_type)
+        check_event_id(event_id)
+        explicit = share is not None
+        wanted = parse_fields(share) if share is not None else None
+        if data is not None and not isinstance(data, EventUserData):
+            raise InvalidInput("data must be an EventUserData")
+        why = check_purpose(purpose) if purpose is not None else None
+        overrides = profile_values(data) if data is not None else {}
+        with self._rt.write() as tx:
+            conn = tx.conn
+            self._core.lock_agent(conn, agent_id)
+            self._core.host(conn, host_id)
+            if expires_at is not None:
+                _check_expiry(expires_at, tx)
+            if self._core.registrations_of(conn, agent_id, host_id, event_id):
+                raise DuplicateRegistration(
+                    "already registered for this event", host_id=host_id, event_id=event_id
+                )
+            req = self._core.requirements(conn, host_id).get(etype)
+            declared = req.declared if req else frozenset()
+            required = req.required if req else frozenset()
+            if wanted is None:
+                wanted = self._defaults(tx, agent_id, host_id, etype) & declared
+            undeclared = wanted - declared
+            if explicit and undeclared:
+                raise FieldNotRequested(
+                    "the host did not ask for these fields",
+                    fields=[f.value for f in undeclared],
+                )
+            missing_consent = required - wanted
+            if missing_consent:
+                raise ConsentRequired(
+                    "the host requires these fields to be shared",
+                    fields=[f.value for f in missing_consent],
+                )
+            profile = self._profile(tx, agent_id)
+            source = {**profile, **overrides}
+            missing_value = {f for f in required if source.get(f.value) is None}
+            if missing_value:
+                raise ConsentRequired(
+                    "required fields have no value in the profile or the given data",
+                    fields=[f.value for f in missing_value],
+                )
+            reg = RegRow(new_id("reg"), agent_id, host_id, etype, event_id, tx.now.time)
+            try:
+                conn.execute(
+                    REGISTRATIONS.insert().values(
+                        registration_id=reg.registration_id,
+                        agent_id=agent_id,
+                        host_id=host_id,
+                        event_type=etype.value,
+                        event_id=event_id,
+                        created_at=tx.now.time,
+                    )
+                )
+            except IntegrityError:
+                raise DuplicateRegistration(
+                    "already registered for this event", host_id=host_id, event_id=event_id
+                ) from None
+            grant_id: str | None = None
+            if wanted:
+                grant_id = new_id("gr")
+                conn.execute(
+                    GRANTS.insert().values(
+                        grant_id=grant_id,
+                        agent_id=agent_id,
+                        host_id=host_id,
+                        event_id=event_id,
+                        event_type=etype.value,
+                        fields=encode_fields(wanted),
+                        purpose=why or (req.purpose if req else "registration"),
+                        created_at=tx.now.time,
+                        created_uncertainty_us=_us(tx),
+                        created_hlc=str(tx.now.hlc),
+                        expires_at=expires_at,
+                        revoked_at=None,
+                    )
+                )
+            hostwide = {
+                f
+                for g in self._core.active_grants(
+                    conn, [agent_id], host_id, tx.now.latest, event_id
+                )
+                for f in decode_fields(g.fields)
+            }
+            self._core.fill(tx, agent_id, [reg], frozenset(wanted | hostwide), overrides)
+            audit.append(
+                conn,
+                tx.now,
+                "registration.created",
+                subject=agent_id,
+                host_id=host_id,
+                details={
+                    "registration_id": reg.registration_id,
+                    "event_id": event_id,
+                    "event_type": etype.value,
+                    "grant_id": grant_id,
+                    "fields": sorted(f.value for f in wanted),
+                    "defaults_applied": not explicit,
+                },
+            )
+            return Registration(
+                reg.registration_id,
+                host_id,
+                etype,
+                event_id,
+                tx.now.time,
+                frozenset(wanted),
+                grant_id,
+            )
+
+    def _profile(self, tx: Tx, agent_id: str) -> dict[str, Any]:
+        from dualid.crypto._dek import load_dek
+        from dualid.identity._profiles import profile_record
+
+        dek = load_dek(tx.conn, self._rt.provider, agent_id)
+        record = profile_record(agent_id)
+        opened = open_records(tx.conn, {agent_id: dek}, [record]).get(record, {})
+        return {k: v for k, (v, _) in opened.items()}
+
+    def _defaults(
+        self, tx: Tx, agent_id: str, host_id: str, etype: EventType
+    ) -> frozenset[DataField]:
+        from ._consent import load_default
+
+        return load_default(tx.conn, agent_id, etype, host_id)
+
+    def registrations(self, agent_id: str) -> list[Registration]:
+        """The person's registrations, oldest first, with what each currently shares."""
+        check_agent_id(agent_id)
+        with self._rt.read() as tx:
+            rows = [
+                reg_from_row(r)
+                for r in tx.conn.execute(
+                    select(REGISTRATIONS)
+                    .where(REGISTRATIONS.c.agent_id == agent_id)
+                    .order_by(REGISTRATIONS.c.created_at, REGISTRATIONS.c.registration_id)
+                )
+            ]
+            out = []
+            for reg in rows:
+                grants = self._core.active_grants(
+                    tx.conn, [agent_id], reg.host_id, tx.now.latest, reg.event_id
+                )
+                declared = self._core.declared(tx.conn, reg.host_id, reg.event_type)
+                covered = self._core.coverage(grants, reg, declared)
+                event_grant = next((g.grant_id for g in grants if g.event_id == reg.event_id), None)
+                out.append(
+                    Registration(
+                        reg.registration_id,
+                        reg.host_id,
+                        reg.event_type,
+                        reg.event_id,
+                        reg.created_at,
+                        frozenset(covered),
+                        event_grant,
+                    )
+                )
+            return out
+
+    def cancel(self, agent_id: str, host_id: str, event_id: str) -> None:
+        """Cancel a registration: its grants are revoked and its shared copy deleted."""
+        check_agent_id(agent_id)
+        check_host_id(host_id)
+        check_event_id(event_id)
+        with self._rt.write() as tx:
+            self._core.lock_agent(tx.conn, agent_id)
+            regs = self._core.registrations_of(tx.conn, agent_id, host_id, event_id)
+            if not regs:
+                raise UnknownRegistration(
+                    "no such registration", host_id=host_id, event_id=event_id
+                )
+            reg = regs[0]
+            tx.conn.execute(
+                GRANTS.update()
+                .where(
+                    and_(
+                        GRANTS.c.agent_id == agent_id,
+                        GRANTS.c.host_id == host_id,
+                        GRANTS.c.event_id == event_id,
+                        GRANTS.c.revoked_at.is_(None),
+                    )
+                )
+                .values(revoked_at=tx.now.time)
+            )
+            tx.conn.execute(SEALED.delete().where(SEALED.c.record_id == reg.registration_id))
+            tx.conn.execute(
+                REGISTRATIONS.delete().where(REGISTRATIONS.c.registration_id == reg.registration_id)
+            )
+            audit.append(
+                tx.conn,
+                tx.now,
+                "registration.cancelled",
+                subject=agent_id,
+                host_id=host_id,
+                details={"registration_id": reg.registration_id, "event_id": event_id},
+            )
+
+    # -- the host's side ------------------------------------------------------------------
+    def attendees(self, host_id: str, event_id: str) -> list[HostAttendee]:
+        """Every attendee of ``event_id`` as ``host_id`` may see them: a pairwise ref, the
+        currently consented fields only, and when sharing began. Raises
+        :class:`~dualid.errors.UnknownEvent` when the host has no such event. For large
+        events use :meth:`iter_attendees` or :meth:`attendees_page`."""
+        return list(self.iter_attendees(host_id, event_id))
+
+    def iter_attendees(
+        self, host_id: str, event_id: str, *, batch: int = 500
+    ) -> Iterator[HostAttendee]:
+        """Stream the attendees page by page (memory bounded by ``batch``)."""
+        cursor: str | None = None
+        first = True
+        while first or cursor is not None:
+            page = self.attendees_page(host_id, event_id, cursor=cursor, limit=batch)
+            first = False
+            yield from page.items
+            cursor = page.next_cursor
+
+    def attendees_page(
+        self, host_id: str, event_id: str, *, cursor: str | None = None, limit: int = 100
+    ) -> AttendeePage:
+        """One page of the host's view, in a stable order; every call is one audited host
+        read of personal data."""
+        check_host_id(host_id)
+        check_event_id(event_id)
+        if not isinstance(limit, int) or not 1 <= limit <= _PAGE_MAX:
+            raise InvalidInput(f"limit must be between 1 and {_PAGE_MAX}")
+        after = _decode_cursor(cursor) if cursor is not None else ""
+        with self._rt.write() as tx:
+            conn = tx.conn
+            self._core.host(conn, host_id)
+            stmt = (
+                select(REGISTRATIONS)
+                .where(
+                    and_(
+                        REGISTRATIONS.c.host_id == host_id,
+                        REGISTRATIONS.c.event_id == event_id,
+                        REGISTRATIONS.c.registration_id > after,
+                    )
+                )
+                .order_by(REGISTRATIONS.c.registration_id)
+                .limit(limit + 1)
+            )
+            regs = [reg_from_row(r) for r in conn.execute(stmt)]
+            if not regs and cursor is None:
+                raise UnknownEvent("no such event for this host", event_id=event_id)
+            more = len(regs) > limit
+            regs = regs[:limit]
+            items = self._view(tx, host_id, regs)
+            shown = sorted({f for a in items for f in a.data.personal_fields()})
+            audit.append(
+                conn,
+                tx.now,
+                "host.read_attendees",
+                host_id=host_id,
+                details={
+                    "event_id": event_id,
+                    "attendees": len(items),
+                    "fields": [f.value for f in shown],
+                },
+            )
+            next_cursor = _encode_cursor(regs[-1].registration_id) if more else None
+            return AttendeePage(items, next_cursor)
+
+    def _view(self, tx: Tx, host_id: str, regs: list[RegRow]) -> list[HostAttendee]:
+        conn = tx.conn
+        if not regs:
+            return []
+        agent_ids = list(dict.fromkeys(r.agent_id for r in regs))
+        event_ids = {r.event_id for r in regs}
+        grants = [
+            g
+            for eid in event_ids
+            for g in self._core.active_grants(conn, agent_ids, host_id, tx.now.latest, eid)
+        ]
+        requirements = self._core.requirements(conn, host_id)
+        visible: dict[str, tuple[RegRow, dict[DataField, list[Any]]]] = {}
+        for reg in regs:
+            req = requirements.get(reg.event_type)
+            declared = req.declared if req else frozenset()
+            visible[reg.registration_id] = (reg, self._core.coverage(grants, reg, declared))
+        wanted_agents = [
+            a for a in agent_ids if any(v[1] for v in visible.values() if v[0].agent_id == a)
+        ]
+        deks = load_deks(conn, self._rt.provider, wanted_agents)
+        opened = open_records(conn, deks, [r for r, v in visible.items() if v[1]])
+        derived = self._rt.derived
+        out = []
+        for registration_id, (reg, covered) in visible.items():
+            values = opened.get(registration_id, {})
+            shown: dict[str, Any] = {
+                f.value: values[f.value][0] for f in covered if f.value in values
+            }
+            since = [g.created_at for f in covered if f.value in values for g in covered[f]]
+            shared_at = min(since) if since else None
+            data = to_user_data(
+                shown,
+                shared_with_host=host_id,
+                shared_at=shared_at,
+                revoked_at=None,
+                event_type=reg.event_type,
+            )
+            out.append(HostAttendee(derived.pairwise_ref(host_id, reg.agent_id), data, shared_at))
+        return out
+
+
+def _us(tx: Tx) -> int:
+    from datetime import timedelta
+
+    return tx.now.uncertainty // timedelta(microseconds=1)
+
+
+def _check_expiry(expires_at: datetime, tx: Tx) -> None:
+    if not isinstance(expires_at, datetime) or expires_at.tzinfo is None:
+        raise InvalidExpiry("expires_at must be an aware datetime")
+    if expires_at <= tx.now.latest:
+        raise InvalidExpiry("expires_at is in the past (or within the clock's uncertainty)")

@@ -1,0 +1,151 @@
+"""Hosts and their data requirements."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import select, update
+
+from dualid import audit
+from dualid._runtime import Runtime
+from dualid.errors import AlreadyExists, InvalidInput
+from dualid.models import DataField, EventType, HostKind
+from dualid.store._dialect import insert_ignore
+
+from ._engine import (
+    HOSTS,
+    REQUIREMENTS,
+    ConsentCore,
+    check_host_id,
+    check_purpose,
+    encode_fields,
+    parse_event_type,
+    parse_fields,
+    parse_host_kind,
+)
+from ._types import Host, Requirement
+
+__all__ = ["Hosts"]
+
+
+class Hosts:
+    """The parties that receive shared data, and what each needs per event type.
+
+    Example (``sdk`` an open :class:`~dualid.DualId`)::
+
+        sdk.hosts.register("bistro-7", kind=HostKind.BUSINESS, name="Bistro Seven")
+        sdk.hosts.require("bistro-7", EventType.RESERVATION,
+                          required={DataField.NAME, DataField.PHONE_NUMBER},
+                          optional={DataField.EMAIL}, purpose="table booking")
+    """
+
+    def __init__(self, rt: Runtime, core: ConsentCore) -> None:
+        self._rt = rt
+        self._core = core
+
+    def register(
+        self, host_id: str, *, kind: HostKind | str, name: str, exist_ok: bool = False
+    ) -> Host:
+        """Register a host. A second registration of the same id raises
+        :class:`~dualid.errors.AlreadyExists` unless ``exist_ok`` (then the name and kind
+        are updated)."""
+        check_host_id(host_id)
+        host_kind = parse_host_kind(kind)
+        if not isinstance(name, str) or not name.strip() or len(name) > 200:
+            raise InvalidInput("a host name is 1-200 characters")
+        with self._rt.write() as tx:
+            values = {
+                "host_id": host_id,
+                "kind": host_kind.value,
+                "name": name.strip(),
+                "created_at": tx.now.time,
+            }
+            if not insert_ignore(tx.conn, HOSTS, values):
+                if not exist_ok:
+                    raise AlreadyExists(
+                        "a host with this id is already registered", host_id=host_id
+                    )
+                tx.conn.execute(
+                    update(HOSTS)
+                    .where(HOSTS.c.host_id == host_id)
+                    .values(kind=host_kind.value, name=name.strip())
+                )
+            audit.append(
+                tx.conn,
+                tx.now,
+                "host.registered",
+                host_id=host_id,
+                details={"kind": host_kind.value},
+            )
+            return self._core.host(tx.conn, host_id)
+
+    def get(self, host_id: str) -> Host:
+        check_host_id(host_id)
+        with self._rt.store.read() as conn:
+            return self._core.host(conn, host_id)
+
+    def list(self) -> list[Host]:
+        with self._rt.store.read() as conn:
+            rows = conn.execute(select(HOSTS.c.host_id).order_by(HOSTS.c.host_id)).scalars().all()
+            return [self._core.host(conn, host_id) for host_id in rows]
+
+    def require(
+        self,
+        host_id: str,
+        event_type: EventType | str,
+        *,
+        required: Iterable[DataField | str] = (),
+        optional: Iterable[DataField | str] = (),
+        purpose: str,
+    ) -> Requirement:
+        """Declare (or replace) what ``host_id`` needs for ``event_type``. A host only ever
+        receives declared fields (data minimisation); a field both required and optional
+        counts as required."""
+        check_host_id(host_id)
+        etype = parse_event_type(event_type)
+        req = parse_fields(required)
+        opt = parse_fields(optional) - req
+        why = check_purpose(purpose)
+        with self._rt.write() as tx:
+            self._core.host(tx.conn, host_id)
+            tx.conn.execute(
+                REQUIREMENTS.delete().where(
+                    (REQUIREMENTS.c.host_id == host_id) & (REQUIREMENTS.c.event_type == etype.value)
+                )
+            )
+            tx.conn.execute(
+                REQUIREMENTS.insert().values(
+                    host_id=host_id,
+                    event_type=etype.value,
+                    required=encode_fields(req),
+                    optional=encode_fields(opt),
+                    purpose=why,
+                    updated_at=tx.now.time,
+                )
+            )
+            audit.append(
+                tx.conn,
+                tx.now,
+                "host.requirement_set",
+                host_id=host_id,
+                details={
+                    "event_type": etype.value,
+                    "required": sorted(f.value for f in req),
+                    "optional": sorted(f.value for f in opt),
+                },
+            )
+            return self._core.requirements(tx.conn, host_id)[etype]
+
+    def requirement(self, host_id: str, event_type: EventType | str) -> Requirement | None:
+        """The requirement of ``host_id`` for ``event_type``, or None if it declared none."""
+        check_host_id(host_id)
+        etype = parse_event_type(event_type)
+        with self._rt.store.read() as conn:
+            self._core.host(conn, host_id)
+            return self._core.requirements(conn, host_id).get(etype)
+
+    def requirements(self, host_id: str) -> dict[EventType, Requirement]:
+        check_host_id(host_id)
+        with self._rt.store.read() as conn:
+            self._core.host(conn, host_id)
+            return self._core.requirements(conn, host_id)

@@ -1,0 +1,81 @@
+"""Signed consent receipts (Ed25519 over a canonical JSON encoding)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from dualid.clock import ClockReading
+
+from ._engine import decode_fields
+from ._types import GrantState, Host
+
+__all__ = ["RECEIPT_VERSION", "build_receipt", "canonical", "verify_receipt"]
+
+RECEIPT_VERSION = "dualid-consent-receipt/1"
+
+
+def canonical(doc: Mapping[str, Any]) -> bytes:
+    return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat(timespec="microseconds") if value is not None else None
+
+
+def build_receipt(
+    row: Any,
+    host: Host,
+    *,
+    controller: str,
+    subject_ref: str,
+    state: GrantState,
+    issued: ClockReading,
+    signing_key: Ed25519PrivateKey,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "version": RECEIPT_VERSION,
+        "receipt_id": f"rcpt_{row.grant_id[3:]}_{issued.hlc.physical_ns:x}{issued.hlc.logical:x}",
+        "issued_at": _iso(issued.time),
+        "issued_uncertainty_ms": issued.uncertainty / timedelta(milliseconds=1),
+        "issued_clock_status": issued.status.value,
+        "controller": {"name": controller},
+        "recipient": {"host_id": host.host_id, "name": host.name, "kind": host.kind.value},
+        "subject": {"ref": subject_ref},
+        "consent": {
+            "grant_id": row.grant_id,
+            "purpose": row.purpose,
+            "fields": sorted(f.value for f in decode_fields(row.fields)),
+            "event": {"id": row.event_id, "type": row.event_type},
+            "granted_at": _iso(row.created_at),
+            "granted_uncertainty_ms": row.created_uncertainty_us / 1000,
+            "expires_at": _iso(row.expires_at),
+            "revoked_at": _iso(row.revoked_at),
+            "state": state.value,
+        },
+    }
+    signature = signing_key.sign(canonical(body))
+    body["signature"] = {
+        "alg": "Ed25519",
+        "value": base64.urlsafe_b64encode(signature).decode(),
+    }
+    return body
+
+
+def verify_receipt(receipt: Mapping[str, Any], public_key: Ed25519PublicKey) -> bool:
+    try:
+        sig = receipt["signature"]
+        if not isinstance(sig, Mapping) or sig.get("alg") != "Ed25519":
+            return False
+        raw = base64.urlsafe_b64decode(str(sig["value"]).encode("ascii"))
+        body = {k: v for k, v in receipt.items() if k != "signature"}
+        public_key.verify(raw, canonical(body))
+    except (InvalidSignature, KeyError, TypeError, ValueError):
+        return False
+    return True

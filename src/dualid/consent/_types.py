@@ -1,0 +1,140 @@
+"""Value objects of the consent engine.
+
+Objects meant for hosts (:class:`HostAttendee`, :class:`HostRequirement`) never carry an
+agentId (P1); objects for the person's own side (:class:`Grant`, :class:`SharedItem`,
+:class:`Registration`) carry ids the person's backend already knows.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from dualid.models import DataField, EventType, EventUserData, HostKind
+
+__all__ = [
+    "Explanation",
+    "Grant",
+    "GrantState",
+    "Host",
+    "HostAttendee",
+    "Registration",
+    "Requirement",
+    "SharedItem",
+]
+
+
+class GrantState(enum.StrEnum):
+    ACTIVE = "active"
+    REVOKED = "revoked"
+    EXPIRED = "expired"
+
+
+@dataclass(frozen=True)
+class Host:
+    host_id: str
+    kind: HostKind
+    name: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """What a host must have (``required``) and may ask for (``optional``) for one event
+    type, and why (``purpose``)."""
+
+    host_id: str
+    event_type: EventType
+    required: frozenset[DataField]
+    optional: frozenset[DataField]
+    purpose: str
+    updated_at: datetime
+
+    @property
+    def declared(self) -> frozenset[DataField]:
+        return self.required | self.optional
+
+
+@dataclass(frozen=True)
+class Grant:
+    """A consent: ``fields`` may be shared with ``host_id`` for ``event_id`` (or, when
+    None, for every event of that host, optionally of one ``event_type``)."""
+
+    id: str
+    host_id: str
+    fields: frozenset[DataField]
+    event_id: str | None
+    event_type: EventType | None
+    purpose: str
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    state: GrantState
+
+
+@dataclass(frozen=True)
+class Registration:
+    """A person's registration (reservation, attendance) for one event of one host."""
+
+    id: str
+    host_id: str
+    event_type: EventType
+    event_id: str
+    created_at: datetime
+    shared: frozenset[DataField]
+    grant_id: str | None
+
+
+@dataclass(frozen=True)
+class HostAttendee:
+    """One attendee as a host sees them: a pairwise ``ref`` (stable at this host, unlinkable
+    across hosts, P5), the consented ``data`` only (P2), and when sharing began."""
+
+    ref: str
+    data: EventUserData
+    shared_at: datetime | None
+
+    def to_json(self) -> dict[str, Any]:
+        """camelCase JSON for host-facing APIs (personal fields that are None omitted)."""
+        body = self.data.model_dump(mode="json", by_alias=True, exclude_none=True)
+        return {"ref": self.ref, **body, "sharedAt": _iso(self.shared_at)}
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+@dataclass(frozen=True)
+class SharedItem:
+    """One line of "what is shared with whom": an active grant, seen by the person."""
+
+    grant_id: str
+    host_id: str
+    host_name: str
+    fields: frozenset[DataField]
+    event_id: str | None
+    event_type: EventType | None
+    purpose: str
+    since: datetime
+    until: datetime | None
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Why host X sees (or does not see) field F of a person for event E.
+
+    ``reason`` is one of ``visible``, ``not_registered``, ``not_declared``, ``no_grant``,
+    ``revoked``, ``expired``, ``no_value``; ``grant_ids`` the grants behind it;
+    ``required`` whether the host's requirement lists the field as required."""
+
+    visible: bool
+    reason: str
+    field: DataField
+    host_id: str
+    event_id: str
+    grant_ids: tuple[str, ...] = ()
+    declared: bool = False
+    required: bool = False
+    detail: str = ""

@@ -1,6 +1,14 @@
 """The tamper-evident audit trail."""
 
-from ._chain import GENESIS, AuditRecord, AuditReport, append, iter_records, verify_chain
+from ._chain import (
+    GENESIS,
+    AuditRecord,
+    AuditReport,
+    append,
+    iter_records,
+    lock_head,
+    verify_chain,
+)
 from ._service import AuditLog
 
 __all__ = [
@@ -10,5 +18,6 @@ __all__ = [
     "AuditReport",
     "append",
     "iter_records",
+    "lock_head",
     "verify_chain",
 ]

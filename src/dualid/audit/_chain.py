@@ -22,7 +22,15 @@ from sqlalchemy import Connection, insert, select, update
 from dualid.clock import ClockReading
 from dualid.store._tables import AuditEntry, AuditHead, table
 
-__all__ = ["GENESIS", "AuditRecord", "AuditReport", "append", "iter_records", "verify_chain"]
+__all__ = [
+    "GENESIS",
+    "AuditRecord",
+    "AuditReport",
+    "append",
+    "iter_records",
+    "lock_head",
+    "verify_chain",
+]
 
 GENESIS = "0" * 64
 _US = timedelta(microseconds=1)
@@ -91,6 +99,16 @@ def _prefix(seq: int, subject: str | None) -> str:
 
 def _hash(prev_hash: str, body: str) -> str:
     return hashlib.sha256(bytes.fromhex(prev_hash) + body.encode()).hexdigest()
+
+
+def lock_head(conn: Connection) -> None:
+    """Take the chain-head lock now, for the rest of the transaction.
+
+    A transaction that reads and then records what it read (a host read of personal data)
+    takes it first: it then sees every change logged before its entry and none logged
+    after, so the log's order is the order in which things really happened (on SQLite the
+    write transaction already guarantees this)."""
+    conn.execute(select(_HEAD.c.seq).where(_HEAD.c.id == 1).with_for_update()).one()
 
 
 def append(
@@ -202,7 +220,13 @@ def verify_chain(conn: Connection, batch: int = 5000) -> AuditReport:
             return AuditReport(False, walker.entries, walker.first_bad, walker.reason, head.seq)
         after = rows[-1][0]
     if walker.expected_seq - 1 != head.seq or walker.prev_hash != head.entry_hash:
-        bad = walker.expected_seq if walker.expected_seq <= head.seq else head.seq
+        last = walker.expected_seq - 1
+        if last < head.seq:  # entries missing at the end
+            bad = walker.expected_seq
+        elif last > head.seq:  # entries beyond the head: appended behind its back
+            bad = head.seq + 1
+        else:  # same length, different hash: the last entry was rewritten
+            bad = head.seq
         return AuditReport(
             False, walker.entries, bad, "chain head disagrees with the last entry", head.seq
         )

@@ -65,11 +65,17 @@ class ClockFilter:
     ) -> FilteredSource | None:
         """The minimum-delay sample among those at most ``max_age_ns`` old, with its offset
         carried forward to ``mono_ns`` by the learned frequency ``freq`` and its interval
-        widened by ``(PHI + skew) * age``. ``None`` when there is no recent sample."""
+        widened by ``(PHI + skew) * age``. As in RFC 5905, "minimum delay" counts a
+        sample's age: the delay is compared as ``delay / 2 + (PHI + skew) * age``, so an old
+        sample loses to a fresh one unless the fresh one was much more delayed.
+        ``None`` when there is no recent sample."""
         recent = [s for s in self._samples if 0 <= mono_ns - s.mono_ns <= max_age_ns]
         if not recent:
             return None
-        chosen = min(recent, key=lambda s: (s.delay_ns, -s.mono_ns))
+        rate = PHI + skew
+        chosen = min(
+            recent, key=lambda s: (s.delay_ns / 2 + rate * (mono_ns - s.mono_ns), -s.mono_ns)
+        )
         age = mono_ns - chosen.mono_ns
         offset = chosen.offset_ns + freq * age
         if len(recent) > 1:

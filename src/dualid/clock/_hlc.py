@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import threading
 
-from ._reading import Hlc
+from dualid.errors import ClockError
+
+from ._reading import Hlc, _fast_hlc
 
 __all__ = ["HlcGenerator", "HlcSkewError"]
 
 
-class HlcSkewError(ValueError):
+class HlcSkewError(ClockError, ValueError):
     """A remote HLC is further ahead of local physical time than allowed."""
 
 
@@ -21,14 +23,46 @@ class HlcGenerator:
     backward correction being held), the logical counter advances instead.
     """
 
-    def __init__(self, last: Hlc | None = None, max_offset_ns: int = 60 * 10**9) -> None:
+    def __init__(
+        self, last: Hlc | None = None, max_offset_ns: int = 60 * 10**9, floor_ns: int = 0
+    ) -> None:
         self._last = last or Hlc(0, 0)
         self._max_offset_ns = max_offset_ns
+        self._floor = floor_ns
         self._lock = threading.Lock()
 
     @property
+    def floor_ns(self) -> int:
+        """The highest physical time passed through :meth:`issue` so far."""
+        return self._floor
+
+    def issue(self, physical_ns: int) -> tuple[int, Hlc]:
+        """For clocks whose readings must never go backwards: clamp ``physical_ns`` to the
+        highest value issued before (the floor), then tick. Returns the clamped physical
+        time and the HLC, both decided under one lock so that they order consistently
+        across threads."""
+        # AtomicClock.now() inlines this method; keep the two in step.
+        with self._lock:
+            if physical_ns < self._floor:
+                physical_ns = self._floor
+            self._floor = physical_ns
+            last = self._last
+            if physical_ns > last.physical_ns:
+                issued = _fast_hlc(physical_ns, 0)
+            else:
+                issued = _fast_hlc(last.physical_ns, last.logical + 1)
+            self._last = issued
+        return physical_ns, issued
+
+    @property
     def last(self) -> Hlc:
+        """The most recently issued value."""
         return self._last
+
+    @property
+    def max_offset_ns(self) -> int:
+        """How far ahead of local physical time a remote HLC may be in :meth:`observe`."""
+        return self._max_offset_ns
 
     def tick(self, physical_ns: int) -> Hlc:
         with self._lock:
@@ -44,7 +78,11 @@ class HlcGenerator:
         """Merge a timestamp received from another node and return a local HLC that orders
         after both. Rejects a remote further ahead than ``max_offset_ns``."""
         if remote.physical_ns - physical_ns > self._max_offset_ns:
-            raise HlcSkewError("remote HLC is too far ahead of local time")
+            raise HlcSkewError(
+                "remote HLC is too far ahead of local time",
+                ahead_ns=remote.physical_ns - physical_ns,
+                max_offset_ns=self._max_offset_ns,
+            )
         with self._lock:
             last = self._last
             top = max(physical_ns, last.physical_ns, remote.physical_ns)

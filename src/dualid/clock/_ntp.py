@@ -11,6 +11,7 @@ read as signed, so offsets and delays come out right across the era rollover of
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 import socket
 import struct
@@ -24,11 +25,14 @@ __all__ = [
     "NtpPacket",
     "NtpReject",
     "NtpSample",
+    "ServerAddress",
     "build_request",
     "evaluate_reply",
+    "is_public_address",
     "ntp_diff_ns",
     "ntp_to_unix_ns",
     "parse_packet",
+    "resolve",
     "unix_ns_to_ntp",
 ]
 
@@ -316,8 +320,6 @@ def _parse_port(value: str, text: str) -> int:
 
 def is_public_address(sockaddr_host: str) -> bool:
     """Whether an address is on the public internet (poll etiquette applies)."""
-    import ipaddress
-
     try:
         ip = ipaddress.ip_address(sockaddr_host.split("%", 1)[0])
     except ValueError:

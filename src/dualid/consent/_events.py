@@ -336,6 +336,8 @@ class Events:
         after = _decode_cursor(cursor) if cursor is not None else ""
         with self._rt.write() as tx:
             conn = tx.conn
+            # Order this read in the audit log exactly where it happens (see lock_head).
+            audit.lock_head(conn)
             self._core.host(conn, host_id)
             stmt = (
                 select(REGISTRATIONS)

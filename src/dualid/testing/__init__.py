@@ -7,5 +7,6 @@ through the ``pytest11`` entry point.
 
 from ._fake_clock import FakeClock
 from ._memory import memory_sdk
+from ._ntp_server import FakeNtpServer
 
-__all__ = ["FakeClock", "memory_sdk"]
+__all__ = ["FakeClock", "FakeNtpServer", "memory_sdk"]

@@ -51,7 +51,7 @@ def dualid_sdk(dualid_clock: FakeClock) -> Iterator[DualId]:
 @pytest.fixture
 def ntp_server() -> Iterator[Any]:
     """A FakeNtpServer serving real NTP on 127.0.0.1 (``.address``)."""
-    from dualid.testing import FakeNtpServer  # type: ignore[attr-defined,unused-ignore]
+    from dualid.testing import FakeNtpServer
 
     with FakeNtpServer() as server:
         yield server

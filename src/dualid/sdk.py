@@ -12,7 +12,7 @@ from sqlalchemy import delete
 from dualid import audit
 from dualid._runtime import Runtime
 from dualid.audit import AuditLog
-from dualid.clock import Clock, SystemClock
+from dualid.clock import AtomicClock, Clock, SystemClock
 from dualid.consent import Consent, Events, Hosts
 from dualid.consent._engine import ConsentCore
 from dualid.crypto import DerivedKeys, KeyProvider, LocalKeyProvider
@@ -29,10 +29,11 @@ from dualid.identity._agents import check_agent_id
 from dualid.store import DEFAULT_URL, Store, upgrade
 from dualid.store._tables import Agent, Default, Grant, Registration, Sealed, table
 
-__all__ = ["DATABASE_URL_ENV", "DualId", "ErasureReport"]
+__all__ = ["DATABASE_URL_ENV", "NTP_SERVERS_ENV", "DualId", "ErasureReport"]
 
 log = logging.getLogger("dualid")
 DATABASE_URL_ENV = "DUALID_DATABASE_URL"
+NTP_SERVERS_ENV = "DUALID_NTP_SERVERS"
 # Every table holding rows of one agent; erasure deletes from each.
 _ERASE_TABLES = (
     table(Sealed),
@@ -49,6 +50,21 @@ class ErasureReport:
 
     rows_deleted: int
     audit_seq: int
+
+
+def _default_clock(store: Store) -> tuple[Clock, AtomicClock | None]:
+    """``DUALID_NTP_SERVERS`` set: an :class:`AtomicClock` syncing in the background (its
+    state beside a SQLite file store); otherwise the system clock, honestly UNSYNCED."""
+    servers = [s.strip() for s in os.environ.get(NTP_SERVERS_ENV, "").split(",") if s.strip()]
+    if not servers:
+        return SystemClock(), None
+    state = None
+    if store.sqlite_path is not None:
+        state = str(store.sqlite_path.with_name(store.sqlite_path.name + ".clock.json"))
+    clock = AtomicClock(servers=servers, state_path=state)
+    clock.sync()
+    clock.start()
+    return clock, clock
 
 
 def _resolve_keys(store: Store, keys: KeyProvider | str | None) -> KeyProvider:
@@ -80,8 +96,11 @@ class DualId:
     'Ana'
     """
 
-    def __init__(self, rt: Runtime, *, controller: str = "dualid") -> None:
+    def __init__(
+        self, rt: Runtime, *, controller: str = "dualid", owned_clock: AtomicClock | None = None
+    ) -> None:
         self._rt = rt
+        self._owned_clock = owned_clock
         core = ConsentCore(rt)
         self.identity = Identity(rt)
         self.profiles = Profiles(rt)
@@ -109,15 +128,19 @@ class DualId:
         :class:`~dualid.crypto.KeyProvider` or a ``DUALID_MASTER_KEY``-style string; when
         omitted, ``DUALID_MASTER_KEY``, then (SQLite file only) a 0600 key file beside the
         database, then (in memory only) a random key. ``clock``: any
-        :class:`~dualid.clock.Clock`, by default :class:`~dualid.clock.SystemClock`.
+        :class:`~dualid.clock.Clock`; by default an :class:`~dualid.clock.AtomicClock` on
+        the servers in ``DUALID_NTP_SERVERS`` (comma-separated ``host[:port]``, synced in
+        the background and stopped by :meth:`close`), else :class:`~dualid.clock.SystemClock`.
         ``controller``: the data controller named in consent receipts.
         """
         store = Store(url or os.environ.get(DATABASE_URL_ENV) or DEFAULT_URL)
+        owned: AtomicClock | None = None
         try:
             provider = _resolve_keys(store, keys)
             if migrate:
                 upgrade(store)
-            clock = clock or SystemClock()
+            if clock is None:
+                clock, owned = _default_clock(store)
             with store.write() as conn:
                 try:
                     root = load_or_create_secret(conn, provider, "root", clock.now().time)
@@ -126,10 +149,14 @@ class DualId:
                         "the configured master key does not match this database"
                     ) from None
         except BaseException:
+            if owned is not None:
+                owned.close()
             store.dispose()
             raise
         return cls(
-            Runtime(store, clock, provider, DerivedKeys.from_root(root)), controller=controller
+            Runtime(store, clock, provider, DerivedKeys.from_root(root)),
+            controller=controller,
+            owned_clock=owned,
         )
 
     @property
@@ -161,6 +188,8 @@ class DualId:
     def close(self) -> None:
         if not self._closed:
             self._closed = True
+            if self._owned_clock is not None:
+                self._owned_clock.close()
             self._rt.store.dispose()
 
     def __enter__(self) -> DualId:

@@ -154,12 +154,33 @@ class EventUserData(BaseModel):
     def _bounded(cls, value: dict[str, JsonValue] | None) -> dict[str, JsonValue] | None:
         if value is None:
             return None
-        encoded = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+        try:
+            # allow_nan=False: NaN and Infinity are not JSON (they would not round-trip).
+            encoded = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        except ValueError:
+            raise ValueError("additional_data must be JSON: no NaN or Infinity") from None
         if len(encoded.encode()) > ADDITIONAL_DATA_MAX_BYTES:
             raise ValueError(f"additional_data larger than {ADDITIONAL_DATA_MAX_BYTES} bytes")
         if _depth(value) > ADDITIONAL_DATA_MAX_DEPTH:
             raise ValueError(f"additional_data nested deeper than {ADDITIONAL_DATA_MAX_DEPTH}")
         return value
+
+    @classmethod
+    def _trusted(cls, values: dict[str, Any], fields_set: set[str] | None = None) -> EventUserData:
+        """Build an instance from values that were validated before (decrypted from the
+        store: AES-GCM guarantees they are what was written) without validating again.
+        ``values`` must map every field name; it becomes the instance's ``__dict__``.
+        This is :meth:`model_construct` without its per-field bookkeeping: the host view
+        builds thousands of these per request."""
+        obj = cls.__new__(cls)
+        setattr_ = object.__setattr__
+        setattr_(obj, "__dict__", values)
+        if fields_set is None:
+            fields_set = {k for k, v in values.items() if v is not None}
+        setattr_(obj, "__pydantic_fields_set__", fields_set)
+        setattr_(obj, "__pydantic_extra__", None)
+        setattr_(obj, "__pydantic_private__", None)
+        return obj
 
     def personal_fields(self) -> set[DataField]:
         """The :class:`DataField` members that hold a value."""

@@ -135,12 +135,15 @@ class RegRow:
     created_at: datetime
 
 
+_EVENT_TYPES = {e.value: e for e in EventType}
+
+
 def reg_from_row(row: Any) -> RegRow:
     return RegRow(
         row.registration_id,
         row.agent_id,
         row.host_id,
-        EventType(row.event_type),
+        _EVENT_TYPES[row.event_type],
         row.event_id,
         row.created_at,
     )
@@ -253,7 +256,7 @@ class ConsentCore:
             )
             if event_id is not None:
                 stmt = stmt.where(or_(GRANTS.c.event_id == event_id, GRANTS.c.event_id.is_(None)))
-            out.extend(conn.execute(stmt))
+            out.extend(conn.execute(stmt).all())
         return out
 
     def coverage(
@@ -286,10 +289,7 @@ class ConsentCore:
         conn = tx.conn
         dek = load_dek(conn, self.rt.provider, agent_id)
         record = profile_record(agent_id)
-        profile = {
-            k: v
-            for k, (v, _) in open_records(conn, {agent_id: dek}, [record]).get(record, {}).items()
-        }
+        profile = open_records(conn, {agent_id: dek}, [record]).get(record, {})
         source = {**profile, **(overrides or {})}
         existing = self.present_fields(conn, [r.registration_id for r in regs])
         declared_by_type: dict[EventType, frozenset[DataField]] = {}

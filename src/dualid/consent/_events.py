@@ -26,7 +26,7 @@ from dualid.errors import (
     UnknownRegistration,
 )
 from dualid.identity._agents import check_agent_id
-from dualid.identity._profiles import profile_values, to_user_data
+from dualid.identity._profiles import profile_values
 from dualid.models import DataField, EventType, EventUserData
 
 from ._engine import (
@@ -49,6 +49,7 @@ from ._types import HostAttendee, Registration
 __all__ = ["AttendeePage", "Events"]
 
 _PAGE_MAX = 1000
+_EMPTY_DATA: dict[str, Any] = dict.fromkeys(EventUserData.model_fields)
 
 
 @dataclass(frozen=True)
@@ -224,7 +225,7 @@ class Events:
         dek = load_dek(tx.conn, self._rt.provider, agent_id)
         record = profile_record(agent_id)
         opened = open_records(tx.conn, {agent_id: dek}, [record]).get(record, {})
-        return {k: v for k, (v, _) in opened.items()}
+        return opened
 
     def _defaults(
         self, tx: Tx, agent_id: str, host_id: str, etype: EventType
@@ -351,13 +352,12 @@ class Events:
                 .order_by(REGISTRATIONS.c.registration_id)
                 .limit(limit + 1)
             )
-            regs = [reg_from_row(r) for r in conn.execute(stmt)]
+            regs = [reg_from_row(r) for r in conn.execute(stmt).all()]
             if not regs and cursor is None:
                 raise UnknownEvent("no such event for this host", event_id=event_id)
             more = len(regs) > limit
             regs = regs[:limit]
-            items = self._view(tx, host_id, regs)
-            shown = sorted({f for a in items for f in a.data.personal_fields()})
+            items, shown = self._view(tx, host_id, regs)
             audit.append(
                 conn,
                 tx.now,
@@ -366,16 +366,19 @@ class Events:
                 details={
                     "event_id": event_id,
                     "attendees": len(items),
-                    "fields": [f.value for f in shown],
+                    "fields": sorted(shown),
                 },
             )
             next_cursor = _encode_cursor(regs[-1].registration_id) if more else None
             return AttendeePage(items, next_cursor)
 
-    def _view(self, tx: Tx, host_id: str, regs: list[RegRow]) -> list[HostAttendee]:
+    def _view(
+        self, tx: Tx, host_id: str, regs: list[RegRow]
+    ) -> tuple[list[HostAttendee], set[str]]:
+        """The attendees of ``regs`` as the host may see them, and the field names shown."""
         conn = tx.conn
         if not regs:
-            return []
+            return [], set()
         agent_ids = list(dict.fromkeys(r.agent_id for r in regs))
         event_ids = {r.event_id for r in regs}
         grants = [
@@ -383,35 +386,68 @@ class Events:
             for eid in event_ids
             for g in self._core.active_grants(conn, agent_ids, host_id, tx.now.latest, eid)
         ]
-        requirements = self._core.requirements(conn, host_id)
-        visible: dict[str, tuple[RegRow, dict[DataField, list[Any]]]] = {}
-        for reg in regs:
-            req = requirements.get(reg.event_type)
-            declared = req.declared if req else frozenset()
-            visible[reg.registration_id] = (reg, self._core.coverage(grants, reg, declared))
-        wanted_agents = [
-            a for a in agent_ids if any(v[1] for v in visible.values() if v[0].agent_id == a)
-        ]
-        deks = load_deks(conn, self._rt.provider, wanted_agents)
-        opened = open_records(conn, deks, [r for r, v in visible.items() if v[1]])
-        derived = self._rt.derived
-        out = []
-        for registration_id, (reg, covered) in visible.items():
-            values = opened.get(registration_id, {})
-            shown: dict[str, Any] = {
-                f.value: values[f.value][0] for f in covered if f.value in values
-            }
-            since = [g.created_at for f in covered if f.value in values for g in covered[f]]
-            shared_at = min(since) if since else None
-            data = to_user_data(
-                shown,
-                shared_with_host=host_id,
-                shared_at=shared_at,
-                revoked_at=None,
-                event_type=reg.event_type,
+        # Hot path (thousands of attendees per call): plain strings, one pass per
+        # registration, earliest covering grant per field; the rule is ConsentCore.coverage.
+        by_agent: dict[str, list[tuple[str | None, str | None, list[str], datetime]]] = {}
+        for g in grants:
+            by_agent.setdefault(g.agent_id, []).append(
+                (g.event_id, g.event_type, g.fields.split(","), g.created_at)
             )
-            out.append(HostAttendee(derived.pairwise_ref(host_id, reg.agent_id), data, shared_at))
-        return out
+        declared_by_type = {
+            str(etype): frozenset(f.value for f in req.declared)
+            for etype, req in self._core.requirements(conn, host_id).items()
+        }
+        empty: frozenset[str] = frozenset()
+        covered_by_reg: dict[str, dict[str, datetime]] = {}
+        wanted_agents: dict[str, None] = {}
+        for reg in regs:
+            etype = str(reg.event_type)
+            declared = declared_by_type.get(etype, empty)
+            covered: dict[str, datetime] = {}
+            for g_event, g_type, g_fields, g_created in by_agent.get(reg.agent_id, ()):
+                if g_event is not None:
+                    if g_event != reg.event_id:
+                        continue
+                elif g_type is not None and g_type != etype:
+                    continue
+                for name in g_fields:
+                    if name in declared:
+                        prev = covered.get(name)
+                        if prev is None or g_created < prev:
+                            covered[name] = g_created
+            covered_by_reg[reg.registration_id] = covered
+            if covered:
+                wanted_agents[reg.agent_id] = None
+        deks = load_deks(conn, self._rt.provider, wanted_agents)
+        opened = open_records(conn, deks, [r for r, c in covered_by_reg.items() if c])
+        pairwise_ref = self._rt.derived.pairwise_ref
+        trusted = EventUserData._trusted
+        out = []
+        all_shown: set[str] = set()
+        for reg in regs:
+            covered = covered_by_reg[reg.registration_id]
+            values = opened.get(reg.registration_id)
+            shown: dict[str, Any] = dict(_EMPTY_DATA)
+            fields_set = {"shared_with_host", "event_type"}
+            shared_at: datetime | None = None
+            if values:
+                for name, value in values.items():
+                    since = covered.get(name)
+                    if since is not None:
+                        shown[name] = value
+                        fields_set.add(name)
+                        if shared_at is None or since < shared_at:
+                            shared_at = since
+            shown["shared_with_host"] = host_id
+            shown["event_type"] = reg.event_type
+            if shared_at is not None:
+                shown["shared_at"] = shared_at
+                fields_set.add("shared_at")
+            data = trusted(shown, fields_set)
+            out.append(HostAttendee(pairwise_ref(host_id, reg.agent_id), data, shared_at))
+            all_shown |= fields_set
+        all_shown -= {"shared_with_host", "event_type", "shared_at"}
+        return out, all_shown
 
 
 def _us(tx: Tx) -> int:

@@ -79,7 +79,7 @@ def load_deks(
         chunk = wanted[start : start + _UNWRAP_BATCH]
         for agent_id, key_id, version, wrapped in conn.execute(
             select(*cols).where(_KEYS.c.agent_id.in_(chunk))
-        ):
+        ).all():
             raw = provider.unwrap(key_id, wrapped, _dek_aad(agent_id, version))
             out[agent_id] = DataKey(AESGCM(raw), version)
     return out

@@ -45,8 +45,8 @@ class DerivedKeys:
         """The pseudonym a host sees for a person (P5): stable at one host, different at
         every other, not reversible without the key."""
         msg = f"{host_id}\x1f{agent_id}".encode()
-        digest = hmac.new(self.pairwise, msg, hashlib.sha256).digest()[:20]
-        return "ref_" + base64.b32encode(digest).decode().lower().rstrip("=")
+        digest = hmac.new(self.pairwise, msg, hashlib.sha256).digest()[:18]
+        return "ref_" + base64.urlsafe_b64encode(digest).decode()
 
     def __repr__(self) -> str:
         return "DerivedKeys(<hidden>)"

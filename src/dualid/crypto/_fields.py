@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, delete, insert, select
 
-from dualid.models import DataField
+from dualid.errors import DecryptionFailed
 from dualid.store._tables import Sealed, table
 
 from ._aead import field_aad, open_field, seal_field
@@ -25,17 +25,28 @@ __all__ = ["decode_value", "delete_fields", "encode_value", "open_records", "sea
 _SEALED = table(Sealed)
 
 
+# One tag byte, then the value: text as UTF-8, a date as ISO 8601, anything else JSON.
+# Decoding needs no JSON parser for the common (text) fields.
+_TEXT, _DATE, _JSON = b"s", b"d", b"j"
+
+
 def encode_value(field: str, value: Any) -> bytes:
+    if isinstance(value, str):
+        return _TEXT + value.encode()
     if isinstance(value, date):
-        value = value.isoformat()
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+        return _DATE + value.isoformat().encode()
+    return _JSON + json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def decode_value(field: str, raw: bytes) -> Any:
-    value = json.loads(raw)
-    if field == DataField.BIRTHDAY.value and value is not None:
-        return date.fromisoformat(value)
-    return value
+    tag, body = raw[:1], raw[1:]
+    if tag == _TEXT:
+        return body.decode()
+    if tag == _DATE:
+        return date.fromisoformat(body.decode())
+    if tag == _JSON:
+        return json.loads(body)
+    raise DecryptionFailed("a stored field has an unknown encoding")
 
 
 def seal_values(
@@ -84,30 +95,32 @@ def open_records(
     deks: Mapping[str, DataKey],
     record_ids: Iterable[str],
     fields: Iterable[str] | None = None,
-) -> dict[str, dict[str, tuple[Any, datetime]]]:
-    """Decrypt the rows of ``record_ids`` into ``{record_id: {field: (value, sealed_at)}}``.
+) -> dict[str, dict[str, Any]]:
+    """Decrypt the rows of ``record_ids`` into ``{record_id: {field: value}}``.
 
     Rows whose agent has no DEK in ``deks`` raise :class:`~dualid.errors.DecryptionFailed`
     only if they fail to authenticate; rows for agents not in ``deks`` are skipped (their
     key is gone: crypto-shredded)."""
     ids = list(record_ids)
-    out: dict[str, dict[str, tuple[Any, datetime]]] = {}
+    out: dict[str, dict[str, Any]] = {}
     cols = (
         _SEALED.c.record_id,
         _SEALED.c.field,
         _SEALED.c.agent_id,
         _SEALED.c.dek_version,
         _SEALED.c.ciphertext,
-        _SEALED.c.sealed_at,
     )
     for start in range(0, len(ids), 500):
         stmt = select(*cols).where(_SEALED.c.record_id.in_(ids[start : start + 500]))
         if fields is not None:
             stmt = stmt.where(_SEALED.c.field.in_(list(fields)))
-        for record_id, field, agent_id, version, blob, sealed_at in conn.execute(stmt):
+        for record_id, field, agent_id, version, blob in conn.execute(stmt).all():
             dek = deks.get(agent_id)
             if dek is None:
                 continue
             plain = open_field(dek.aead, blob, field_aad(agent_id, record_id, field, version))
-            out.setdefault(record_id, {})[field] = (decode_value(field, plain), sealed_at)
+            record = out.get(record_id)
+            if record is None:
+                record = out[record_id] = {}
+            record[field] = decode_value(field, plain)
     return out

@@ -18,6 +18,7 @@ from ._agents import check_agent_id
 __all__ = ["Profiles", "profile_record", "profile_values", "to_user_data"]
 
 _FIELD_NAMES = [f.value for f in DataField]
+_EMPTY: dict[str, Any] = dict.fromkeys(EventUserData.model_fields)
 
 
 def profile_record(agent_id: str) -> str:
@@ -37,7 +38,7 @@ def profile_values(data: EventUserData) -> dict[str, Any]:
 def to_user_data(values: dict[str, Any], **meta: Any) -> EventUserData:
     """Rebuild a model from decrypted values without re-validating them: they were
     validated before they were sealed, and AES-GCM guarantees they are unchanged."""
-    return EventUserData.model_construct(**{**dict.fromkeys(_FIELD_NAMES), **values, **meta})
+    return EventUserData._trusted({**_EMPTY, **values, **meta})
 
 
 class Profiles:
@@ -95,7 +96,7 @@ class Profiles:
             opened = open_records(conn, {agent_id: dek}, [record])
         if record not in opened:
             return None
-        return to_user_data({k: v for k, (v, _) in opened[record].items()})
+        return to_user_data(opened[record])
 
     def delete(self, agent_id: str) -> None:
         """Remove every stored profile field (the agent and its registrations stay)."""

@@ -89,6 +89,7 @@ def _resolve_keys(store: Store, keys: KeyProvider | str | None) -> KeyProvider:
 class DualId:
     """The SDK: agentIds, encrypted profiles, consent, audit and keys over one store.
 
+    >>> from dualid import EventUserData
     >>> with DualId.open("sqlite://") as sdk:
     ...     agent_id = sdk.identity.agent_for("user-123")
     ...     sdk.profiles.put(agent_id, EventUserData(name="Ana"))

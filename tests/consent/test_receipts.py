@@ -71,3 +71,10 @@ def test_receipt_reflects_revocation(mworld, receipt):
     assert mworld.sdk.consent.verify_receipt(rec)
     with pytest.raises(UnknownGrant):
         mworld.sdk.consent.receipt("gr_nope")
+
+
+def test_receipt_owner_check(mworld, receipt):
+    grant, _ = receipt
+    assert mworld.sdk.consent.receipt(grant.id, agent_id=mworld.ana)["consent"]["grant_id"]
+    with pytest.raises(UnknownGrant):
+        mworld.sdk.consent.receipt(grant.id, agent_id=mworld.bo)

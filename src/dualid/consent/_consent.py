@@ -472,12 +472,16 @@ class Consent:
             return answer(True, "visible", ids)
 
     # -- receipts --------------------------------------------------------------------------
-    def receipt(self, grant_id: str) -> dict[str, Any]:
+    def receipt(self, grant_id: str, *, agent_id: str | None = None) -> dict[str, Any]:
         """A signed, JSON-serialisable consent receipt for one grant (in the spirit of
         ISO/IEC TS 27560 and the Kantara Consent Receipt). It names the person by the
-        host's pairwise ref, never by agentId, so it can be handed to the host."""
+        host's pairwise ref, never by agentId, so it can be handed to the host. With
+        ``agent_id``, the grant must belong to that person (else
+        :class:`~dualid.errors.UnknownGrant`)."""
         with self._rt.write() as tx:
             row = self._grant_row(tx.conn, grant_id)
+            if agent_id is not None and row.agent_id != agent_id:
+                raise UnknownGrant("no such grant")
             host = self._core.host(tx.conn, row.host_id)
             receipt = build_receipt(
                 row,

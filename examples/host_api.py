@@ -1,0 +1,190 @@
+"""A complete FastAPI application serving dualid's host and user routers under ``/v1``.
+
+.. warning::
+   **For demonstration only.** The authentication here believes the ``X-Host-Id`` and
+   ``X-User-Id`` headers that the client sends, so anyone can act as any host or person.
+   A real application plugs in its own dependencies (session cookie, OAuth2 bearer token,
+   API key) that return the *verified* host id or user id.
+
+Serve it (SQLite in ``./host_api.db``, the master key in ``DUALID_MASTER_KEY`` or else a
+0600 key file created beside the database)::
+
+    uvicorn examples.host_api:app
+    uvicorn examples.host_api:create_app --factory      # the same, through the factory
+    curl -H 'X-Host-Id: bistro-7' http://127.0.0.1:8000/v1/hosts/me
+
+``DUALID_DATABASE_URL`` picks another store. Host onboarding is the application's business,
+not the routers': this demo registers one host, ``bistro-7``, at start-up.
+
+Run it as a script (``python examples/host_api.py``) and it exercises itself in-process on
+a temporary database, printing each step, and exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+from fastapi import FastAPI, Header, HTTPException
+
+from dualid import DataField, DualId, EventType, HostKind
+from dualid.fastapi import host_router, install_error_handlers, user_router
+
+DEFAULT_URL = "sqlite:///./host_api.db"
+DEMO_HOST = "bistro-7"
+
+
+# -- authentication: demonstration only ------------------------------------------------------
+def host_from_header(x_host_id: Annotated[str | None, Header()] = None) -> str:
+    """DEMO ONLY: trusts the header. Return the verified host id in a real app."""
+    if not x_host_id:
+        raise HTTPException(401, "send X-Host-Id", headers={"WWW-Authenticate": "X-Host-Id"})
+    return x_host_id
+
+
+def user_from_header(x_user_id: Annotated[str | None, Header()] = None) -> str:
+    """DEMO ONLY: trusts the header. Return the verified user id in a real app."""
+    if not x_user_id:
+        raise HTTPException(401, "send X-User-Id", headers={"WWW-Authenticate": "X-User-Id"})
+    return x_user_id
+
+
+# -- the application ---------------------------------------------------------------------------
+def create_app(database_url: str | None = None) -> FastAPI:
+    """The application on ``database_url`` (default: ``DUALID_DATABASE_URL``, then
+    ``./host_api.db``). The SDK is closed when the application shuts down."""
+    sdk = DualId.open(database_url or os.environ.get("DUALID_DATABASE_URL") or DEFAULT_URL)
+    sdk.hosts.register(DEMO_HOST, kind=HostKind.BUSINESS, name="Bistro Seven", exist_ok=True)
+    sdk.hosts.require(
+        DEMO_HOST,
+        EventType.RESERVATION,
+        required={DataField.NAME, DataField.PHONE_NUMBER},
+        optional={DataField.EMAIL},
+        purpose="table booking",
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        sdk.close()
+
+    app = FastAPI(title="Bistro API (dualid demo)", lifespan=lifespan)
+    app.state.sdk = sdk
+    app.include_router(host_router(sdk, authenticate_host=host_from_header), prefix="/v1")
+    app.include_router(user_router(sdk, authenticate_user=user_from_header), prefix="/v1")
+    install_error_handlers(app)  # the same error shape for unknown routes and the rest
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+def __getattr__(name: str) -> Any:
+    # `uvicorn examples.host_api:app` works, and importing this module opens no database.
+    if name == "app":
+        return create_app()
+    raise AttributeError(name)
+
+
+# -- the self-check --------------------------------------------------------------------------
+async def exercise(app: FastAPI) -> None:
+    """One person's journey through both routers, checked step by step."""
+    sdk: DualId = app.state.sdk
+    host = {"X-Host-Id": DEMO_HOST}
+    ana = {"X-User-Id": "user-ana"}
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://demo") as http:
+
+        async def call(method: str, path: str, expect: int, **kw: Any) -> Any:
+            resp = await http.request(method, path, **kw)
+            assert resp.status_code == expect, f"{method} {path}: {resp.status_code} {resp.text}"
+            print(f"{method:6} {path:45} {resp.status_code}")
+            return resp.json() if resp.content else None
+
+        me = await call("GET", "/v1/hosts/me", 200, headers=host)
+        assert me["requirements"][0]["required"] == ["name", "phoneNumber"]
+        await call("GET", "/v1/hosts/me", 401)
+        await call(
+            "PUT",
+            "/v1/me/profile",
+            200,
+            headers=ana,
+            json={"name": "Ana", "phoneNumber": "+1 415 555 2671", "email": "ana@example.org"},
+        )
+        reg = await call(
+            "POST",
+            "/v1/me/registrations",
+            201,
+            headers=ana,
+            json={
+                "hostId": DEMO_HOST,
+                "eventType": "reservation",
+                "eventId": "res-991",
+                "share": ["name", "phoneNumber"],
+            },
+        )
+        attendees = "/v1/hosts/me/events/res-991/attendees"
+        (guest,) = (await call("GET", attendees, 200, headers=host))["items"]
+        assert guest["phoneNumber"] == "+14155552671"
+        assert "email" not in guest
+        problem = await call(
+            "POST",
+            "/v1/me/registrations",
+            409,
+            headers=ana,
+            json={"hostId": DEMO_HOST, "eventType": "reservation", "eventId": "res-991"},
+        )
+        assert problem["code"] == "DUPLICATE_REGISTRATION"
+        grant = await call(
+            "POST",
+            "/v1/me/grants",
+            201,
+            headers=ana,
+            json={
+                "hostId": DEMO_HOST,
+                "fields": ["email"],
+                "eventId": "res-991",
+                "purpose": "confirmation",
+            },
+        )
+        (guest,) = (await call("GET", attendees, 200, headers=host))["items"]
+        assert guest["email"] == "ana@example.org"
+        receipt = await call("GET", f"/v1/me/grants/{grant['id']}/receipt", 200, headers=ana)
+        assert sdk.consent.verify_receipt(receipt)
+        await call(
+            "GET", f"/v1/me/grants/{reg['grantId']}/receipt", 404, headers={"X-User-Id": "eve"}
+        )
+        await call("GET", "/v1/me/sharing", 200, headers=ana)
+        await call("DELETE", f"/v1/me/hosts/{DEMO_HOST}/grants", 200, headers=ana)
+        (guest,) = (await call("GET", attendees, 200, headers=host))["items"]
+        assert set(guest) == {"ref", "sharedAt"}
+        history = await call("GET", "/v1/me/history", 200, headers=ana)
+        assert history["items"][0]["action"] == "agent.created"
+        await call("DELETE", "/v1/me", 204, headers=ana)
+        await call("GET", attendees, 404, headers=host)
+    assert sdk.audit.verify().ok
+    print("audit chain verified")
+
+
+def main() -> int:
+    with tempfile.TemporaryDirectory() as tmp:
+        app = create_app(f"sqlite:///{Path(tmp) / 'demo.db'}")
+        try:
+            asyncio.run(exercise(app))
+        finally:
+            app.state.sdk.close()
+    print("ok")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

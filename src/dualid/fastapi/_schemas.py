@@ -1,0 +1,379 @@
+"""Request and response bodies of the HTTP API (camelCase JSON).
+
+Requests accept the documented camelCase names only and reject unknown keys; data fields
+are named by their camelCase alias (``phoneNumber``). No model here has a place for an
+agentId (P1).
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import date, datetime
+from typing import Annotated, Any, Final
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    JsonValue,
+    StringConstraints,
+)
+from pydantic.alias_generators import to_camel
+
+from dualid import consent
+from dualid.models import DataField, EventType, EventUserData, HostKind
+
+__all__ = [
+    "EVENT_ID_PATTERN",
+    "HOST_ID_PATTERN",
+    "Attendee",
+    "AttendeePage",
+    "Default",
+    "DefaultList",
+    "DefaultUpdate",
+    "FieldName",
+    "Grant",
+    "GrantRequest",
+    "HistoryEntry",
+    "HistoryPage",
+    "Host",
+    "Problem",
+    "Profile",
+    "Registration",
+    "RegistrationList",
+    "RegistrationRequest",
+    "Requirement",
+    "RequirementUpdate",
+    "RevokeResult",
+    "SharedItem",
+    "Sharing",
+    "field_names",
+]
+
+# The SDK's id rules, restated for the OpenAPI document (a test keeps them in step).
+HOST_ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+EVENT_ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+
+HostId = Annotated[str, StringConstraints(pattern=HOST_ID_PATTERN, max_length=64)]
+EventId = Annotated[str, StringConstraints(pattern=EVENT_ID_PATTERN, max_length=128)]
+Purpose = Annotated[str, StringConstraints(min_length=1, max_length=500)]
+
+
+class FieldName(enum.StrEnum):
+    """A shareable data field, by its camelCase JSON name."""
+
+    NAME = DataField.NAME.alias
+    PHONE_NUMBER = DataField.PHONE_NUMBER.alias
+    EMAIL = DataField.EMAIL.alias
+    BIRTHDAY = DataField.BIRTHDAY.alias
+    COMPANY_AFFILIATION = DataField.COMPANY_AFFILIATION.alias
+    ADDITIONAL_DATA = DataField.ADDITIONAL_DATA.alias
+
+
+FieldList = Annotated[list[FieldName], Field(max_length=2 * len(DataField))]
+
+
+def field_names(fields: frozenset[DataField] | set[DataField]) -> list[FieldName]:
+    """The camelCase names of ``fields``, in the declaration order of :class:`DataField`."""
+    return [FieldName(f.alias) for f in DataField if f in fields]
+
+
+def data_fields(names: list[FieldName] | None) -> list[DataField]:
+    return [DataField.parse(n.value) for n in names or ()]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel, extra="forbid", frozen=True, hide_input_in_errors=True
+    )
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+
+class Problem(BaseModel):
+    """Every error: RFC 9457 problem details plus a stable ``code``."""
+
+    type: str = Field(examples=["urn:dualid:problem:unknown-grant"])
+    title: str = Field(examples=["Unknown grant"])
+    status: int = Field(examples=[404])
+    code: str = Field(
+        description="Stable machine-readable code; see ErrorCode in the API guide.",
+        examples=["UNKNOWN_GRANT"],
+    )
+    detail: str = Field(examples=["no such grant"])
+    fields: list[str] | None = Field(
+        default=None,
+        description=(
+            "Consent errors: the data fields concerned (camelCase). Validation errors: the "
+            "request locations that failed (e.g. body.phoneNumber, query.limit)."
+        ),
+    )
+
+
+# -- hosts -------------------------------------------------------------------------------
+class RequirementUpdate(_In):
+    """What the host needs (``required``) and may ask for (``optional``) for one event
+    type, and why. Replaces the previous requirement for that event type."""
+
+    required: FieldList = []
+    optional: FieldList = []
+    purpose: Purpose
+
+
+class Requirement(_Out):
+    event_type: EventType
+    required: list[FieldName]
+    optional: list[FieldName]
+    purpose: str
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, req: consent.Requirement) -> Requirement:
+        return cls(
+            event_type=req.event_type,
+            required=field_names(req.required),
+            optional=field_names(req.optional),
+            purpose=req.purpose,
+            updated_at=req.updated_at,
+        )
+
+
+class Host(_Out):
+    host_id: str
+    kind: HostKind
+    name: str
+    created_at: datetime
+    requirements: list[Requirement]
+
+    @classmethod
+    def of(cls, host: consent.Host, requirements: dict[EventType, consent.Requirement]) -> Host:
+        return cls(
+            host_id=host.host_id,
+            kind=host.kind,
+            name=host.name,
+            created_at=host.created_at,
+            requirements=[Requirement.of(requirements[e]) for e in EventType if e in requirements],
+        )
+
+
+class Attendee(_Out):
+    """One attendee as the host sees them: a pairwise ``ref`` (stable at this host,
+    unlinkable across hosts) and only the fields currently consented; absent fields are
+    omitted."""
+
+    ref: str
+    name: str | None = None
+    phone_number: str | None = None
+    email: str | None = None
+    birthday: date | None = None
+    company_affiliation: str | None = None
+    additional_data: dict[str, JsonValue] | None = None
+    shared_at: datetime | None
+
+
+class AttendeePage(_Out):
+    items: list[Attendee]
+    next_cursor: str | None = Field(
+        description="Pass as ?cursor= for the next page; null on the last page."
+    )
+
+
+_PERSONAL: Final[set[str]] = {f.value for f in DataField}
+
+
+def attendee_json(attendee: consent.HostAttendee) -> dict[str, Any]:
+    """The JSON of one :class:`Attendee`, built without a model round trip (the
+    attendee list is the hot path)."""
+    body: dict[str, Any] = {"ref": attendee.ref}
+    body.update(
+        attendee.data.model_dump(mode="json", by_alias=True, exclude_none=True, include=_PERSONAL)
+    )
+    shared_at = attendee.shared_at
+    body["sharedAt"] = shared_at.isoformat() if shared_at is not None else None
+    return body
+
+
+# -- the person ------------------------------------------------------------------------------
+class Profile(_In):
+    """The person's personal data; every field optional. On PUT the stored profile is
+    replaced: a field left out (or null) is removed."""
+
+    model_config = ConfigDict(str_strip_whitespace=True)
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    phone_number: str | None = Field(
+        default=None, max_length=64, description="Any format; stored as E.164."
+    )
+    email: EmailStr | None = Field(default=None, max_length=254)
+    birthday: date | None = None
+    company_affiliation: str | None = Field(default=None, min_length=1, max_length=200)
+    additional_data: dict[str, JsonValue] | None = Field(
+        default=None, description="A JSON object of at most 8 KiB and 4 levels."
+    )
+
+    def to_user_data(self) -> EventUserData:
+        """The SDK model (its validators apply: E.164 phones, bounded extras)."""
+        return EventUserData(**self.model_dump(exclude_none=True))
+
+    @classmethod
+    def of(cls, data: EventUserData | None) -> Profile:
+        if data is None:
+            return cls()
+        values = data.model_dump(mode="json", include=_PERSONAL, exclude_none=True)
+        return cls.model_validate({to_camel(k): v for k, v in values.items()})
+
+
+class SharedItem(_Out):
+    grant_id: str
+    host_id: str
+    host_name: str
+    fields: list[FieldName]
+    event_id: str | None
+    event_type: EventType | None
+    purpose: str
+    since: datetime
+    until: datetime | None
+
+    @classmethod
+    def of(cls, item: consent.SharedItem) -> SharedItem:
+        return cls(
+            grant_id=item.grant_id,
+            host_id=item.host_id,
+            host_name=item.host_name,
+            fields=field_names(item.fields),
+            event_id=item.event_id,
+            event_type=item.event_type,
+            purpose=item.purpose,
+            since=item.since,
+            until=item.until,
+        )
+
+
+class Sharing(_Out):
+    """What is shared with whom, since when and until when (active grants only)."""
+
+    items: list[SharedItem]
+
+
+class RegistrationRequest(_In):
+    """Register for an event and share fields with its host. ``share`` null applies the
+    person's defaults; ``data`` gives values for this event only (overriding the
+    profile)."""
+
+    host_id: HostId
+    event_type: EventType
+    event_id: EventId
+    share: FieldList | None = None
+    data: Profile | None = None
+    purpose: Purpose | None = None
+    expires_at: AwareDatetime | None = None
+
+
+class Registration(_Out):
+    id: str
+    host_id: str
+    event_type: EventType
+    event_id: str
+    created_at: datetime
+    shared: list[FieldName]
+    grant_id: str | None
+
+    @classmethod
+    def of(cls, reg: consent.Registration) -> Registration:
+        return cls(
+            id=reg.id,
+            host_id=reg.host_id,
+            event_type=reg.event_type,
+            event_id=reg.event_id,
+            created_at=reg.created_at,
+            shared=field_names(reg.shared),
+            grant_id=reg.grant_id,
+        )
+
+
+class RegistrationList(_Out):
+    items: list[Registration]
+
+
+class GrantRequest(_In):
+    """Consent to share ``fields`` with a host: for one event (``eventId``), every event
+    of one type (``eventType``), or every event of the host (neither)."""
+
+    host_id: HostId
+    fields: Annotated[list[FieldName], Field(min_length=1, max_length=2 * len(DataField))]
+    event_id: EventId | None = None
+    event_type: EventType | None = None
+    purpose: Purpose
+    expires_at: AwareDatetime | None = None
+
+
+class Grant(_Out):
+    id: str
+    host_id: str
+    fields: list[FieldName]
+    event_id: str | None
+    event_type: EventType | None
+    purpose: str
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    state: str = Field(description="active, revoked or expired")
+
+    @classmethod
+    def of(cls, grant: consent.Grant) -> Grant:
+        return cls(
+            id=grant.id,
+            host_id=grant.host_id,
+            fields=field_names(grant.fields),
+            event_id=grant.event_id,
+            event_type=grant.event_type,
+            purpose=grant.purpose,
+            created_at=grant.created_at,
+            expires_at=grant.expires_at,
+            revoked_at=grant.revoked_at,
+            state=grant.state.value,
+        )
+
+
+class RevokeResult(_Out):
+    revoked: int = Field(description="How many grants ended.")
+
+
+class DefaultUpdate(_In):
+    """What to share by default for an event type; with ``hostId``, for that host only
+    (taking precedence over the per-event-type default). An empty list shares nothing."""
+
+    fields: FieldList
+    host_id: HostId | None = None
+
+
+class Default(_Out):
+    event_type: EventType
+    host_id: str | None
+    fields: list[FieldName]
+
+
+class DefaultList(_Out):
+    items: list[Default]
+
+
+class HistoryEntry(_Out):
+    """One entry of the person's audit trail. ``details`` is recorded by the SDK
+    (snake_case keys); it holds field names, host, event and grant ids, counts: never
+    personal data."""
+
+    action: str
+    at: datetime
+    host_id: str | None
+    actor: str | None
+    details: dict[str, JsonValue]
+    entry_hash: str
+
+
+class HistoryPage(_Out):
+    items: list[HistoryEntry]
+    next_cursor: str | None

@@ -1,0 +1,111 @@
+"""The OpenAPI document: committed, complete, and in step with the SDK."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from dualid.consent._engine import _EVENT_ID, _HOST_ID
+from dualid.fastapi import API_VERSION
+from dualid.fastapi._schemas import EVENT_ID_PATTERN, HOST_ID_PATTERN, FieldName
+from dualid.fastapi.openapi import openapi_document, render
+from dualid.models import DataField
+
+ROOT = Path(__file__).resolve().parents[2]
+COMMITTED = ROOT / "docs" / "openapi.json"
+
+REGENERATE = """
+docs/openapi.json is out of date: the HTTP API changed.
+
+If the change is intended, regenerate the file and commit it with the change:
+
+    python -m dualid.fastapi.openapi
+
+and check docs/versioning.md: removing or renaming a route, a field or an error code, or
+making an optional input required, is a breaking change that needs a new /vN prefix.
+"""
+
+ROUTES = {
+    ("get", "/v1/hosts/me"),
+    ("get", "/v1/hosts/me/requirements/{event_type}"),
+    ("put", "/v1/hosts/me/requirements/{event_type}"),
+    ("get", "/v1/hosts/me/events/{event_id}/attendees"),
+    ("get", "/v1/me/profile"),
+    ("put", "/v1/me/profile"),
+    ("get", "/v1/me/sharing"),
+    ("post", "/v1/me/registrations"),
+    ("get", "/v1/me/registrations"),
+    ("post", "/v1/me/grants"),
+    ("delete", "/v1/me/grants/{grant_id}"),
+    ("get", "/v1/me/grants/{grant_id}/receipt"),
+    ("delete", "/v1/me/hosts/{host_id}/grants"),
+    ("get", "/v1/me/defaults"),
+    ("put", "/v1/me/defaults/{event_type}"),
+    ("get", "/v1/me/history"),
+    ("delete", "/v1/me"),
+}
+
+
+def test_committed_openapi_is_current() -> None:
+    current = openapi_document()
+    committed = json.loads(COMMITTED.read_text(encoding="utf-8"))
+    assert committed == current, REGENERATE
+    assert COMMITTED.read_text(encoding="utf-8") == render(current), REGENERATE
+
+
+def test_export_command_checks(tmp_path: Path) -> None:
+    out = tmp_path / "openapi.json"
+    cmd = [sys.executable, "-m", "dualid.fastapi.openapi", "--output", str(out)]
+    check = subprocess.run([*cmd, "--check"], capture_output=True, text=True, timeout=120)
+    assert check.returncode == 1
+    assert "python -m dualid.fastapi.openapi" in check.stderr
+    assert subprocess.run(cmd, capture_output=True, timeout=120).returncode == 0
+    assert subprocess.run([*cmd, "--check"], capture_output=True, timeout=120).returncode == 0
+    assert json.loads(out.read_text()) == json.loads(COMMITTED.read_text())
+
+
+def test_every_route_is_documented_with_its_failures() -> None:
+    doc = openapi_document()
+    assert doc["info"]["version"] == API_VERSION
+    found = {(m, p) for p, ops in doc["paths"].items() for m in ops}
+    assert found == ROUTES
+    problem = {"$ref": "#/components/schemas/Problem"}
+    for path, ops in doc["paths"].items():
+        for method, op in ops.items():
+            responses = op["responses"]
+            assert {"401", "422", "500", "503"} <= set(responses), (method, path)
+            for status, response in responses.items():
+                if status.startswith(("4", "5")):
+                    assert response["content"]["application/json"]["schema"] == problem
+                    assert response["description"]
+            if "requestBody" in op:
+                assert "413" in responses
+            assert op["operationId"]
+            assert "HTTPValidationError" not in json.dumps(op)
+
+
+def test_no_agent_id_in_any_schema() -> None:
+    doc = openapi_document()
+    names = [
+        name.lower()
+        for schema in doc["components"]["schemas"].values()
+        for name in schema.get("properties", {})
+    ]
+    names += [
+        param["name"].lower()
+        for ops in doc["paths"].values()
+        for op in ops.values()
+        for param in op.get("parameters", [])
+    ]
+    assert names
+    assert not [n for n in names if "agent" in n]
+
+
+def test_patterns_match_the_sdk() -> None:
+    assert f"^{_HOST_ID.pattern}$" == HOST_ID_PATTERN
+    assert f"^{_EVENT_ID.pattern}$" == EVENT_ID_PATTERN
+    assert [f.value for f in FieldName] == [d.alias for d in DataField]
+    assert re.fullmatch(HOST_ID_PATTERN[1:-1], "bistro-7")

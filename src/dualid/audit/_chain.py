@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,6 +27,7 @@ __all__ = [
     "AuditRecord",
     "AuditReport",
     "append",
+    "append_many",
     "iter_records",
     "lock_head",
     "verify_chain",
@@ -127,18 +128,39 @@ def append(
     transactions are already exclusive), so the entry commits or rolls back with the change
     it records, and concurrent appends serialise.
     """
+    return append_many(conn, reading, [(action, subject, host_id, actor, dict(details or {}))])
+
+
+def append_many(
+    conn: Connection,
+    reading: ClockReading,
+    entries: Sequence[tuple[str, str | None, str | None, str | None, Mapping[str, Any]]],
+) -> int:
+    """Append ``(action, subject, host_id, actor, details)`` entries in order, with one head
+    lock and one multi-row insert (bulk onboarding); returns the last sequence number."""
     head = conn.execute(
         select(_HEAD.c.seq, _HEAD.c.entry_hash).where(_HEAD.c.id == 1).with_for_update()
     ).one()
-    seq = int(head.seq) + 1
-    body = _body(seq, subject, action, reading, host_id, actor, dict(details or {}))
-    entry_hash = _hash(head.entry_hash, body)
-    conn.execute(
-        insert(_AUDIT).values(
-            seq=seq, subject=subject, body=body, prev_hash=head.entry_hash, entry_hash=entry_hash
+    seq, prev = int(head.seq), str(head.entry_hash)
+    if not entries:
+        return seq
+    rows: list[dict[str, Any]] = []
+    for action, subject, host_id, actor, details in entries:
+        seq += 1
+        body = _body(seq, subject, action, reading, host_id, actor, details)
+        entry_hash = _hash(prev, body)
+        rows.append(
+            {
+                "seq": seq,
+                "subject": subject,
+                "body": body,
+                "prev_hash": prev,
+                "entry_hash": entry_hash,
+            }
         )
-    )
-    conn.execute(update(_HEAD).where(_HEAD.c.id == 1).values(seq=seq, entry_hash=entry_hash))
+        prev = entry_hash
+    conn.execute(insert(_AUDIT), rows)
+    conn.execute(update(_HEAD).where(_HEAD.c.id == 1).values(seq=seq, entry_hash=prev))
     return seq
 
 
@@ -205,7 +227,12 @@ class _Walker:
         return False
 
 
-def verify_chain(conn: Connection, batch: int = 5000) -> AuditReport:
+def verify_chain(
+    conn: Connection,
+    batch: int = 5000,
+    progress: Callable[[int, int], None] | None = None,
+) -> AuditReport:
+    """Walk the chain in batches; ``progress(done, total)`` is called after each batch."""
     head = conn.execute(select(_HEAD.c.seq, _HEAD.c.entry_hash).where(_HEAD.c.id == 1)).one()
     walker = _Walker()
     cols = (_AUDIT.c.seq, _AUDIT.c.subject, _AUDIT.c.body, _AUDIT.c.prev_hash, _AUDIT.c.entry_hash)
@@ -219,6 +246,8 @@ def verify_chain(conn: Connection, batch: int = 5000) -> AuditReport:
         if not walker.feed(rows):
             return AuditReport(False, walker.entries, walker.first_bad, walker.reason, head.seq)
         after = rows[-1][0]
+        if progress is not None:
+            progress(walker.entries, int(head.seq))
     if walker.expected_seq - 1 != head.seq or walker.prev_hash != head.entry_hash:
         last = walker.expected_seq - 1
         if last < head.seq:  # entries missing at the end

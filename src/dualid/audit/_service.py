@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from dualid._runtime import Runtime
 
@@ -21,10 +21,13 @@ class AuditLog:
     def __init__(self, rt: Runtime) -> None:
         self._rt = rt
 
-    def verify(self, *, batch: int = 5000) -> AuditReport:
-        """Walk the whole chain; ``first_bad`` names the first entry that breaks it."""
+    def verify(
+        self, *, batch: int = 5000, progress: Callable[[int, int], None] | None = None
+    ) -> AuditReport:
+        """Walk the whole chain; ``first_bad`` names the first entry that breaks it.
+        ``progress(done, total)`` is called after every batch of ``batch`` entries."""
         with self._rt.store.read() as conn:
-            return verify_chain(conn, batch=batch)
+            return verify_chain(conn, batch=batch, progress=progress)
 
     def entries(
         self, *, subject: str | None = None, after: int = 0, limit: int | None = None

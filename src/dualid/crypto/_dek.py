@@ -7,8 +7,9 @@ process-wide cache can outlive an erasure made by another process.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import Connection, delete, func, insert, select, update
@@ -23,9 +24,11 @@ __all__ = [
     "DataKey",
     "create_dek",
     "destroy_dek",
+    "insert_dek_rows",
     "load_dek",
     "load_deks",
     "load_or_create_secret",
+    "new_dek",
     "rewrap_batch",
     "usage_by_master_key",
 ]
@@ -56,15 +59,30 @@ class DataKey:
         return f"DataKey(version={self.version})"
 
 
-def create_dek(conn: Connection, provider: KeyProvider, agent_id: str, now: datetime) -> DataKey:
+def new_dek(provider: KeyProvider, agent_id: str, now: datetime) -> tuple[DataKey, dict[str, Any]]:
+    """A fresh DEK for ``agent_id`` and the ``dualid_agent_key`` row that stores it wrapped
+    (for callers that insert many rows at once)."""
     raw = secrets.token_bytes(32)
     key_id, wrapped = provider.wrap(raw, _dek_aad(agent_id, 1))
-    conn.execute(
-        insert(_KEYS).values(
-            agent_id=agent_id, master_key_id=key_id, dek_version=1, wrapped=wrapped, created_at=now
-        )
-    )
-    return DataKey(AESGCM(raw), 1)
+    row = {
+        "agent_id": agent_id,
+        "master_key_id": key_id,
+        "dek_version": 1,
+        "wrapped": wrapped,
+        "created_at": now,
+    }
+    return DataKey(AESGCM(raw), 1), row
+
+
+def insert_dek_rows(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    if rows:
+        conn.execute(insert(_KEYS), list(rows))
+
+
+def create_dek(conn: Connection, provider: KeyProvider, agent_id: str, now: datetime) -> DataKey:
+    dek, row = new_dek(provider, agent_id, now)
+    insert_dek_rows(conn, [row])
+    return dek
 
 
 def load_deks(

@@ -20,7 +20,15 @@ from dualid.store._tables import Sealed, table
 from ._aead import field_aad, open_field, seal_field
 from ._dek import DataKey
 
-__all__ = ["decode_value", "delete_fields", "encode_value", "open_records", "seal_values"]
+__all__ = [
+    "decode_value",
+    "delete_fields",
+    "encode_value",
+    "insert_sealed_rows",
+    "open_records",
+    "seal_values",
+    "sealed_row",
+]
 
 _SEALED = table(Sealed)
 
@@ -65,22 +73,31 @@ def seal_values(
             and_(_SEALED.c.record_id == record_id, _SEALED.c.field.in_(list(values)))
         )
     )
-    rows = [
-        {
-            "record_id": record_id,
-            "field": field,
-            "agent_id": agent_id,
-            "dek_version": dek.version,
-            "ciphertext": seal_field(
-                dek.aead,
-                encode_value(field, value),
-                field_aad(agent_id, record_id, field, dek.version),
-            ),
-            "sealed_at": now,
-        }
-        for field, value in values.items()
-    ]
-    conn.execute(insert(_SEALED), rows)
+    conn.execute(
+        insert(_SEALED),
+        [sealed_row(dek, agent_id, record_id, f, v, now) for f, v in values.items()],
+    )
+
+
+def sealed_row(
+    dek: DataKey, agent_id: str, record_id: str, field: str, value: Any, now: datetime
+) -> dict[str, Any]:
+    """The ``dualid_sealed`` row for one field (for callers inserting many at once)."""
+    return {
+        "record_id": record_id,
+        "field": field,
+        "agent_id": agent_id,
+        "dek_version": dek.version,
+        "ciphertext": seal_field(
+            dek.aead, encode_value(field, value), field_aad(agent_id, record_id, field, dek.version)
+        ),
+        "sealed_at": now,
+    }
+
+
+def insert_sealed_rows(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        conn.execute(insert(_SEALED), rows)
 
 
 def delete_fields(conn: Connection, record_id: str, fields: Iterable[str] | None = None) -> int:

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from sqlalchemy import Connection, select
 
 from dualid import audit
 from dualid._runtime import Runtime, Tx, new_id
-from dualid.crypto._dek import create_dek, load_dek
-from dualid.crypto._fields import open_records, seal_values
+from dualid.crypto._dek import create_dek, insert_dek_rows, load_dek, new_dek
+from dualid.crypto._fields import insert_sealed_rows, open_records, seal_values, sealed_row
 from dualid.errors import InvalidInput, UnknownAgent
-from dualid.store._dialect import insert_ignore
+from dualid.store._dialect import insert_ignore, insert_ignore_many
 from dualid.store._tables import Agent, table
 
 __all__ = ["MAX_USER_ID_LENGTH", "Identity", "check_agent_id", "user_record"]
 
 _AGENTS = table(Agent)
+_IN_CHUNK = 500
 MAX_USER_ID_LENGTH = 256
 _USER_FIELD = "user_id"
 
@@ -101,20 +103,79 @@ class Identity:
     def _agents_for_chunk(self, chunk: Sequence[str]) -> dict[str, str]:
         derived = self._rt.derived
         by_index = {derived.user_index(u): u for u in chunk}
-        out: dict[str, str] = {}
+        # Read first: when everyone already has an agent (the common case on a rerun or a
+        # second table) no write lock is taken at all.
+        with self._rt.store.read() as conn:
+            found = self._find(conn, by_index)
+        if len(found) == len(by_index):
+            return found
         with self._rt.write() as tx:
-            for start in range(0, len(chunk), 500):
-                keys = list(by_index)[start : start + 500]
-                for agent_id, index in tx.conn.execute(
-                    select(_AGENTS.c.agent_id, _AGENTS.c.user_index).where(
-                        _AGENTS.c.user_index.in_(keys)
-                    )
-                ):
-                    out[by_index[bytes(index)]] = agent_id
-            for index, user_id in by_index.items():
-                if user_id not in out:
-                    out[user_id] = self._create(tx, user_id, index)
+            missing = {i: u for i, u in by_index.items() if u not in found}
+            found.update(self._find(tx.conn, missing))
+            missing = {i: u for i, u in missing.items() if u not in found}
+            if missing:
+                found.update(self._create_many(tx, missing))
+        return found
+
+    def _find(self, conn: Connection, by_index: dict[bytes, str]) -> dict[str, str]:
+        """``{userId: agentId}`` for the blind indexes that have an agent."""
+        out: dict[str, str] = {}
+        keys = list(by_index)
+        for start in range(0, len(keys), _IN_CHUNK):
+            for agent_id, index in conn.execute(
+                select(_AGENTS.c.agent_id, _AGENTS.c.user_index).where(
+                    _AGENTS.c.user_index.in_(keys[start : start + _IN_CHUNK])
+                )
+            ):
+                out[by_index[bytes(index)]] = agent_id
         return out
+
+    def lookup_many(self, user_ids: Iterable[str]) -> dict[str, str]:
+        """``{userId: agentId}`` for the given users that have an agentId; never creates
+        (read-only bulk form of :meth:`lookup`, e.g. ``dualid migrate-ids --verify``)."""
+        derived = self._rt.derived
+        by_index = {derived.user_index(_check_user_id(u)): u for u in user_ids}
+        with self._rt.store.read() as conn:
+            return self._find(conn, by_index)
+
+    def _create_many(self, tx: Tx, missing: dict[bytes, str]) -> dict[str, str]:
+        """Bulk form of :meth:`_create` for :meth:`agents_for`: the same rows, ciphertexts
+        and ``agent.created`` audit entries, written with one multi-row statement per table
+        instead of several round trips per agent (bulk onboarding, ``dualid migrate-ids``).
+        """
+        conn, now = tx.conn, tx.now.time
+        proposed = {index: new_id("agt") for index in missing}
+        insert_ignore_many(
+            conn,
+            _AGENTS,
+            [{"agent_id": a, "user_index": i, "created_at": now} for i, a in proposed.items()],
+        )
+        # Another writer may have created some of them between our read and our insert:
+        # theirs stand, and only the rows we inserted get a key, a sealed userId and an entry.
+        winners = self._find(conn, missing)
+        created = [
+            (index, user_id)
+            for index, user_id in missing.items()
+            if winners.get(user_id) == proposed[index]
+        ]
+        provider = self._rt.provider
+        keys: list[dict[str, Any]] = []
+        sealed: list[dict[str, Any]] = []
+        for index, user_id in created:
+            agent_id = proposed[index]
+            dek, key_row = new_dek(provider, agent_id, now)
+            keys.append(key_row)
+            sealed.append(
+                sealed_row(dek, agent_id, user_record(agent_id), _USER_FIELD, user_id, now)
+            )
+        insert_dek_rows(conn, keys)
+        insert_sealed_rows(conn, sealed)
+        audit.append_many(
+            conn,
+            tx.now,
+            [("agent.created", proposed[index], None, None, {}) for index, _ in created],
+        )
+        return winners
 
     def user_for(self, agent_id: str, *, actor: str, reason: str) -> str:
         """The userId behind ``agent_id``: a privileged, audited reverse lookup.
@@ -140,7 +201,7 @@ class Identity:
                 actor=actor,
                 details={"reason": reason},
             )
-            value = opened[record][_USER_FIELD][0]
+            value = opened[record][_USER_FIELD]
             assert isinstance(value, str)
             return value
 

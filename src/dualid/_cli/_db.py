@@ -1,0 +1,98 @@
+"""``dualid db``: dualid's own Alembic migrations, in their own version table."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from dualid.store import DEFAULT_URL, VERSION_TABLE, current, downgrade, head, history, upgrade
+
+from ._common import EXIT_FAILED, DbOption, fail, handle_errors, open_store, out
+
+__all__ = ["db_app"]
+
+db_app = typer.Typer(
+    help=(
+        "dualid's schema migrations (Alembic, version table "
+        f"{VERSION_TABLE}, separate from your application's)."
+    ),
+    no_args_is_help=True,
+)
+
+
+@db_app.command("upgrade")
+@handle_errors
+def upgrade_command(
+    revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
+    db: DbOption = DEFAULT_URL,
+) -> None:
+    """Upgrade the schema (to the newest revision by default); creates the database if
+    needed. Safe to run from several deploys at once."""
+    with open_store(db, must_exist=False) as store:
+        before = current(store)
+        upgrade(store, revision)
+        after = current(store)
+    if before == after:
+        out().print(f"dualid schema already at {after or 'base'}")
+    else:
+        out().print(f"dualid schema upgraded: {before or 'base'} -> {after}")
+
+
+@db_app.command("downgrade")
+@handle_errors
+def downgrade_command(
+    revision: Annotated[str, typer.Argument(help="Target revision ('base' removes every table).")],
+    db: DbOption = DEFAULT_URL,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Downgrade the schema to REVISION. Tables added after it are dropped with their
+    data: take a backup first."""
+    with open_store(db) as store:
+        before = current(store)
+        if not yes:
+            if not sys.stdin.isatty():
+                raise fail("downgrade drops tables and their data; pass --yes to confirm")
+            typer.confirm(
+                f"Downgrade the dualid schema from {before or 'base'} to {revision}? "
+                "Tables added since are dropped with their data",
+                abort=True,
+            )
+        downgrade(store, revision)
+        after = current(store)
+    out().print(f"dualid schema downgraded: {before or 'base'} -> {after or 'base'}")
+
+
+@db_app.command("current")
+@handle_errors
+def current_command(
+    db: DbOption = DEFAULT_URL,
+    check: Annotated[
+        bool, typer.Option("--check", help="Exit 1 unless the database is at head.")
+    ] = False,
+) -> None:
+    """Print the revision the database is at, and whether it is the newest."""
+    with open_store(db) as store:
+        at = current(store)
+    newest = head()
+    state = "head" if at == newest else f"behind head {newest}"
+    out().print(f"{at or 'base'} ({state})")
+    if check and at != newest:
+        raise typer.Exit(EXIT_FAILED)
+
+
+@db_app.command("history")
+@handle_errors
+def history_command(db: DbOption = DEFAULT_URL) -> None:
+    """List the migrations shipped in this package, oldest first, marking the current
+    one when the database exists."""
+    at: str | None = None
+    with open_store(db, must_exist=False) as store:
+        exists = store.sqlite_path is None or store.sqlite_path.exists()
+        if exists:
+            at = current(store)
+    console = out()
+    for revision, down, message in history():
+        mark = "  <- current" if revision == at else ""
+        console.print(f"{down or 'base'} -> {revision}  {message}{mark}")

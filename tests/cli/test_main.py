@@ -1,0 +1,61 @@
+"""The entry point: help, ``python -m dualid.cli``, and a missing ``cli`` extra."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from dualid.cli import MISSING_EXTRA
+
+from .conftest import Run, subprocess_env
+
+
+def test_help_lists_every_command(dualid: Run) -> None:
+    result = dualid("--help")
+    assert result.exit_code == 0
+    for command in ("demo", "db", "migrate-ids", "keys", "audit", "clock", "clock-audit"):
+        assert command in result.stdout
+
+
+def test_missing_extra_prints_the_install_command_and_exits_2() -> None:
+    code = (
+        "import sys; sys.modules['typer'] = None; sys.argv = ['dualid', '--help']\n"
+        "from dualid.cli import main\nmain()"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=subprocess_env(),
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == MISSING_EXTRA
+    assert MISSING_EXTRA == "dualid: the CLI needs the cli extra: pip install 'dualid[cli]'"
+
+
+def test_core_never_imports_typer_or_rich() -> None:
+    code = (
+        "import sys, dualid, dualid.sdk, dualid.identity._migrate_ids, dualid._clock_audit\n"
+        "import dualid.cli\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('typer', 'rich')))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=subprocess_env(),
+        timeout=60,
+        check=True,
+    )
+    assert proc.stdout.strip() == "[]"
+
+
+def test_errors_are_one_line_on_stderr(dualid: Run, tmp_path: object) -> None:
+    result = dualid("audit", "verify", "--db", "mysql://nowhere/db")
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("dualid: error: ")
+    assert lines[0].endswith("[CONFIGURATION_ERROR]")

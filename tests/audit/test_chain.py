@@ -1,0 +1,92 @@
+"""The audit chain: entries, hashes, reading back, verification of a whole chain."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+from datetime import timedelta
+
+from dualid import AuditReport, DualId, EventUserData
+from dualid.audit import GENESIS
+from dualid.testing import FakeClock
+
+from ..support import rows
+
+
+def _populate(sdk: DualId, n: int = 3) -> list[str]:
+    agents = [sdk.identity.agent_for(f"user-{i}") for i in range(n)]
+    for agent in agents:
+        sdk.profiles.put(agent, EventUserData(name="Ana"))
+    return agents
+
+
+def test_empty_chain_verifies(sdk: DualId) -> None:
+    report = sdk.audit.verify()
+    assert report == AuditReport(ok=True, entries=0, first_bad=None, reason=None, head_seq=0)
+    assert bool(report)
+
+
+def test_entries_link_by_hash(sdk: DualId) -> None:
+    _populate(sdk)
+    chain = rows(sdk, "SELECT seq, body, prev_hash, entry_hash FROM dualid_audit ORDER BY seq")
+    assert [r.seq for r in chain] == list(range(1, 7))
+    prev = GENESIS
+    for row in chain:
+        assert row.prev_hash == prev
+        expected = hashlib.sha256(bytes.fromhex(prev) + row.body.encode()).hexdigest()
+        assert row.entry_hash == expected
+        prev = row.entry_hash
+    head = rows(sdk, "SELECT seq, entry_hash FROM dualid_audit_head")
+    assert tuple(head[0]) == (6, prev)
+
+
+def test_body_is_canonical_json(sdk: DualId) -> None:
+    _populate(sdk, 1)
+    for (body,) in rows(sdk, "SELECT body FROM dualid_audit"):
+        doc = json.loads(body)
+        assert list(doc) == [
+            "seq",
+            "subject",
+            "action",
+            "at",
+            "uncertainty_us",
+            "hlc",
+            "host",
+            "actor",
+            "details",
+        ]
+        assert body == json.dumps(doc, separators=(",", ":"), ensure_ascii=True)
+
+
+def test_records_read_back(sdk: DualId, clock: FakeClock) -> None:
+    agent = sdk.identity.agent_for("user-1")
+    clock.advance(timedelta(seconds=5))
+    sdk.profiles.put(agent, EventUserData(name="Ana"))
+    first, second = sdk.audit.entries()
+    assert (first.seq, first.action, first.subject) == (1, "agent.created", agent)
+    assert (second.seq, second.action) == (2, "profile.updated")
+    assert second.at - first.at == timedelta(seconds=5)
+    assert first.hlc < second.hlc
+    assert first.uncertainty_us == 5000  # the FakeClock's default bound
+    assert sdk.audit.entries(subject=agent) == [first, second]
+    assert sdk.audit.entries(after=1) == [second]
+    assert sdk.audit.entries(limit=1) == [first]
+
+
+def test_iter_streams_every_entry_in_batches(sdk: DualId) -> None:
+    _populate(sdk, 4)
+    assert [e.seq for e in sdk.audit.iter(batch=3)] == list(range(1, 9))
+
+
+def test_verify_in_small_batches(sdk: DualId) -> None:
+    _populate(sdk, 4)
+    assert sdk.audit.verify(batch=1) == sdk.audit.verify() == AuditReport(True, 8, head_seq=8)
+
+
+def test_failed_operation_writes_no_entry(sdk: DualId) -> None:
+    _populate(sdk, 1)
+    before = sdk.audit.verify()
+    with contextlib.suppress(Exception):
+        sdk.profiles.put("agt_unknown", EventUserData(name="Ana"))
+    assert sdk.audit.verify() == before

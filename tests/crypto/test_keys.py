@@ -1,0 +1,174 @@
+"""Master keys: DUALID_MASTER_KEY parsing, the local key file, key resolution in open()."""
+
+from __future__ import annotations
+
+import base64
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from dualid import DualId, KeyProvider, LocalKeyProvider, generate_master_key
+from dualid.crypto import ENV_MASTER_KEY
+from dualid.errors import ConfigurationError, DecryptionFailed, MissingKeyError
+from dualid.testing import FakeClock
+
+
+def test_generated_key_is_urlsafe_base64_of_32_bytes() -> None:
+    key = generate_master_key()
+    assert len(base64.urlsafe_b64decode(key)) == 32
+    assert generate_master_key() != key
+
+
+def test_single_key_without_id_gets_a_stable_fingerprint_id() -> None:
+    key = generate_master_key()
+    first = LocalKeyProvider.from_string(key)
+    again = LocalKeyProvider.from_string(key)
+    assert first.primary_id == again.primary_id
+    assert first.primary_id != LocalKeyProvider.from_string(generate_master_key()).primary_id
+    # The id is a fingerprint, never the key itself.
+    assert key not in first.primary_id
+    assert key not in repr(first)
+
+
+def test_ids_and_several_keys_first_is_primary() -> None:
+    a, b = generate_master_key(), generate_master_key()
+    provider = LocalKeyProvider.from_string(f" new:{b} , old:{a} ,")
+    assert provider.primary_id == "new"
+    assert tuple(provider.key_ids()) == ("new", "old")
+    assert isinstance(provider, KeyProvider)
+
+
+def test_wrap_uses_primary_and_unwrap_uses_any_key() -> None:
+    a, b = generate_master_key(), generate_master_key()
+    old = LocalKeyProvider.from_string(f"old:{a}")
+    key_id, blob = old.wrap(b"dek", b"ctx")
+    both = LocalKeyProvider.from_string(f"new:{b},old:{a}")
+    assert both.unwrap(key_id, blob, b"ctx") == b"dek"
+    assert both.wrap(b"dek", b"ctx")[0] == "new"
+
+
+def test_unwrap_checks_associated_data_and_key_id() -> None:
+    provider = LocalKeyProvider.from_string(f"a:{generate_master_key()}")
+    key_id, blob = provider.wrap(b"dek", b"agent-1")
+    with pytest.raises(DecryptionFailed):
+        provider.unwrap(key_id, blob, b"agent-2")
+    with pytest.raises(MissingKeyError):
+        provider.unwrap("unknown", blob, b"agent-1")
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "not base64 !!!",
+        base64.urlsafe_b64encode(b"x" * 31).decode(),
+        base64.urlsafe_b64encode(b"x" * 33).decode(),
+        "a:" + base64.urlsafe_b64encode(b"x" * 16).decode(),
+        "é:" + "ü" * 44,
+    ],
+)
+def test_bad_key_material_is_a_configuration_error(spec: str) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        LocalKeyProvider.from_string(spec)
+    assert spec not in str(info.value)
+
+
+def test_duplicate_ids_rejected() -> None:
+    with pytest.raises(ConfigurationError):
+        LocalKeyProvider.from_string(f"a:{generate_master_key()},a:{generate_master_key()}")
+
+
+@pytest.mark.parametrize("spec", ["", " , ,"])
+def test_no_key_is_missing_key(spec: str) -> None:
+    with pytest.raises(MissingKeyError):
+        LocalKeyProvider.from_string(spec)
+
+
+def test_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    key = generate_master_key()
+    assert LocalKeyProvider.from_env({}) is None
+    assert LocalKeyProvider.from_env({ENV_MASTER_KEY: "  "}) is None
+    assert LocalKeyProvider.from_env({ENV_MASTER_KEY: f"k1:{key}"}).primary_id == "k1"  # type: ignore[union-attr]
+    monkeypatch.setenv(ENV_MASTER_KEY, f"envkey:{key}")
+    provider = LocalKeyProvider.from_env()
+    assert provider is not None
+    assert provider.primary_id == "envkey"
+
+
+def test_key_file_is_created_0600_beside_the_sqlite_db(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clock: FakeClock
+) -> None:
+    monkeypatch.delenv(ENV_MASTER_KEY, raising=False)
+    db = tmp_path / "app.db"
+    with DualId.open(f"sqlite:///{db}", clock=clock) as sdk:
+        agent = sdk.identity.agent_for("user-1")
+    key_file = tmp_path / "app.db.key"
+    assert key_file.exists()
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    LocalKeyProvider.from_string(key_file.read_text())  # the documented format
+    # Reopening uses the same file, so the data is readable again.
+    with DualId.open(f"sqlite:///{db}", clock=clock) as sdk:
+        assert sdk.identity.agent_for("user-1") == agent
+
+
+def test_key_file_readable_by_others_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(ENV_MASTER_KEY, raising=False)
+    key_file = tmp_path / "dualid.db.key"
+    key_file.write_text(generate_master_key() + "\n")
+    os.chmod(key_file, 0o644)
+    with pytest.raises(ConfigurationError, match="chmod 600"):
+        DualId.open(f"sqlite:///{tmp_path}/dualid.db")
+    with pytest.raises(ConfigurationError):
+        LocalKeyProvider.from_file(key_file)
+
+
+def test_missing_key_file_without_create(tmp_path: Path) -> None:
+    with pytest.raises(MissingKeyError):
+        LocalKeyProvider.from_file(tmp_path / "absent.key", create=False)
+
+
+def test_env_key_wins_over_key_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clock: FakeClock
+) -> None:
+    monkeypatch.setenv(ENV_MASTER_KEY, f"fromenv:{generate_master_key()}")
+    with DualId.open(f"sqlite:///{tmp_path}/dualid.db", clock=clock) as sdk:
+        assert sdk.keys.status().primary_id == "fromenv"
+    assert not (tmp_path / "dualid.db.key").exists()
+
+
+@pytest.mark.postgres
+def test_postgres_never_invents_a_key(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch, clock: FakeClock
+) -> None:
+    monkeypatch.delenv(ENV_MASTER_KEY, raising=False)
+    with pytest.raises(MissingKeyError, match="DUALID_MASTER_KEY"):
+        DualId.open(postgres_url, clock=clock)
+
+
+@pytest.mark.postgres
+def test_postgres_takes_the_key_from_the_environment(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch, clock: FakeClock
+) -> None:
+    monkeypatch.setenv(ENV_MASTER_KEY, f"prod1:{generate_master_key()}")
+    with DualId.open(postgres_url, clock=clock) as sdk:
+        sdk.identity.agent_for("user-1")
+        assert sdk.keys.status().in_use == {"prod1": 2}  # the DEK and the root secret
+
+
+def test_wrong_master_key_for_an_existing_database(tmp_path: Path, clock: FakeClock) -> None:
+    url = f"sqlite:///{tmp_path}/dualid.db"
+    with DualId.open(url, keys=f"a:{generate_master_key()}", clock=clock) as sdk:
+        sdk.identity.agent_for("user-1")
+    with pytest.raises(ConfigurationError, match="does not match"):
+        DualId.open(url, keys=f"a:{generate_master_key()}", clock=clock)
+
+
+def test_in_memory_store_gets_an_ephemeral_key(
+    monkeypatch: pytest.MonkeyPatch, clock: FakeClock
+) -> None:
+    monkeypatch.delenv(ENV_MASTER_KEY, raising=False)
+    with DualId.open("sqlite://", clock=clock) as sdk:
+        assert sdk.keys.status().primary_id == "ephemeral"

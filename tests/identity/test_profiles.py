@@ -1,0 +1,132 @@
+"""Profiles: put/get/update/delete of one encrypted EventUserData per person."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from dualid import DualId, EventUserData
+from dualid.errors import InvalidField, InvalidInput, UnknownAgent
+from dualid.testing import FakeClock
+
+from ..support import rows, snapshot
+
+FULL = EventUserData(
+    name="Ana Lima",
+    phone_number="+14155552671",
+    email="ana@example.com",
+    birthday=date(1990, 5, 17),
+    company_affiliation="Acme",
+    additional_data={"diet": ["vegan"], "seat": {"row": 3}},
+)
+
+
+def test_put_get_round_trip(sdk: DualId) -> None:
+    agent = sdk.identity.agent_for("user-1")
+    assert sdk.profiles.get(agent) is None
+    sdk.profiles.put(agent, FULL)
+    assert sdk.profiles.get(agent) == FULL
+
+
+def test_one_sealed_row_per_present_field(sdk: DualId) -> None:
+    agent = sdk.identity.agent_for("user-1")
+    sdk.profiles.put(agent, EventUserData(name="Ana", email="ana@example.com"))
+    fields = rows(
+        sdk, "SELECT field FROM dualid_sealed WHERE record_id = :r ORDER BY field", r="p:" + agent
+    )
+    assert [f[0] for f in fields] == ["email", "name"]
+
+
+def test_put_replaces_and_clears_missing_fields(sdk: DualId) -> None:
+    agent = sdk.identity.agent_for("user-1")
+    sdk.profiles.put(agent, FULL)
+    sdk.profiles.put(agent, EventUserData(name="Ana"))
+    assert sdk.profiles.get(agent) == EventUserData(name="Ana")
+
+
+def test_put_audits_field_names_only(sdk: DualId) -> None:
+    agent = sdk.identity.agent_for("user-1")
+    sdk.profiles.put(agent, FULL)
+    entry = sdk.audit.entries()[-1]
+    assert entry.action == "profile.updated"
+    assert entry.subject == agent
+    assert entry.details == {
+        "fields": sorted(
+            ["name", "phone_number", "email", "birthday", "company_affiliation", "additional_data"]
+        )
+    }
+    assert entry.at == sdk.clock.now().time  # the FakeClock stands still
+
+
+def test_timestamps_come_from_the_injected_clock(sdk: DualId, clock: FakeClock) -> None:
+    clock.set(datetime(2031, 7, 4, 9, 30, tzinfo=UTC))
+    agent = sdk.identity.agent_for("user-1")
+    sdk.profiles.put(agent, EventUserData(name="Ana"))
+    assert {e.at for e in sdk.audit.entries()} == {datetime(2031, 7, 4, 9, 30, tzinfo=UTC)}
+    stamps = rows(sdk, "SELECT sealed_at FROM dualid_sealed")
+    expected = int(datetime(2031, 7, 4, 9, 30, tzinfo=UTC).timestamp() * 1_000_000)
+    assert {r[0] for r in stamps} == {expected}
+
+
+def test_update_merges_and_validates(sdk: DualId) -> None:
+    agent = sdk.identity.agent_for("user-1")
+    sdk.profiles.put(agent, EventUserData(name="Ana", email="ana@example.com"))
+    updated = sdk.profiles.update(agent, phone_number="+1 415 555 2671", email=None)
+    assert updated == EventUserData(name="Ana", phone_number="+14155552671")
+    assert sdk.profiles.get(agent) == updated
+
+
+def test_update_with_bad_value_changes_nothing(sdk: DualId) -> None:
+    agent = sdk.identity.agent_for("user-1")
+    sdk.profiles.put(agent, FULL)
+    before = snapshot(sdk)
+    with pytest.raises(InvalidField) as info:
+        sdk.profiles.update(agent, phone_number="555-not-a-phone", email="nope")
+    assert info.value.details["fields"] == ["email", "phone_number"]
+    assert "555-not-a-phone" not in str(info.value)
+    assert snapshot(sdk) == before
+    assert sdk.profiles.get(agent) == FULL
+
+
+def test_delete_removes_fields_but_keeps_the_agent(sdk: DualId) -> None:
+    agent = sdk.identity.agent_for("user-1")
+    sdk.profiles.put(agent, FULL)
+    sdk.profiles.delete(agent)
+    assert sdk.audit.entries()[-1].details == {"rows": 6}
+    assert sdk.profiles.get(agent) is None
+    assert sdk.identity.agent_for("user-1") == agent
+    assert sdk.identity.user_for(agent, actor="a", reason="b") == "user-1"
+
+
+def test_profiles_of_different_agents_are_independent(sdk: DualId) -> None:
+    a = sdk.identity.agent_for("user-a")
+    b = sdk.identity.agent_for("user-b")
+    sdk.profiles.put(a, EventUserData(name="Ana"))
+    sdk.profiles.put(b, EventUserData(name="Bea"))
+    assert sdk.profiles.get(a) == EventUserData(name="Ana")
+    assert sdk.profiles.get(b) == EventUserData(name="Bea")
+
+
+def test_birthday_in_the_future_per_the_sdk_clock(sdk: DualId, clock: FakeClock) -> None:
+    agent = sdk.identity.agent_for("user-1")
+    today = clock.now().time.date()
+    sdk.profiles.put(agent, EventUserData(birthday=today))  # today is fine
+    before = snapshot(sdk)
+    with pytest.raises(InvalidField, match="future"):
+        sdk.profiles.put(agent, EventUserData(birthday=today + timedelta(days=30)))
+    assert snapshot(sdk) == before
+    # The SDK's clock decides, not the machine's: move it forward and the date is past.
+    clock.advance(timedelta(days=31))
+    sdk.profiles.put(agent, EventUserData(birthday=today + timedelta(days=30)))
+
+
+def test_unknown_and_bad_agents(sdk: DualId) -> None:
+    with pytest.raises(UnknownAgent):
+        sdk.profiles.get("agt_unknown")
+    with pytest.raises(UnknownAgent):
+        sdk.profiles.put("agt_unknown", EventUserData(name="Ana"))
+    with pytest.raises(InvalidInput):
+        sdk.profiles.get("user-1")
+    with pytest.raises(InvalidInput):
+        sdk.profiles.put(sdk.identity.agent_for("u"), {"name": "Ana"})  # type: ignore[arg-type]

@@ -1,0 +1,76 @@
+"""Helpers shared by the test modules (no fixtures here; those live in conftest.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import sqlalchemy as sa
+
+from dualid import DualId
+from dualid.store._tables import metadata
+
+DUALID_TABLES = sorted(t.name for t in metadata.sorted_tables if t.name.startswith("dualid_"))
+
+
+def snapshot(sdk: DualId) -> dict[str, Any]:
+    """Row counts of every dualid table plus the audit head: equal before and after an
+    operation that must change nothing."""
+    with sdk.store.engine.connect() as conn:
+        state: dict[str, Any] = {
+            name: conn.execute(sa.text(f"SELECT count(*) FROM {name}")).scalar_one()
+            for name in DUALID_TABLES
+        }
+        state["audit_head"] = tuple(
+            conn.execute(sa.text("SELECT seq, entry_hash FROM dualid_audit_head")).one()
+        )
+        state["sealed_blobs"] = sorted(
+            bytes(row[0]) for row in conn.execute(sa.text("SELECT ciphertext FROM dualid_sealed"))
+        )
+    return state
+
+
+def execute(sdk: DualId, sql: str, **params: Any) -> int:
+    """Run raw SQL in its own committed transaction (tampering, as an attacker would)."""
+    with sdk.store.engine.begin() as conn:
+        return int(conn.execute(sa.text(sql), params).rowcount)
+
+
+def rows(sdk: DualId, sql: str, **params: Any) -> list[Any]:
+    with sdk.store.engine.connect() as conn:
+        return list(conn.execute(sa.text(sql), params).all())
+
+
+def assert_no_pii(text: str | bytes, values: Iterable[str]) -> None:
+    """None of ``values`` occurs in ``text`` (bytes are searched as UTF-8 and as hex)."""
+    for value in values:
+        if isinstance(text, bytes):
+            assert value.encode() not in text, f"plaintext {value!r} found in raw bytes"
+        else:
+            assert value not in text, f"plaintext {value!r} found in text"
+            assert value.encode().hex() not in text.lower(), f"hex of {value!r} found"
+
+
+class InjectedFault(Exception):
+    """Raised by :func:`fail_on_sql` in the middle of a transaction."""
+
+
+@contextmanager
+def fail_on_sql(sdk: DualId, needle: str, *, after: int = 0) -> Iterator[list[str]]:
+    """Make the store raise :class:`InjectedFault` when a statement containing ``needle``
+    runs (after ``after`` such statements succeeded): a fault deep inside an operation,
+    whatever code path issues the statement. Yields the statements seen."""
+    seen: list[str] = []
+
+    def check(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if needle in statement:
+            seen.append(statement)
+            if len(seen) > after:
+                raise InjectedFault(needle)
+
+    sa.event.listen(sdk.store.engine, "before_cursor_execute", check)
+    try:
+        yield seen
+    finally:
+        sa.event.remove(sdk.store.engine, "before_cursor_execute", check)

@@ -13,10 +13,36 @@ Importing this module never requires pytest or hypothesis. The pytest plugin (fi
 ``docs/testing.md``.
 """
 
-from ._builders import Person, add_person, build_people, build_user_data
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._fake_clock import DEFAULT_START, FakeClock
-from ._memory import memory_sdk
 from ._ntp_server import FakeNtpServer
+
+if TYPE_CHECKING:
+    from ._builders import Person, add_person, build_people, build_user_data
+    from ._memory import memory_sdk
+
+# Loaded on first use, so the pytest plugin stays cheap for suites that never use the SDK.
+_LAZY = {
+    "Person": "._builders",
+    "add_person": "._builders",
+    "build_people": "._builders",
+    "build_user_data": "._builders",
+    "memory_sdk": "._memory",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'dualid.testing' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "DEFAULT_START",

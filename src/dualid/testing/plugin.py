@@ -22,16 +22,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from dualid.errors import InvalidInput
-from dualid.sdk import DualId
 
 from ._fake_clock import FakeClock
-from ._memory import memory_sdk
 from ._ntp_server import FakeNtpServer
+
+if TYPE_CHECKING:
+    from dualid.sdk import DualId
 
 __all__ = ["dualid_clock", "dualid_sdk", "ntp_server"]
 
@@ -81,6 +82,8 @@ def dualid_clock(request: pytest.FixtureRequest) -> FakeClock:
 @pytest.fixture
 def dualid_sdk(dualid_clock: FakeClock) -> Iterator[DualId]:
     """A real SDK on in-memory SQLite, driven by ``dualid_clock``; closed afterwards."""
+    from ._memory import memory_sdk  # the SDK loads only for tests that use it
+
     with memory_sdk(dualid_clock) as sdk:
         yield sdk
 

@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, select
 
 from dualid.clock import ClockReading
+from dualid.store import _fast as fast
 from dualid.store._tables import AuditEntry, AuditHead, table
 
 __all__ = [
@@ -95,7 +96,13 @@ def _body(
 
 
 def _prefix(seq: int, subject: str | None) -> str:
-    return '{"seq":%d,"subject":%s,' % (seq, json.dumps(subject))  # noqa: UP031
+    if subject is None:
+        quoted = "null"
+    elif subject.isascii() and subject.replace("_", "").isalnum():
+        quoted = '"' + subject + '"'  # what json.dumps gives for such ids, without its cost
+    else:
+        quoted = json.dumps(subject)
+    return '{"seq":' + str(seq) + ',"subject":' + quoted + ","
 
 
 def _hash(prev_hash: str, body: str) -> str:
@@ -109,7 +116,7 @@ def lock_head(conn: Connection) -> None:
     takes it first: it then sees every change logged before its entry and none logged
     after, so the log's order is the order in which things really happened (on SQLite the
     write transaction already guarantees this)."""
-    conn.execute(select(_HEAD.c.seq).where(_HEAD.c.id == 1).with_for_update()).one()
+    _locked_head(conn)
 
 
 def append(
@@ -138,30 +145,34 @@ def append_many(
 ) -> int:
     """Append ``(action, subject, host_id, actor, details)`` entries in order, with one head
     lock and one multi-row insert (bulk onboarding); returns the last sequence number."""
-    head = conn.execute(
-        select(_HEAD.c.seq, _HEAD.c.entry_hash).where(_HEAD.c.id == 1).with_for_update()
-    ).one()
-    seq, prev = int(head.seq), str(head.entry_hash)
+    seq, prev = _locked_head(conn)
     if not entries:
         return seq
-    rows: list[dict[str, Any]] = []
+    rows: list[tuple[int, str | None, str, str, str]] = []
     for action, subject, host_id, actor, details in entries:
         seq += 1
         body = _body(seq, subject, action, reading, host_id, actor, details)
         entry_hash = _hash(prev, body)
-        rows.append(
-            {
-                "seq": seq,
-                "subject": subject,
-                "body": body,
-                "prev_hash": prev,
-                "entry_hash": entry_hash,
-            }
-        )
+        rows.append((seq, subject, body, prev, entry_hash))
         prev = entry_hash
-    conn.execute(insert(_AUDIT), rows)
-    conn.execute(update(_HEAD).where(_HEAD.c.id == 1).values(seq=seq, entry_hash=prev))
+    fast.executemany(conn, _INSERT, rows)
+    fast.execute(conn, _SET_HEAD, (seq, prev))
     return seq
+
+
+_HEAD_FOR_UPDATE = fast.Sql("SELECT seq, entry_hash FROM dualid_audit_head WHERE id = 1 FOR UPDATE")
+_HEAD_SQLITE = fast.Sql("SELECT seq, entry_hash FROM dualid_audit_head WHERE id = 1")
+_INSERT = fast.Sql(
+    "INSERT INTO dualid_audit (seq, subject, body, prev_hash, entry_hash) VALUES (?, ?, ?, ?, ?)"
+)
+_SET_HEAD = fast.Sql("UPDATE dualid_audit_head SET seq = ?, entry_hash = ? WHERE id = 1")
+
+
+def _locked_head(conn: Connection) -> tuple[int, str]:
+    # SQLite's write transactions (BEGIN IMMEDIATE) are already exclusive.
+    sql = _HEAD_FOR_UPDATE if conn.dialect.name == "postgresql" else _HEAD_SQLITE
+    ((seq, entry_hash),) = fast.query(conn, sql)
+    return int(seq), str(entry_hash)
 
 
 def _record(seq: int, body: str, entry_hash: str) -> AuditRecord:

@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import Connection, delete, func, insert, select, update
 
 from dualid.errors import UnknownAgent
+from dualid.store import _fast as fast
 from dualid.store._dialect import insert_ignore
 from dualid.store._tables import AgentKey, Secret, table
 
@@ -92,13 +93,15 @@ def load_deks(
     erased) are absent from the result."""
     wanted = list(dict.fromkeys(agent_ids))
     out: dict[str, DataKey] = {}
-    cols = (_KEYS.c.agent_id, _KEYS.c.master_key_id, _KEYS.c.dek_version, _KEYS.c.wrapped)
     for start in range(0, len(wanted), _UNWRAP_BATCH):
         chunk = wanted[start : start + _UNWRAP_BATCH]
-        for agent_id, key_id, version, wrapped in conn.execute(
-            select(*cols).where(_KEYS.c.agent_id.in_(chunk))
-        ).all():
-            raw = provider.unwrap(key_id, wrapped, _dek_aad(agent_id, version))
+        sql = fast.in_list(
+            "SELECT agent_id, master_key_id, dek_version, wrapped FROM dualid_agent_key"
+            " WHERE agent_id IN (*)",
+            len(chunk),
+        )
+        for agent_id, key_id, version, wrapped in fast.query(conn, sql, chunk):
+            raw = provider.unwrap(key_id, bytes(wrapped), _dek_aad(agent_id, version))
             out[agent_id] = DataKey(AESGCM(raw), version)
     return out
 

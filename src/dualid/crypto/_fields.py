@@ -12,10 +12,10 @@ from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, insert, select
+from sqlalchemy import Connection
 
 from dualid.errors import DecryptionFailed
-from dualid.store._tables import Sealed, table
+from dualid.store import _fast as fast
 
 from ._aead import field_aad, open_field, seal_field
 from ._dek import DataKey
@@ -29,8 +29,6 @@ __all__ = [
     "seal_values",
     "sealed_row",
 ]
-
-_SEALED = table(Sealed)
 
 
 # One tag byte, then the value: text as UTF-8, a date as ISO 8601, anything else JSON.
@@ -57,6 +55,13 @@ def decode_value(field: str, raw: bytes) -> Any:
     raise DecryptionFailed("a stored field has an unknown encoding")
 
 
+_INSERT = fast.Sql(
+    "INSERT INTO dualid_sealed (record_id, field, agent_id, dek_version, ciphertext, sealed_at)"
+    " VALUES (?, ?, ?, ?, ?, ?)"
+)
+_COLUMNS = ("record_id", "field", "agent_id", "dek_version", "ciphertext", "sealed_at")
+
+
 def seal_values(
     conn: Connection,
     dek: DataKey,
@@ -68,14 +73,9 @@ def seal_values(
     """Write (replacing) one sealed row per field in ``values``."""
     if not values:
         return
-    conn.execute(
-        delete(_SEALED).where(
-            and_(_SEALED.c.record_id == record_id, _SEALED.c.field.in_(list(values)))
-        )
-    )
-    conn.execute(
-        insert(_SEALED),
-        [sealed_row(dek, agent_id, record_id, f, v, now) for f, v in values.items()],
+    delete_fields(conn, record_id, list(values))
+    insert_sealed_rows(
+        conn, [sealed_row(dek, agent_id, record_id, f, v, now) for f, v in values.items()]
     )
 
 
@@ -96,46 +96,62 @@ def sealed_row(
 
 
 def insert_sealed_rows(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        conn.execute(insert(_SEALED), rows)
+    fast.executemany(
+        conn,
+        _INSERT,
+        [
+            (
+                r["record_id"],
+                r["field"],
+                r["agent_id"],
+                r["dek_version"],
+                r["ciphertext"],
+                fast.to_us(r["sealed_at"]),
+            )
+            for r in rows
+        ],
+    )
 
 
 def delete_fields(conn: Connection, record_id: str, fields: Iterable[str] | None = None) -> int:
-    stmt = delete(_SEALED).where(_SEALED.c.record_id == record_id)
-    if fields is not None:
-        stmt = stmt.where(_SEALED.c.field.in_(list(fields)))
-    return int(conn.execute(stmt).rowcount)
+    """Delete the sealed rows of ``record_id`` (only ``fields``, when given)."""
+    if fields is None:
+        return fast.execute(conn, "DELETE FROM dualid_sealed WHERE record_id = ?", (record_id,))
+    names = list(fields)
+    if not names:
+        return 0
+    return fast.execute(
+        conn,
+        fast.in_list("DELETE FROM dualid_sealed WHERE record_id = ? AND field IN (*)", len(names)),
+        (record_id, *names),
+    )
 
 
 def open_records(
     conn: Connection,
     deks: Mapping[str, DataKey],
     record_ids: Iterable[str],
-    fields: Iterable[str] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Decrypt the rows of ``record_ids`` into ``{record_id: {field: value}}``.
 
-    Rows whose agent has no DEK in ``deks`` raise :class:`~dualid.errors.DecryptionFailed`
-    only if they fail to authenticate; rows for agents not in ``deks`` are skipped (their
-    key is gone: crypto-shredded)."""
+    Rows of agents not in ``deks`` are skipped (their key is gone: crypto-shredded); a row
+    that fails to authenticate raises :class:`~dualid.errors.DecryptionFailed`."""
     ids = list(record_ids)
     out: dict[str, dict[str, Any]] = {}
-    cols = (
-        _SEALED.c.record_id,
-        _SEALED.c.field,
-        _SEALED.c.agent_id,
-        _SEALED.c.dek_version,
-        _SEALED.c.ciphertext,
-    )
     for start in range(0, len(ids), 500):
-        stmt = select(*cols).where(_SEALED.c.record_id.in_(ids[start : start + 500]))
-        if fields is not None:
-            stmt = stmt.where(_SEALED.c.field.in_(list(fields)))
-        for record_id, field, agent_id, version, blob in conn.execute(stmt).all():
+        chunk = ids[start : start + 500]
+        sql = fast.in_list(
+            "SELECT record_id, field, agent_id, dek_version, ciphertext FROM dualid_sealed"
+            " WHERE record_id IN (*)",
+            len(chunk),
+        )
+        for record_id, field, agent_id, version, blob in fast.query(conn, sql, chunk):
             dek = deks.get(agent_id)
             if dek is None:
                 continue
-            plain = open_field(dek.aead, blob, field_aad(agent_id, record_id, field, version))
+            plain = open_field(
+                dek.aead, bytes(blob), field_aad(agent_id, record_id, field, version)
+            )
             record = out.get(record_id)
             if record is None:
                 record = out[record_id] = {}

@@ -12,6 +12,7 @@ from dualid._runtime import Runtime, Tx, new_id
 from dualid.crypto._dek import create_dek, insert_dek_rows, load_dek, new_dek
 from dualid.crypto._fields import insert_sealed_rows, open_records, seal_values, sealed_row
 from dualid.errors import InvalidInput, UnknownAgent
+from dualid.store import _fast as fast
 from dualid.store._dialect import insert_ignore, insert_ignore_many
 from dualid.store._tables import Agent, table
 
@@ -19,6 +20,7 @@ __all__ = ["MAX_USER_ID_LENGTH", "Identity", "check_agent_id", "user_record"]
 
 _AGENTS = table(Agent)
 _IN_CHUNK = 500
+_LOOKUP = fast.Sql("SELECT agent_id FROM dualid_agent WHERE user_index = ?")
 MAX_USER_ID_LENGTH = 256
 _USER_FIELD = "user_id"
 
@@ -51,14 +53,13 @@ class Identity:
         self._rt = rt
 
     def _lookup(self, conn: Connection, index: bytes) -> str | None:
-        return conn.execute(
-            select(_AGENTS.c.agent_id).where(_AGENTS.c.user_index == index)
-        ).scalar_one_or_none()
+        rows = fast.query(conn, _LOOKUP, (index,))
+        return str(rows[0][0]) if rows else None
 
     def lookup(self, user_id: str) -> str | None:
         """The agentId of ``user_id`` if it has one; never creates."""
         index = self._rt.derived.user_index(_check_user_id(user_id))
-        with self._rt.store.read() as conn:
+        with self._rt.store.connect() as conn:
             return self._lookup(conn, index)
 
     def agent_for(self, user_id: str) -> str:
@@ -69,7 +70,7 @@ class Identity:
         blind index and encrypted under the new agent's own data key.
         """
         index = self._rt.derived.user_index(_check_user_id(user_id))
-        with self._rt.store.read() as conn:
+        with self._rt.store.connect() as conn:
             found = self._lookup(conn, index)
         if found is not None:
             return found

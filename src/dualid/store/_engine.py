@@ -79,6 +79,7 @@ class Store:
             raise ConfigurationError(f"no database driver for this URL; {hint}".strip()) from exc
         if self.dialect == "sqlite":
             self._configure_sqlite(self.engine)
+        self._dbapi_error: type[Exception] = self.engine.dialect.loaded_dbapi.Error
 
     def _configure_sqlite(self, engine: Engine) -> None:
         memory = self.memory
@@ -120,6 +121,30 @@ class Store:
             raise StoreError(f"the database refused the operation: {_describe(exc)}") from None
         except SQLAlchemyError as exc:
             raise StoreError(f"database error: {_describe(exc)}") from None
+        except self._dbapi_error as exc:
+            # Raised by the hot-path statements (store._fast) on the raw DBAPI cursor.
+            name = type(exc).__name__
+            if "Operational" in name:
+                raise StoreUnavailable(f"the database is unavailable: {name}") from None
+            raise StoreError(f"the database refused the operation: {name}") from None
+        finally:
+            if lock is not None:
+                lock.release()
+
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        """A connection without an explicit transaction, for one read-only statement (each
+        statement sees a consistent state on its own)."""
+        lock = self._memory_lock
+        if lock is not None:
+            lock.acquire()
+        try:
+            with self.engine.connect() as conn:
+                yield conn
+        except DualIdError:
+            raise
+        except (SQLAlchemyError, self._dbapi_error) as exc:
+            raise StoreUnavailable(f"the database is unavailable: {type(exc).__name__}") from None
         finally:
             if lock is not None:
                 lock.release()

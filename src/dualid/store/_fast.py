@@ -1,0 +1,104 @@
+"""Hot-path SQL on the transaction's own DBAPI connection.
+
+SQLAlchemy Core costs tens of microseconds per statement (building, cache keys, result
+processing); the handful of statements on every request (agent lookup, data keys, sealed
+fields, the audit chain) run here instead, as fixed SQL on the same connection and inside
+the same transaction that :class:`~dualid.store.Store` opened. Everything else stays on
+SQLAlchemy. Parameters are always bound, never formatted into the text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection
+
+__all__ = ["Sql", "execute", "executemany", "from_us", "in_list", "query", "to_us"]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+
+
+def to_us(value: datetime) -> int:
+    """Aware datetime -> microseconds since the epoch (the stored form, see UtcMicros)."""
+    return (value - _EPOCH) // _US
+
+
+def from_us(value: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=value)
+
+
+class Sql:
+    """One statement written with ``?`` placeholders; the PostgreSQL (psycopg ``%s``) form
+    is derived once. The text must hold no other ``?`` or ``%``."""
+
+    __slots__ = ("postgresql", "sqlite")
+
+    def __init__(self, text: str) -> None:
+        if "%" in text:
+            raise ValueError("Sql text must not contain '%'")
+        self.sqlite = text
+        self.postgresql = text.replace("?", "%s")
+
+    def text(self, conn: Connection) -> str:
+        return self.postgresql if conn.dialect.name == "postgresql" else self.sqlite
+
+
+def in_list(template: str, count: int) -> str:
+    """``template`` with its ``IN (*)`` marker expanded to ``count`` (> 0) placeholders:
+    only placeholders are ever added to the text."""
+    if "(*)" not in template or count < 1:
+        raise ValueError("in_list needs a template with '(*)' and a positive count")
+    return template.replace("(*)", "(" + ",".join("?" * count) + ")")
+
+
+def _cursor(conn: Connection) -> Any:
+    return conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+
+
+def _run(conn: Connection, sql: Sql | str, params: Any, many: bool) -> Any:
+    text = sql.text(conn) if isinstance(sql, Sql) else Sql(sql).text(conn)
+    cur = _cursor(conn)
+    # Keep SQLAlchemy's cursor events (tracing, fault injection in tests) working.
+    before, after = conn.dispatch.before_cursor_execute, conn.dispatch.after_cursor_execute
+    if before:
+        for listener in before:
+            listener(conn, cur, text, params, None, many)
+    try:
+        if many:
+            cur.executemany(text, params)
+        else:
+            cur.execute(text, params)
+    except BaseException:
+        cur.close()
+        raise
+    if after:
+        for listener in after:
+            listener(conn, cur, text, params, None, many)
+    return cur
+
+
+def query(conn: Connection, sql: Sql | str, params: Sequence[Any] = ()) -> list[Any]:
+    """All rows (tuples) of a SELECT."""
+    cur = _run(conn, sql, tuple(params), False)
+    try:
+        return list(cur.fetchall())
+    finally:
+        cur.close()
+
+
+def execute(conn: Connection, sql: Sql | str, params: Sequence[Any] = ()) -> int:
+    """Run one statement; returns the row count."""
+    cur = _run(conn, sql, tuple(params), False)
+    try:
+        return int(cur.rowcount)
+    finally:
+        cur.close()
+
+
+def executemany(conn: Connection, sql: Sql | str, rows: Iterable[Sequence[Any]]) -> None:
+    batch = [tuple(r) for r in rows]
+    if batch:
+        _run(conn, sql, batch, True).close()

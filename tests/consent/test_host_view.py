@@ -164,3 +164,14 @@ def test_host_reads_are_audited_without_pii(mworld):
     }
     assert entry.subject is None
     assert sdk.audit.verify().ok
+
+
+def test_p5_batched_refs_equal_single_refs(mworld):
+    derived = mworld.sdk._rt.derived
+    for host in ("bistro-7", "club-9"):
+        many = derived.pairwise_refs(host)
+        for agent in (mworld.ana, mworld.bo):
+            assert many(agent) == derived.pairwise_ref(host, agent)
+    assert derived.pairwise_refs("bistro-7")(mworld.ana) != derived.pairwise_refs("club-9")(
+        mworld.ana
+    )

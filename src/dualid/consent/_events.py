@@ -6,7 +6,7 @@ import base64
 import binascii
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import and_, select
@@ -28,6 +28,7 @@ from dualid.errors import (
 from dualid.identity._agents import check_agent_id
 from dualid.identity._profiles import profile_values
 from dualid.models import DataField, EventType, EventUserData
+from dualid.store import _fast as fast
 
 from ._engine import (
     GRANTS,
@@ -49,6 +50,18 @@ from ._types import HostAttendee, Registration
 __all__ = ["AttendeePage", "Events"]
 
 _PAGE_MAX = 1000
+_EVENT_TYPES = {e.value: e for e in EventType}
+_NO_TIME = datetime(1970, 1, 1, tzinfo=UTC)  # the page does not need created_at
+_PAGE = fast.Sql(
+    "SELECT registration_id, agent_id, event_type FROM dualid_registration"
+    " WHERE host_id = ? AND event_id = ? AND registration_id > ?"
+    " ORDER BY registration_id LIMIT ?"
+)
+_ACTIVE_GRANTS = (
+    "SELECT agent_id, event_id, event_type, fields, created_at FROM dualid_grant"
+    " WHERE host_id = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)"
+    " AND (event_id = ? OR event_id IS NULL) AND agent_id IN (*)"
+)
 _EMPTY_DATA: dict[str, Any] = dict.fromkeys(EventUserData.model_fields)
 
 
@@ -311,7 +324,7 @@ class Events:
         currently consented fields only, and when sharing began. Raises
         :class:`~dualid.errors.UnknownEvent` when the host has no such event. For large
         events use :meth:`iter_attendees` or :meth:`attendees_page`."""
-        return list(self.iter_attendees(host_id, event_id))
+        return list(self.iter_attendees(host_id, event_id, batch=_PAGE_MAX))
 
     def iter_attendees(
         self, host_id: str, event_id: str, *, batch: int = 500
@@ -340,19 +353,12 @@ class Events:
             # Order this read in the audit log exactly where it happens (see lock_head).
             audit.lock_head(conn)
             self._core.host(conn, host_id)
-            stmt = (
-                select(REGISTRATIONS)
-                .where(
-                    and_(
-                        REGISTRATIONS.c.host_id == host_id,
-                        REGISTRATIONS.c.event_id == event_id,
-                        REGISTRATIONS.c.registration_id > after,
-                    )
+            regs = [
+                RegRow(reg_id, agent_id, host_id, _EVENT_TYPES[etype], event_id, _NO_TIME)
+                for reg_id, agent_id, etype in fast.query(
+                    conn, _PAGE, (host_id, event_id, after, limit + 1)
                 )
-                .order_by(REGISTRATIONS.c.registration_id)
-                .limit(limit + 1)
-            )
-            regs = [reg_from_row(r) for r in conn.execute(stmt).all()]
+            ]
             if not regs and cursor is None:
                 raise UnknownEvent("no such event for this host", event_id=event_id)
             more = len(regs) > limit
@@ -381,29 +387,33 @@ class Events:
             return [], set()
         agent_ids = list(dict.fromkeys(r.agent_id for r in regs))
         event_ids = {r.event_id for r in regs}
-        grants = [
-            g
-            for eid in event_ids
-            for g in self._core.active_grants(conn, agent_ids, host_id, tx.now.latest, eid)
-        ]
         # Hot path (thousands of attendees per call): plain strings, one pass per
-        # registration, earliest covering grant per field; the rule is ConsentCore.coverage.
-        by_agent: dict[str, list[tuple[str | None, str | None, list[str], datetime]]] = {}
-        for g in grants:
-            by_agent.setdefault(g.agent_id, []).append(
-                (g.event_id, g.event_type, g.fields.split(","), g.created_at)
-            )
+        # registration, earliest covering grant per field; the rule is ConsentCore.coverage
+        # (active: not revoked, expires_at > now.latest; the event's or a host-wide grant).
+        latest_us = fast.to_us(tx.now.latest)
+        by_agent: dict[str, list[tuple[str | None, str | None, list[str], int]]] = {}
+        for start in range(0, len(agent_ids), 500):
+            chunk = agent_ids[start : start + 500]
+            for event_id in event_ids:
+                for g_agent, g_event, g_type, g_fields, g_created in fast.query(
+                    conn,
+                    fast.in_list(_ACTIVE_GRANTS, len(chunk)),
+                    (host_id, latest_us, event_id, *chunk),
+                ):
+                    by_agent.setdefault(g_agent, []).append(
+                        (g_event, g_type, g_fields.split(","), g_created)
+                    )
         declared_by_type = {
             str(etype): frozenset(f.value for f in req.declared)
             for etype, req in self._core.requirements(conn, host_id).items()
         }
         empty: frozenset[str] = frozenset()
-        covered_by_reg: dict[str, dict[str, datetime]] = {}
+        covered_by_reg: dict[str, dict[str, int]] = {}
         wanted_agents: dict[str, None] = {}
         for reg in regs:
             etype = str(reg.event_type)
             declared = declared_by_type.get(etype, empty)
-            covered: dict[str, datetime] = {}
+            covered: dict[str, int] = {}
             for g_event, g_type, g_fields, g_created in by_agent.get(reg.agent_id, ()):
                 if g_event is not None:
                     if g_event != reg.event_id:
@@ -420,7 +430,7 @@ class Events:
                 wanted_agents[reg.agent_id] = None
         deks = load_deks(conn, self._rt.provider, wanted_agents)
         opened = open_records(conn, deks, [r for r, c in covered_by_reg.items() if c])
-        pairwise_ref = self._rt.derived.pairwise_ref
+        pairwise_ref = self._rt.derived.pairwise_refs(host_id)
         trusted = EventUserData._trusted
         out = []
         all_shown: set[str] = set()
@@ -429,22 +439,23 @@ class Events:
             values = opened.get(reg.registration_id)
             shown: dict[str, Any] = dict(_EMPTY_DATA)
             fields_set = {"shared_with_host", "event_type"}
-            shared_at: datetime | None = None
+            first_us: int | None = None
             if values:
                 for name, value in values.items():
                     since = covered.get(name)
                     if since is not None:
                         shown[name] = value
                         fields_set.add(name)
-                        if shared_at is None or since < shared_at:
-                            shared_at = since
+                        if first_us is None or since < first_us:
+                            first_us = since
             shown["shared_with_host"] = host_id
             shown["event_type"] = reg.event_type
-            if shared_at is not None:
-                shown["shared_at"] = shared_at
+            shared_at = None
+            if first_us is not None:
+                shared_at = shown["shared_at"] = fast.from_us(first_us)
                 fields_set.add("shared_at")
             data = trusted(shown, fields_set)
-            out.append(HostAttendee(pairwise_ref(host_id, reg.agent_id), data, shared_at))
+            out.append(HostAttendee(pairwise_ref(reg.agent_id), data, shared_at))
             all_shown |= fields_set
         all_shown -= {"shared_with_host", "event_type", "shared_at"}
         return out, all_shown

@@ -87,7 +87,7 @@ def create_dek(conn: Connection, provider: KeyProvider, agent_id: str, now: date
 
 
 def load_deks(
-    conn: Connection, provider: KeyProvider, agent_ids: Iterable[str]
+    conn: Connection | fast.RawConnection, provider: KeyProvider, agent_ids: Iterable[str]
 ) -> dict[str, DataKey]:
     """Unwrap the DEKs of ``agent_ids`` (batched queries). Agents without a key (unknown or
     erased) are absent from the result."""
@@ -106,7 +106,9 @@ def load_deks(
     return out
 
 
-def load_dek(conn: Connection, provider: KeyProvider, agent_id: str) -> DataKey:
+def load_dek(
+    conn: Connection | fast.RawConnection, provider: KeyProvider, agent_id: str
+) -> DataKey:
     found = load_deks(conn, provider, [agent_id])
     if agent_id not in found:
         raise UnknownAgent("no such agent (unknown or erased)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives import hashes
@@ -40,6 +41,19 @@ class DerivedKeys:
         """Keyed blind index of a userId (HMAC-SHA256): equality lookups without storing
         the userId or a plain, guessable hash of it (P3)."""
         return hmac.new(self.blind_index, user_id.encode(), hashlib.sha256).digest()
+
+    def pairwise_refs(self, host_id: str) -> Callable[[str], str]:
+        """``pairwise_ref`` for one host, many agents: the keyed HMAC state is set up once
+        and copied per agent (a host's attendee list computes thousands)."""
+        base = hmac.new(self.pairwise, f"{host_id}\x1f".encode(), hashlib.sha256)
+        encode = base64.urlsafe_b64encode
+
+        def ref(agent_id: str) -> str:
+            h = base.copy()
+            h.update(agent_id.encode())
+            return "ref_" + encode(h.digest()[:18]).decode()
+
+        return ref
 
     def pairwise_ref(self, host_id: str, agent_id: str) -> str:
         """The pseudonym a host sees for a person (P5): stable at one host, different at

@@ -128,7 +128,7 @@ def delete_fields(conn: Connection, record_id: str, fields: Iterable[str] | None
 
 
 def open_records(
-    conn: Connection,
+    conn: Connection | fast.RawConnection,
     deks: Mapping[str, DataKey],
     record_ids: Iterable[str],
 ) -> dict[str, dict[str, Any]]:

@@ -52,14 +52,14 @@ class Identity:
     def __init__(self, rt: Runtime) -> None:
         self._rt = rt
 
-    def _lookup(self, conn: Connection, index: bytes) -> str | None:
+    def _lookup(self, conn: Connection | fast.RawConnection, index: bytes) -> str | None:
         rows = fast.query(conn, _LOOKUP, (index,))
         return str(rows[0][0]) if rows else None
 
     def lookup(self, user_id: str) -> str | None:
         """The agentId of ``user_id`` if it has one; never creates."""
         index = self._rt.derived.user_index(_check_user_id(user_id))
-        with self._rt.store.connect() as conn:
+        with self._rt.store.raw() as conn:
             return self._lookup(conn, index)
 
     def agent_for(self, user_id: str) -> str:
@@ -70,7 +70,7 @@ class Identity:
         blind index and encrypted under the new agent's own data key.
         """
         index = self._rt.derived.user_index(_check_user_id(user_id))
-        with self._rt.store.connect() as conn:
+        with self._rt.store.raw() as conn:
             found = self._lookup(conn, index)
         if found is not None:
             return found

@@ -90,7 +90,9 @@ class Profiles:
     def get(self, agent_id: str) -> EventUserData | None:
         """The stored profile, or None when the person has stored nothing."""
         check_agent_id(agent_id)
-        with self._rt.store.read() as conn:
+        # Two single-statement reads, no transaction: a concurrent erasure can only make
+        # the second find nothing (AES-GCM binding rules out mixing anything else).
+        with self._rt.store.raw() as conn:
             dek = load_dek(conn, self._rt.provider, agent_id)
             record = profile_record(agent_id)
             opened = open_records(conn, {agent_id: dek}, [record])

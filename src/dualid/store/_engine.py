@@ -18,6 +18,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlch
 from sqlalchemy.pool import StaticPool
 
 from dualid.errors import ConfigurationError, DualIdError, StoreError, StoreUnavailable
+from dualid.store._fast import RawConnection
 
 __all__ = ["DEFAULT_URL", "Store", "normalise_url"]
 
@@ -100,7 +101,9 @@ class Store:
         @event.listens_for(engine, "begin")
         def _on_begin(conn: Connection) -> None:
             write = conn.get_execution_options().get("dualid_write", False)
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+            # Straight to the driver: this runs once per transaction.
+            driver: Any = conn.connection.driver_connection
+            driver.execute("BEGIN IMMEDIATE" if write else "BEGIN")
 
     @contextmanager
     def _transaction(self, write: bool) -> Iterator[Connection]:
@@ -127,6 +130,28 @@ class Store:
             if "Operational" in name:
                 raise StoreUnavailable(f"the database is unavailable: {name}") from None
             raise StoreError(f"the database refused the operation: {name}") from None
+        finally:
+            if lock is not None:
+                lock.release()
+
+    @contextmanager
+    def raw(self) -> Iterator[RawConnection]:
+        """A pooled DBAPI connection for one read-only statement through
+        :mod:`dualid.store._fast` (the warm ``agent_for`` path); no transaction is opened
+        (SQLite autocommit; PostgreSQL's implicit one is rolled back on return)."""
+        lock = self._memory_lock
+        if lock is not None:
+            lock.acquire()
+        try:
+            dbapi = self.engine.raw_connection()
+            try:
+                yield RawConnection(dbapi, self.dialect)
+            finally:
+                dbapi.close()
+        except DualIdError:
+            raise
+        except (SQLAlchemyError, self._dbapi_error) as exc:
+            raise StoreUnavailable(f"the database is unavailable: {type(exc).__name__}") from None
         finally:
             if lock is not None:
                 lock.release()

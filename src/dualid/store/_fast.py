@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-__all__ = ["Sql", "execute", "executemany", "from_us", "in_list", "query", "to_us"]
+__all__ = ["RawConnection", "Sql", "execute", "executemany", "from_us", "in_list", "query", "to_us"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
@@ -42,8 +42,23 @@ class Sql:
         self.sqlite = text
         self.postgresql = text.replace("?", "%s")
 
-    def text(self, conn: Connection) -> str:
-        return self.postgresql if conn.dialect.name == "postgresql" else self.sqlite
+    def text(self, conn: Connection | RawConnection) -> str:
+        return self.postgresql if _dialect(conn) == "postgresql" else self.sqlite
+
+
+class RawConnection:
+    """A pooled DBAPI connection without SQLAlchemy's Connection around it, for single
+    read-only statements on the hottest path (see :meth:`Store.raw`)."""
+
+    __slots__ = ("dbapi", "dialect_name")
+
+    def __init__(self, dbapi: Any, dialect_name: str) -> None:
+        self.dbapi = dbapi
+        self.dialect_name = dialect_name
+
+
+def _dialect(conn: Connection | RawConnection) -> str:
+    return conn.dialect_name if isinstance(conn, RawConnection) else conn.dialect.name
 
 
 def in_list(template: str, count: int) -> str:
@@ -54,13 +69,18 @@ def in_list(template: str, count: int) -> str:
     return template.replace("(*)", "(" + ",".join("?" * count) + ")")
 
 
-def _cursor(conn: Connection) -> Any:
+def _cursor(conn: Connection | RawConnection) -> Any:
+    if isinstance(conn, RawConnection):
+        return conn.dbapi.cursor()
     return conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
 
 
-def _run(conn: Connection, sql: Sql | str, params: Any, many: bool) -> Any:
+def _run(conn: Connection | RawConnection, sql: Sql | str, params: Any, many: bool) -> Any:
     text = sql.text(conn) if isinstance(sql, Sql) else Sql(sql).text(conn)
     cur = _cursor(conn)
+    if isinstance(conn, RawConnection):
+        cur.execute(text, params)
+        return cur
     # Keep SQLAlchemy's cursor events (tracing, fault injection in tests) working.
     before, after = conn.dispatch.before_cursor_execute, conn.dispatch.after_cursor_execute
     if before:
@@ -80,7 +100,9 @@ def _run(conn: Connection, sql: Sql | str, params: Any, many: bool) -> Any:
     return cur
 
 
-def query(conn: Connection, sql: Sql | str, params: Sequence[Any] = ()) -> list[Any]:
+def query(
+    conn: Connection | RawConnection, sql: Sql | str, params: Sequence[Any] = ()
+) -> list[Any]:
     """All rows (tuples) of a SELECT."""
     cur = _run(conn, sql, tuple(params), False)
     try:
@@ -89,7 +111,7 @@ def query(conn: Connection, sql: Sql | str, params: Sequence[Any] = ()) -> list[
         cur.close()
 
 
-def execute(conn: Connection, sql: Sql | str, params: Sequence[Any] = ()) -> int:
+def execute(conn: Connection | RawConnection, sql: Sql | str, params: Sequence[Any] = ()) -> int:
     """Run one statement; returns the row count."""
     cur = _run(conn, sql, tuple(params), False)
     try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
@@ -161,7 +162,7 @@ class Consent:
                     revoked_at=None,
                 )
             )
-            self._core.fill(tx, agent_id, regs, granted)
+            self._core.fill(tx, agent_id, regs, granted, requirements=requirements)
             audit.append(
                 conn,
                 tx.now,
@@ -176,8 +177,18 @@ class Consent:
                     "expires_at": expires_at.isoformat() if expires_at else None,
                 },
             )
-            row = conn.execute(select(GRANTS).where(GRANTS.c.grant_id == grant_id)).one()
-            return grant_view(row, tx.now.latest)
+            return Grant(
+                id=grant_id,
+                host_id=host_id,
+                fields=granted,
+                event_id=event_id,
+                event_type=etype,
+                purpose=why,
+                created_at=tx.now.time,
+                expires_at=expires_at,
+                revoked_at=None,
+                state=GrantState.ACTIVE,
+            )
 
     def get(self, grant_id: str) -> Grant:
         """A grant by id, with its current state."""
@@ -216,8 +227,9 @@ class Consent:
             if row.revoked_at is not None:
                 raise GrantNotActive("the grant is already revoked")
             self._revoke_rows(tx, row.agent_id, row.host_id, [row])
-            row = tx.conn.execute(select(GRANTS).where(GRANTS.c.grant_id == grant_id)).one()
-            return grant_view(row, tx.now.latest)
+            return dataclasses.replace(
+                grant_view(row, tx.now.latest), revoked_at=tx.now.time, state=GrantState.REVOKED
+            )
 
     def revoke_host(self, agent_id: str, host_id: str) -> int:
         """Withdraw everything shared with one host; returns how many grants ended."""

@@ -27,6 +27,7 @@ from dualid.crypto._fields import open_records, seal_values
 from dualid.errors import InvalidInput, UnknownAgent, UnknownHost
 from dualid.identity._profiles import profile_record
 from dualid.models import DataField, EventType, HostKind
+from dualid.store import _fast as fast
 from dualid.store._tables import (
     Agent,
     Grant,
@@ -67,6 +68,21 @@ REGISTRATIONS = table(Registration)
 REQUIREMENTS = table(Requirement)
 SEALED = table(Sealed)
 
+_HOST = fast.Sql("SELECT kind, name, created_at FROM dualid_host WHERE host_id = ?")
+_REQUIREMENTS = fast.Sql(
+    "SELECT event_type, required, optional, purpose, updated_at FROM dualid_requirement"
+    " WHERE host_id = ?"
+)
+_LOCK_AGENT = fast.Sql("SELECT agent_id FROM dualid_agent WHERE agent_id = ?")
+_LOCK_AGENT_PG = fast.Sql("SELECT agent_id FROM dualid_agent WHERE agent_id = ? FOR UPDATE")
+_REGS_OF = fast.Sql(
+    "SELECT registration_id, event_type, event_id, created_at FROM dualid_registration"
+    " WHERE agent_id = ? AND host_id = ? ORDER BY created_at, registration_id"
+)
+_REGS_OF_EVENT = fast.Sql(
+    "SELECT registration_id, event_type, event_id, created_at FROM dualid_registration"
+    " WHERE agent_id = ? AND host_id = ? AND event_id = ? ORDER BY created_at, registration_id"
+)
 _HOST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _EVENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 
@@ -188,22 +204,25 @@ class ConsentCore:
 
     # -- hosts and requirements ------------------------------------------------------
     def host(self, conn: Connection, host_id: str) -> HostView:
-        row = conn.execute(select(HOSTS).where(HOSTS.c.host_id == host_id)).first()
-        if row is None:
+        rows = fast.query(conn, _HOST, (host_id,))
+        if not rows:
             raise UnknownHost("no such host", host_id=host_id)
-        return HostView(row.host_id, HostKind(row.kind), row.name, row.created_at)
+        ((kind, name, created_us),) = rows
+        return HostView(host_id, HostKind(kind), name, fast.from_us(created_us))
 
     def requirements(self, conn: Connection, host_id: str) -> dict[EventType, RequirementView]:
         out = {}
-        for row in conn.execute(select(REQUIREMENTS).where(REQUIREMENTS.c.host_id == host_id)):
-            event_type = EventType(row.event_type)
+        for etype, required, optional, purpose, updated_us in fast.query(
+            conn, _REQUIREMENTS, (host_id,)
+        ):
+            event_type = EventType(etype)
             out[event_type] = RequirementView(
-                host_id=row.host_id,
+                host_id=host_id,
                 event_type=event_type,
-                required=decode_fields(row.required),
-                optional=decode_fields(row.optional),
-                purpose=row.purpose,
-                updated_at=row.updated_at,
+                required=decode_fields(required),
+                optional=decode_fields(optional),
+                purpose=purpose,
+                updated_at=fast.from_us(updated_us),
             )
         return out
 
@@ -217,22 +236,22 @@ class ConsentCore:
     def lock_agent(self, conn: Connection, agent_id: str) -> None:
         """Serialise consent changes of one person (PostgreSQL row lock; SQLite write
         transactions are exclusive anyway). Raises UnknownAgent."""
-        found = conn.execute(
-            select(AGENTS.c.agent_id).where(AGENTS.c.agent_id == agent_id).with_for_update()
-        ).first()
-        if found is None:
+        sql = _LOCK_AGENT_PG if conn.dialect.name == "postgresql" else _LOCK_AGENT
+        if not fast.query(conn, sql, (agent_id,)):
             raise UnknownAgent("no such agent (unknown or erased)")
 
     # -- registrations and grants ------------------------------------------------------
     def registrations_of(
         self, conn: Connection, agent_id: str, host_id: str, event_id: str | None = None
     ) -> list[RegRow]:
-        stmt = select(REGISTRATIONS).where(
-            and_(REGISTRATIONS.c.agent_id == agent_id, REGISTRATIONS.c.host_id == host_id)
-        )
-        if event_id is not None:
-            stmt = stmt.where(REGISTRATIONS.c.event_id == event_id)
-        return [reg_from_row(r) for r in conn.execute(stmt.order_by(REGISTRATIONS.c.created_at))]
+        if event_id is None:
+            rows = fast.query(conn, _REGS_OF, (agent_id, host_id))
+        else:
+            rows = fast.query(conn, _REGS_OF_EVENT, (agent_id, host_id, event_id))
+        return [
+            RegRow(reg_id, agent_id, host_id, _EVENT_TYPES[etype], ev, fast.from_us(created))
+            for reg_id, etype, ev, created in rows
+        ]
 
     def active_grants(
         self,
@@ -280,6 +299,7 @@ class ConsentCore:
         regs: Sequence[RegRow],
         fields: frozenset[DataField],
         overrides: Mapping[str, Any] | None = None,
+        requirements: Mapping[EventType, RequirementView] | None = None,
     ) -> None:
         """Copy ``fields`` (values from ``overrides`` first, then the profile) into the
         shared copy of each registration, where the copy lacks them and the host declared
@@ -295,7 +315,13 @@ class ConsentCore:
         declared_by_type: dict[EventType, frozenset[DataField]] = {}
         for reg in regs:
             if reg.event_type not in declared_by_type:
-                declared_by_type[reg.event_type] = self.declared(conn, reg.host_id, reg.event_type)
+                if requirements is not None and reg.host_id == regs[0].host_id:
+                    req = requirements.get(reg.event_type)
+                    declared_by_type[reg.event_type] = req.declared if req else frozenset()
+                else:
+                    declared_by_type[reg.event_type] = self.declared(
+                        conn, reg.host_id, reg.event_type
+                    )
             have = existing.get(reg.registration_id, set())
             values = {
                 f.value: source[f.value]

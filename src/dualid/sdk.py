@@ -27,6 +27,7 @@ from dualid.errors import (
 from dualid.identity import Identity, Profiles
 from dualid.identity._agents import check_agent_id
 from dualid.store import DEFAULT_URL, Store, upgrade
+from dualid.store._migrate import ensure_current
 from dualid.store._tables import Agent, Default, Grant, Registration, Sealed, table
 
 __all__ = ["DATABASE_URL_ENV", "NTP_SERVERS_ENV", "DualId", "ErasureReport"]
@@ -132,7 +133,9 @@ class DualId:
         :class:`~dualid.clock.Clock`; by default an :class:`~dualid.clock.AtomicClock` on
         the servers in ``DUALID_NTP_SERVERS`` (comma-separated ``host[:port]``, synced in
         the background and stopped by :meth:`close`), else :class:`~dualid.clock.SystemClock`.
-        ``controller``: the data controller named in consent receipts.
+        ``controller``: the data controller named in consent receipts. ``migrate=False``
+        leaves the schema alone (when a deploy step runs ``dualid db upgrade``) and raises
+        :class:`~dualid.errors.SchemaOutOfDate` unless it is at this version's head.
         """
         store = Store(url or os.environ.get(DATABASE_URL_ENV) or DEFAULT_URL)
         owned: AtomicClock | None = None
@@ -140,6 +143,8 @@ class DualId:
             provider = _resolve_keys(store, keys)
             if migrate:
                 upgrade(store)
+            else:
+                ensure_current(store)
             if clock is None:
                 clock, owned = _default_clock(store)
             with store.write() as conn:

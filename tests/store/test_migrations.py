@@ -133,3 +133,16 @@ def test_downgrade_base_then_reopen_starts_empty(db_url: str, clock: FakeClock) 
     with DualId.open(db_url, keys=key, clock=clock) as sdk:
         assert sdk.identity.lookup("user-1") is None
         assert sdk.audit.verify().entries == 0
+
+
+def test_open_without_migrating_requires_a_current_schema(tmp_path, master_key) -> None:
+    from dualid import DualId
+    from dualid.errors import SchemaOutOfDate
+
+    url = f"sqlite:///{tmp_path}/fresh.db"
+    with pytest.raises(SchemaOutOfDate):
+        DualId.open(url, keys=master_key, migrate=False)
+    with DualId.open(url, keys=master_key) as sdk:
+        sdk.identity.agent_for("u1")
+    with DualId.open(url, keys=master_key, migrate=False) as sdk:
+        assert sdk.identity.lookup("u1") is not None

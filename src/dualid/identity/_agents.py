@@ -145,7 +145,9 @@ class Identity:
         instead of several round trips per agent (bulk onboarding, ``dualid migrate-ids``).
         """
         conn, now = tx.conn, tx.now.time
-        proposed = {index: new_id("agt") for index in missing}
+        # Insert in index order: concurrent bulk calls over overlapping users then take the
+        # unique-index locks in one order and cannot deadlock (PostgreSQL 40P01).
+        proposed = {index: new_id("agt") for index in sorted(missing)}
         insert_ignore_many(
             conn,
             _AGENTS,

@@ -21,12 +21,16 @@ from dualid.errors import (
 )
 from dualid.identity._agents import check_agent_id
 from dualid.models import DataField, EventType
+from dualid.store import _fast as fast
 from dualid.store._tables import Default, table
 
 from ._engine import (
+    GRANT_BY_ID,
     GRANTS,
     HOSTS,
+    INSERT_GRANT,
     ConsentCore,
+    GrantRow,
     check_event_id,
     check_host_id,
     check_purpose,
@@ -146,21 +150,23 @@ class Consent:
                     "the host did not ask for these fields", fields=[f.value for f in undeclared]
                 )
             grant_id = new_id("gr")
-            conn.execute(
-                GRANTS.insert().values(
-                    grant_id=grant_id,
-                    agent_id=agent_id,
-                    host_id=host_id,
-                    event_id=event_id,
-                    event_type=etype.value if etype is not None else None,
-                    fields=encode_fields(granted),
-                    purpose=why,
-                    created_at=tx.now.time,
-                    created_uncertainty_us=_us(tx),
-                    created_hlc=str(tx.now.hlc),
-                    expires_at=expires_at,
-                    revoked_at=None,
-                )
+            fast.execute(
+                conn,
+                INSERT_GRANT,
+                GrantRow(
+                    grant_id,
+                    agent_id,
+                    host_id,
+                    event_id,
+                    etype.value if etype is not None else None,
+                    encode_fields(granted),
+                    why,
+                    tx.now.time,
+                    _us(tx),
+                    str(tx.now.hlc),
+                    expires_at,
+                    None,
+                ).to_db(),
             )
             self._core.fill(tx, agent_id, regs, granted, requirements=requirements)
             audit.append(
@@ -209,10 +215,10 @@ class Consent:
     def _grant_row(self, conn: Connection, grant_id: str) -> Any:
         if not isinstance(grant_id, str) or not grant_id.startswith("gr_") or len(grant_id) > 40:
             raise UnknownGrant("no such grant")
-        row = conn.execute(select(GRANTS).where(GRANTS.c.grant_id == grant_id)).first()
-        if row is None:
+        rows = fast.query(conn, GRANT_BY_ID, (grant_id,))
+        if not rows:
             raise UnknownGrant("no such grant")
-        return row
+        return GrantRow.from_db(rows[0])
 
     # -- revocation ------------------------------------------------------------------------
     def revoke(self, grant_id: str, *, agent_id: str | None = None) -> Grant:
@@ -288,8 +294,10 @@ class Consent:
         if not rows:
             return
         ids = [r.grant_id for r in rows]
-        tx.conn.execute(
-            GRANTS.update().where(GRANTS.c.grant_id.in_(ids)).values(revoked_at=tx.now.time)
+        fast.execute(
+            tx.conn,
+            fast.in_list("UPDATE dualid_grant SET revoked_at = ? WHERE grant_id IN (*)", len(ids)),
+            (fast.to_us(tx.now.time), *ids),
         )
         regs = self._core.registrations_of(tx.conn, agent_id, host_id)
         deleted = self._core.prune(tx, agent_id, regs)

@@ -17,9 +17,9 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, and_, or_, select
+from sqlalchemy import Connection
 
 from dualid._runtime import Runtime, Tx
 from dualid.crypto._dek import load_dek
@@ -139,6 +139,82 @@ def encode_fields(fields: Iterable[DataField]) -> str:
 
 def decode_fields(text: str) -> frozenset[DataField]:
     return frozenset(DataField(v) for v in text.split(",") if v)
+
+
+# Column order of GrantRow; spelled out in each statement (no SQL is built by formatting).
+_ACTIVE = (
+    "SELECT grant_id, agent_id, host_id, event_id, event_type, fields, purpose, created_at,"
+    " created_uncertainty_us, created_hlc, expires_at, revoked_at FROM dualid_grant"
+    " WHERE host_id = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)"
+    " AND agent_id IN (*)"
+)
+_ACTIVE_FOR_EVENT = (
+    "SELECT grant_id, agent_id, host_id, event_id, event_type, fields, purpose, created_at,"
+    " created_uncertainty_us, created_hlc, expires_at, revoked_at FROM dualid_grant"
+    " WHERE host_id = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)"
+    " AND (event_id = ? OR event_id IS NULL) AND agent_id IN (*)"
+)
+GRANT_BY_ID = fast.Sql(
+    "SELECT grant_id, agent_id, host_id, event_id, event_type, fields, purpose, created_at,"
+    " created_uncertainty_us, created_hlc, expires_at, revoked_at FROM dualid_grant"
+    " WHERE grant_id = ?"
+)
+INSERT_GRANT = fast.Sql(
+    "INSERT INTO dualid_grant (grant_id, agent_id, host_id, event_id, event_type, fields,"
+    " purpose, created_at, created_uncertainty_us, created_hlc, expires_at, revoked_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+class GrantRow(NamedTuple):
+    """A ``dualid_grant`` row read through the hot-path SQL (same attribute names as a
+    SQLAlchemy row of the table)."""
+
+    grant_id: str
+    agent_id: str
+    host_id: str
+    event_id: str | None
+    event_type: str | None
+    fields: str
+    purpose: str
+    created_at: datetime
+    created_uncertainty_us: int
+    created_hlc: str
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+    @classmethod
+    def from_db(cls, r: Sequence[Any]) -> GrantRow:
+        return cls(
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            r[4],
+            r[5],
+            r[6],
+            fast.from_us(r[7]),
+            r[8],
+            r[9],
+            None if r[10] is None else fast.from_us(r[10]),
+            None if r[11] is None else fast.from_us(r[11]),
+        )
+
+    def to_db(self) -> tuple[Any, ...]:
+        return (
+            self.grant_id,
+            self.agent_id,
+            self.host_id,
+            self.event_id,
+            self.event_type,
+            self.fields,
+            self.purpose,
+            fast.to_us(self.created_at),
+            self.created_uncertainty_us,
+            self.created_hlc,
+            None if self.expires_at is None else fast.to_us(self.expires_at),
+            None if self.revoked_at is None else fast.to_us(self.revoked_at),
+        )
 
 
 @dataclass(frozen=True)
@@ -264,18 +340,16 @@ class ConsentCore:
         """Active grants of ``agent_ids`` to ``host_id``; with ``event_id``, only those that
         can cover that event (its own grants and host-wide grants)."""
         out: list[Any] = []
+        latest_us = fast.to_us(latest)
         for start in range(0, len(agent_ids), 500):
-            stmt = select(GRANTS).where(
-                and_(
-                    GRANTS.c.agent_id.in_(agent_ids[start : start + 500]),
-                    GRANTS.c.host_id == host_id,
-                    GRANTS.c.revoked_at.is_(None),
-                    or_(GRANTS.c.expires_at.is_(None), GRANTS.c.expires_at > latest),
-                )
-            )
-            if event_id is not None:
-                stmt = stmt.where(or_(GRANTS.c.event_id == event_id, GRANTS.c.event_id.is_(None)))
-            out.extend(conn.execute(stmt).all())
+            chunk = list(agent_ids[start : start + 500])
+            if event_id is None:
+                sql = fast.in_list(_ACTIVE, len(chunk))
+                params: tuple[Any, ...] = (host_id, latest_us, *chunk)
+            else:
+                sql = fast.in_list(_ACTIVE_FOR_EVENT, len(chunk))
+                params = (host_id, latest_us, event_id, *chunk)
+            out.extend(GrantRow.from_db(r) for r in fast.query(conn, sql, params))
         return out
 
     def coverage(
@@ -335,11 +409,11 @@ class ConsentCore:
     def present_fields(self, conn: Connection, record_ids: Sequence[str]) -> dict[str, set[str]]:
         out: dict[str, set[str]] = {}
         for start in range(0, len(record_ids), 500):
-            for record_id, field_name in conn.execute(
-                select(SEALED.c.record_id, SEALED.c.field).where(
-                    SEALED.c.record_id.in_(record_ids[start : start + 500])
-                )
-            ):
+            chunk = list(record_ids[start : start + 500])
+            sql = fast.in_list(
+                "SELECT record_id, field FROM dualid_sealed WHERE record_id IN (*)", len(chunk)
+            )
+            for record_id, field_name in fast.query(conn, sql, chunk):
                 out.setdefault(record_id, set()).add(field_name)
         return out
 
@@ -354,9 +428,20 @@ class ConsentCore:
         for host_id in host_ids:
             grants = self.active_grants(conn, [agent_id], host_id, tx.now.latest)
             for reg in (r for r in regs if r.host_id == host_id):
-                keep = {f.value for f in self.coverage(grants, reg, frozenset(DataField))}
-                stmt = SEALED.delete().where(SEALED.c.record_id == reg.registration_id)
+                keep = sorted(f.value for f in self.coverage(grants, reg, frozenset(DataField)))
                 if keep:
-                    stmt = stmt.where(SEALED.c.field.not_in(sorted(keep)))
-                deleted += int(conn.execute(stmt).rowcount)
+                    deleted += fast.execute(
+                        conn,
+                        fast.in_list(
+                            "DELETE FROM dualid_sealed WHERE record_id = ? AND field NOT IN (*)",
+                            len(keep),
+                        ),
+                        (reg.registration_id, *keep),
+                    )
+                else:
+                    deleted += fast.execute(
+                        conn,
+                        "DELETE FROM dualid_sealed WHERE record_id = ?",
+                        (reg.registration_id,),
+                    )
         return deleted

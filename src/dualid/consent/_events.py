@@ -32,9 +32,11 @@ from dualid.store import _fast as fast
 
 from ._engine import (
     GRANTS,
+    INSERT_GRANT,
     REGISTRATIONS,
     SEALED,
     ConsentCore,
+    GrantRow,
     RegRow,
     check_event_id,
     check_host_id,
@@ -182,21 +184,23 @@ class Events:
             grant_id: str | None = None
             if wanted:
                 grant_id = new_id("gr")
-                conn.execute(
-                    GRANTS.insert().values(
-                        grant_id=grant_id,
-                        agent_id=agent_id,
-                        host_id=host_id,
-                        event_id=event_id,
-                        event_type=etype.value,
-                        fields=encode_fields(wanted),
-                        purpose=why or (req.purpose if req else "registration"),
-                        created_at=tx.now.time,
-                        created_uncertainty_us=_us(tx),
-                        created_hlc=str(tx.now.hlc),
-                        expires_at=expires_at,
-                        revoked_at=None,
-                    )
+                fast.execute(
+                    conn,
+                    INSERT_GRANT,
+                    GrantRow(
+                        grant_id,
+                        agent_id,
+                        host_id,
+                        event_id,
+                        etype.value,
+                        encode_fields(wanted),
+                        why or (req.purpose if req else "registration"),
+                        tx.now.time,
+                        _us(tx),
+                        str(tx.now.hlc),
+                        expires_at,
+                        None,
+                    ).to_db(),
                 )
             hostwide = {
                 f

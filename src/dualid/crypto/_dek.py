@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, delete, func, select, update
 
 from dualid.errors import UnknownAgent
 from dualid.store import _fast as fast
@@ -75,9 +75,27 @@ def new_dek(provider: KeyProvider, agent_id: str, now: datetime) -> tuple[DataKe
     return DataKey(AESGCM(raw), 1), row
 
 
+_INSERT_KEY = fast.Sql(
+    "INSERT INTO dualid_agent_key (agent_id, master_key_id, dek_version, wrapped, created_at)"
+    " VALUES (?, ?, ?, ?, ?)"
+)
+
+
 def insert_dek_rows(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
-    if rows:
-        conn.execute(insert(_KEYS), list(rows))
+    fast.executemany(
+        conn,
+        _INSERT_KEY,
+        [
+            (
+                r["agent_id"],
+                r["master_key_id"],
+                r["dek_version"],
+                r["wrapped"],
+                fast.to_us(r["created_at"]),
+            )
+            for r in rows
+        ],
+    )
 
 
 def create_dek(conn: Connection, provider: KeyProvider, agent_id: str, now: datetime) -> DataKey:

@@ -13,13 +13,17 @@ from dualid.crypto._dek import create_dek, insert_dek_rows, load_dek, new_dek
 from dualid.crypto._fields import insert_sealed_rows, open_records, seal_values, sealed_row
 from dualid.errors import InvalidInput, UnknownAgent
 from dualid.store import _fast as fast
-from dualid.store._dialect import insert_ignore, insert_ignore_many
+from dualid.store._dialect import insert_ignore
 from dualid.store._tables import Agent, table
 
 __all__ = ["MAX_USER_ID_LENGTH", "Identity", "check_agent_id", "user_record"]
 
 _AGENTS = table(Agent)
 _IN_CHUNK = 500
+_INSERT_AGENT = fast.Sql(
+    "INSERT INTO dualid_agent (agent_id, user_index, created_at) VALUES (?, ?, ?)"
+    " ON CONFLICT DO NOTHING"
+)
 _LOOKUP = fast.Sql("SELECT agent_id FROM dualid_agent WHERE user_index = ?")
 MAX_USER_ID_LENGTH = 256
 _USER_FIELD = "user_id"
@@ -123,11 +127,11 @@ class Identity:
         out: dict[str, str] = {}
         keys = list(by_index)
         for start in range(0, len(keys), _IN_CHUNK):
-            for agent_id, index in conn.execute(
-                select(_AGENTS.c.agent_id, _AGENTS.c.user_index).where(
-                    _AGENTS.c.user_index.in_(keys[start : start + _IN_CHUNK])
-                )
-            ):
+            chunk = keys[start : start + _IN_CHUNK]
+            sql = fast.in_list(
+                "SELECT agent_id, user_index FROM dualid_agent WHERE user_index IN (*)", len(chunk)
+            )
+            for agent_id, index in fast.query(conn, sql, chunk):
                 out[by_index[bytes(index)]] = agent_id
         return out
 
@@ -148,10 +152,11 @@ class Identity:
         # Insert in index order: concurrent bulk calls over overlapping users then take the
         # unique-index locks in one order and cannot deadlock (PostgreSQL 40P01).
         proposed = {index: new_id("agt") for index in sorted(missing)}
-        insert_ignore_many(
+        now_us = fast.to_us(now)
+        fast.executemany(
             conn,
-            _AGENTS,
-            [{"agent_id": a, "user_index": i, "created_at": now} for i, a in proposed.items()],
+            _INSERT_AGENT,
+            [(a, i, now_us) for i, a in proposed.items()],
         )
         # Another writer may have created some of them between our read and our insert:
         # theirs stand, and only the rows we inserted get a key, a sealed userId and an entry.

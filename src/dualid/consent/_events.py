@@ -14,8 +14,9 @@ from sqlalchemy.exc import IntegrityError
 
 from dualid import audit
 from dualid._runtime import Runtime, Tx, new_id
-from dualid.crypto._dek import load_deks
-from dualid.crypto._fields import open_records
+from dualid.crypto._aead import field_aad, open_field
+from dualid.crypto._dek import DataKey, load_deks
+from dualid.crypto._fields import decode_value, open_records
 from dualid.errors import (
     ConsentRequired,
     DuplicateRegistration,
@@ -433,7 +434,7 @@ class Events:
             if covered:
                 wanted_agents[reg.agent_id] = None
         deks = load_deks(conn, self._rt.provider, wanted_agents)
-        opened = open_records(conn, deks, [r for r, c in covered_by_reg.items() if c])
+        opened = _open_page(conn, deks, host_id, regs, covered_by_reg)
         pairwise_ref = self._rt.derived.pairwise_refs(host_id)
         trusted = EventUserData._trusted
         out = []
@@ -463,6 +464,43 @@ class Events:
             all_shown |= fields_set
         all_shown -= {"shared_with_host", "event_type", "shared_at"}
         return out, all_shown
+
+
+_PAGE_SEALED = fast.Sql(
+    "SELECT s.record_id, s.field, s.agent_id, s.dek_version, s.ciphertext"
+    " FROM dualid_registration r JOIN dualid_sealed s ON s.record_id = r.registration_id"
+    " WHERE r.host_id = ? AND r.event_id = ? AND r.registration_id >= ?"
+    " AND r.registration_id <= ?"
+)
+
+
+def _open_page(
+    conn: Any,
+    deks: dict[str, DataKey],
+    host_id: str,
+    regs: list[RegRow],
+    covered_by_reg: dict[str, dict[str, int]],
+) -> dict[str, dict[str, Any]]:
+    """Decrypt the shared copies of one page (one range query over the page's
+    registrations, which all belong to one event), keeping only covered fields."""
+    out: dict[str, dict[str, Any]] = {}
+    event_id = regs[0].event_id
+    rows = fast.query(
+        conn, _PAGE_SEALED, (host_id, event_id, regs[0].registration_id, regs[-1].registration_id)
+    )
+    for record_id, field, agent_id, version, blob in rows:
+        covered = covered_by_reg.get(record_id)
+        if not covered or field not in covered:
+            continue  # not consented: never decrypted
+        dek = deks.get(agent_id)
+        if dek is None:
+            continue
+        plain = open_field(dek.aead, bytes(blob), field_aad(agent_id, record_id, field, version))
+        record = out.get(record_id)
+        if record is None:
+            record = out[record_id] = {}
+        record[field] = decode_value(field, plain)
+    return out
 
 
 def _us(tx: Tx) -> int:

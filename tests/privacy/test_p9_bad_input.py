@@ -295,7 +295,7 @@ def _boom(*args: object, **kwargs: object) -> Any:
     "target",
     [
         (dualid.audit, "append"),
-        (dualid.identity._profiles, "seal_values"),
+        (dualid.identity._profiles, "insert_sealed_rows"),
         (dualid.identity._profiles, "delete_fields"),
     ],
     ids=["audit-append", "seal", "delete-fields"],

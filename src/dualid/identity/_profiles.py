@@ -9,7 +9,7 @@ from pydantic import ValidationError
 from dualid import audit
 from dualid._runtime import Runtime
 from dualid.crypto._dek import load_dek
-from dualid.crypto._fields import delete_fields, open_records, seal_values
+from dualid.crypto._fields import delete_fields, insert_sealed_rows, open_records, sealed_row
 from dualid.errors import InvalidField, InvalidInput
 from dualid.models import DataField, EventUserData
 
@@ -63,8 +63,12 @@ class Profiles:
             dek = load_dek(tx.conn, self._rt.provider, agent_id)
             values = profile_values(data)
             record = profile_record(agent_id)
-            delete_fields(tx.conn, record, [f for f in _FIELD_NAMES if f not in values])
-            seal_values(tx.conn, dek, agent_id, record, values, tx.now.time)
+            # put() replaces the whole profile: one delete, then the new rows.
+            delete_fields(tx.conn, record)
+            insert_sealed_rows(
+                tx.conn,
+                [sealed_row(dek, agent_id, record, f, v, tx.now.time) for f, v in values.items()],
+            )
             audit.append(
                 tx.conn,
                 tx.now,

@@ -34,6 +34,7 @@ The tree::
     │   └── SchemaOutOfDate           SCHEMA_OUT_OF_DATE
     ├── AuditError                    AUDIT_ERROR
     └── ClockError                    CLOCK_ERROR
+        └── dualid.clock.HlcSkewError CLOCK_ERROR (also a ValueError)
 
 ``ValueError``-compatible: :class:`InvalidInput` also subclasses ``ValueError`` so code that
 validates with ``except ValueError`` keeps working.

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, select
 
 from dualid import audit
-from dualid._runtime import Runtime, Tx, new_id
+from dualid._runtime import Runtime, Tx
 from dualid.audit import AuditRecord
 from dualid.errors import (
     FieldNotRequested,
@@ -28,7 +28,6 @@ from ._engine import (
     GRANT_BY_ID,
     GRANTS,
     HOSTS,
-    INSERT_GRANT,
     ConsentCore,
     GrantRow,
     check_event_id,
@@ -42,7 +41,7 @@ from ._engine import (
     parse_event_type,
     parse_fields,
 )
-from ._events import _check_expiry, _us
+from ._events import _check_expiry
 from ._receipts import build_receipt, verify_receipt
 from ._types import Explanation, Grant, GrantState, SharedItem
 
@@ -149,24 +148,15 @@ class Consent:
                 raise FieldNotRequested(
                     "the host did not ask for these fields", fields=[f.value for f in undeclared]
                 )
-            grant_id = new_id("gr")
-            fast.execute(
-                conn,
-                INSERT_GRANT,
-                GrantRow(
-                    grant_id,
-                    agent_id,
-                    host_id,
-                    event_id,
-                    etype.value if etype is not None else None,
-                    encode_fields(granted),
-                    why,
-                    tx.now.time,
-                    _us(tx),
-                    str(tx.now.hlc),
-                    expires_at,
-                    None,
-                ).to_db(),
+            grant_id = self._core.insert_grant(
+                tx,
+                agent_id,
+                host_id,
+                fields=granted,
+                event_id=event_id,
+                event_type=etype,
+                purpose=why,
+                expires_at=expires_at,
             )
             self._core.fill(tx, agent_id, regs, granted, requirements=requirements)
             audit.append(

@@ -16,12 +16,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection
 
-from dualid._runtime import Runtime, Tx
+from dualid._runtime import Runtime, Tx, new_id
 from dualid.crypto._dek import load_dek
 from dualid.crypto._fields import open_records, seal_values
 from dualid.errors import InvalidInput, UnknownAgent, UnknownHost
@@ -364,6 +364,37 @@ class ConsentCore:
                 if f in declared:
                     covered.setdefault(f, []).append(g)
         return covered
+
+    def insert_grant(
+        self,
+        tx: Tx,
+        agent_id: str,
+        host_id: str,
+        *,
+        fields: frozenset[DataField],
+        event_id: str | None,
+        event_type: EventType | None,
+        purpose: str,
+        expires_at: datetime | None,
+    ) -> str:
+        """Store a new active grant stamped with the transaction's reading; its id."""
+        grant_id = new_id("gr")
+        row = GrantRow(
+            grant_id,
+            agent_id,
+            host_id,
+            event_id,
+            event_type.value if event_type is not None else None,
+            encode_fields(fields),
+            purpose,
+            tx.now.time,
+            tx.now.uncertainty // timedelta(microseconds=1),
+            str(tx.now.hlc),
+            expires_at,
+            None,
+        )
+        fast.execute(tx.conn, INSERT_GRANT, row.to_db())
+        return grant_id
 
     # -- shared copies -----------------------------------------------------------------
     def fill(

@@ -33,17 +33,14 @@ from dualid.store import _fast as fast
 
 from ._engine import (
     GRANTS,
-    INSERT_GRANT,
     REGISTRATIONS,
     SEALED,
     ConsentCore,
-    GrantRow,
     RegRow,
     check_event_id,
     check_host_id,
     check_purpose,
     decode_fields,
-    encode_fields,
     parse_event_type,
     parse_fields,
     reg_from_row,
@@ -184,24 +181,15 @@ class Events:
                 ) from None
             grant_id: str | None = None
             if wanted:
-                grant_id = new_id("gr")
-                fast.execute(
-                    conn,
-                    INSERT_GRANT,
-                    GrantRow(
-                        grant_id,
-                        agent_id,
-                        host_id,
-                        event_id,
-                        etype.value,
-                        encode_fields(wanted),
-                        why or (req.purpose if req else "registration"),
-                        tx.now.time,
-                        _us(tx),
-                        str(tx.now.hlc),
-                        expires_at,
-                        None,
-                    ).to_db(),
+                grant_id = self._core.insert_grant(
+                    tx,
+                    agent_id,
+                    host_id,
+                    fields=frozenset(wanted),
+                    event_id=event_id,
+                    event_type=etype,
+                    purpose=why or (req.purpose if req else "registration"),
+                    expires_at=expires_at,
                 )
             hostwide = {
                 f

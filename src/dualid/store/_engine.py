@@ -106,16 +106,14 @@ class Store:
             driver.execute("BEGIN IMMEDIATE" if write else "BEGIN")
 
     @contextmanager
-    def _transaction(self, write: bool) -> Iterator[Connection]:
+    def _guarded(self) -> Iterator[None]:
+        """Serialise users of a shared in-memory connection, and convert foreign database
+        errors (SQLAlchemy's, and the driver's own from store._fast) into StoreErrors."""
         lock = self._memory_lock
         if lock is not None:
             lock.acquire()
         try:
-            with self.engine.connect() as conn:
-                if write:
-                    conn = conn.execution_options(dualid_write=True)
-                with conn.begin():
-                    yield conn
+            yield
         except DualIdError:
             raise
         except DBAPIError as exc:
@@ -125,7 +123,6 @@ class Store:
         except SQLAlchemyError as exc:
             raise StoreError(f"database error: {_describe(exc)}") from None
         except self._dbapi_error as exc:
-            # Raised by the hot-path statements (store._fast) on the raw DBAPI cursor.
             name = type(exc).__name__
             if "Operational" in name:
                 raise StoreUnavailable(f"the database is unavailable: {name}") from None
@@ -135,44 +132,24 @@ class Store:
                 lock.release()
 
     @contextmanager
+    def _transaction(self, write: bool) -> Iterator[Connection]:
+        with self._guarded(), self.engine.connect() as conn:
+            if write:
+                conn = conn.execution_options(dualid_write=True)
+            with conn.begin():
+                yield conn
+
+    @contextmanager
     def raw(self) -> Iterator[RawConnection]:
-        """A pooled DBAPI connection for one read-only statement through
-        :mod:`dualid.store._fast` (the warm ``agent_for`` path); no transaction is opened
-        (SQLite autocommit; PostgreSQL's implicit one is rolled back on return)."""
-        lock = self._memory_lock
-        if lock is not None:
-            lock.acquire()
-        try:
+        """A pooled DBAPI connection for single read-only statements through
+        :mod:`dualid.store._fast` (warm ``agent_for``, ``profiles.get``); no transaction is
+        opened (SQLite autocommit; PostgreSQL's implicit one is rolled back on return)."""
+        with self._guarded():
             dbapi = self.engine.raw_connection()
             try:
                 yield RawConnection(dbapi, self.dialect)
             finally:
                 dbapi.close()
-        except DualIdError:
-            raise
-        except (SQLAlchemyError, self._dbapi_error) as exc:
-            raise StoreUnavailable(f"the database is unavailable: {type(exc).__name__}") from None
-        finally:
-            if lock is not None:
-                lock.release()
-
-    @contextmanager
-    def connect(self) -> Iterator[Connection]:
-        """A connection without an explicit transaction, for one read-only statement (each
-        statement sees a consistent state on its own)."""
-        lock = self._memory_lock
-        if lock is not None:
-            lock.acquire()
-        try:
-            with self.engine.connect() as conn:
-                yield conn
-        except DualIdError:
-            raise
-        except (SQLAlchemyError, self._dbapi_error) as exc:
-            raise StoreUnavailable(f"the database is unavailable: {type(exc).__name__}") from None
-        finally:
-            if lock is not None:
-                lock.release()
 
     @contextmanager
     def write(self) -> Iterator[Connection]:

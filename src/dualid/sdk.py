@@ -107,7 +107,7 @@ class DualId:
         self.identity = Identity(rt)
         self.profiles = Profiles(rt)
         self.hosts = Hosts(rt, core)
-        self.events = Events(rt, core)
+        self.events = Events(rt, core, self.identity.agent_in)
         self.consent = Consent(rt, core, controller)
         self.audit = AuditLog(rt)
         self.keys = Keys(rt)

@@ -176,3 +176,34 @@ def test_registrations_and_cancel(mworld):
     assert sdk.consent.shared(mworld.ana) == []
     with pytest.raises(UnknownRegistration):
         sdk.events.cancel(mworld.ana, mworld.host, "res-1")
+
+
+def test_register_user_provisions_nothing_when_refused(mworld):
+    sdk = mworld.sdk
+    before = snapshot(sdk)
+    with pytest.raises(ConsentRequired):
+        sdk.events.register_user(
+            "user-new", mworld.host, EventType.RESERVATION, "res-1", share={DataField.NAME}
+        )
+    assert snapshot(sdk) == before
+    assert sdk.identity.lookup("user-new") is None
+    reg = sdk.events.register_user(
+        "user-new",
+        mworld.host,
+        EventType.RESERVATION,
+        "res-1",
+        share={DataField.NAME, DataField.PHONE_NUMBER},
+        data=EventUserData(name="Neu", phone_number="+14155550199"),
+    )
+    agent = sdk.identity.lookup("user-new")
+    assert agent is not None
+    assert [r.id for r in sdk.events.registrations(agent)] == [reg.id]
+    # an existing user keeps their agentId
+    sdk.events.register_user(
+        "user-ana",
+        mworld.host,
+        EventType.RESERVATION,
+        "res-2",
+        share={DataField.NAME, DataField.PHONE_NUMBER},
+    )
+    assert {r.event_id for r in sdk.events.registrations(mworld.ana)} == {"res-2"}

@@ -226,7 +226,13 @@ def test_register_errors(client: TestClient, world: World) -> None:
 def test_refused_first_request_provisions_no_agent(client: TestClient, world: World) -> None:
     before = agent_ids(world.sdk)
     reg = {"hostId": BISTRO, "eventType": "reservation", "eventId": "res-7"}
-    for body in ({**reg, "hostId": "ghost"}, {**reg, "eventType": "x"}, {}):
+    refused_by_consent_rules = {**reg, "share": ["name"]}  # the host requires more
+    for body in (
+        {**reg, "hostId": "ghost"},
+        {**reg, "eventType": "x"},
+        {},
+        refused_by_consent_rules,
+    ):
         resp = client.post("/v1/me/registrations", headers=CARA_H, json=body)
         assert 400 <= resp.status_code < 500
     resp = client.post(

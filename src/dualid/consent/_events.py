@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -92,9 +92,10 @@ def _decode_cursor(cursor: str) -> str:
 class Events:
     """Registrations for events of every type, and what hosts see of them."""
 
-    def __init__(self, rt: Runtime, core: ConsentCore) -> None:
+    def __init__(self, rt: Runtime, core: ConsentCore, agent_in: Callable[[Tx, str], str]) -> None:
         self._rt = rt
         self._core = core
+        self._agent_in = agent_in
 
     # -- the person's side -------------------------------------------------------------
     def register(
@@ -119,110 +120,138 @@ class Events:
         values and a grant for the event; host-wide grants already given apply too.
         """
         check_agent_id(agent_id)
-        check_host_id(host_id)
-        etype = parse_event_type(event_type)
-        check_event_id(event_id)
-        explicit = share is not None
-        wanted = parse_fields(share) if share is not None else None
-        if data is not None and not isinstance(data, EventUserData):
-            raise InvalidInput("data must be an EventUserData")
-        why = check_purpose(purpose) if purpose is not None else None
-        overrides = profile_values(data) if data is not None else {}
+        args = _registration_args(host_id, event_type, event_id, share, data, purpose)
         with self._rt.write() as tx:
-            conn = tx.conn
-            self._core.lock_agent(conn, agent_id)
-            self._core.host(conn, host_id)
-            if expires_at is not None:
-                _check_expiry(expires_at, tx)
-            if self._core.registrations_of(conn, agent_id, host_id, event_id):
-                raise DuplicateRegistration(
-                    "already registered for this event", host_id=host_id, event_id=event_id
-                )
-            req = self._core.requirements(conn, host_id).get(etype)
-            declared = req.declared if req else frozenset()
-            required = req.required if req else frozenset()
-            if wanted is None:
-                wanted = self._defaults(tx, agent_id, host_id, etype) & declared
-            undeclared = wanted - declared
-            if explicit and undeclared:
-                raise FieldNotRequested(
-                    "the host did not ask for these fields",
-                    fields=[f.value for f in undeclared],
-                )
-            missing_consent = required - wanted
-            if missing_consent:
-                raise ConsentRequired(
-                    "the host requires these fields to be shared",
-                    fields=[f.value for f in missing_consent],
-                )
-            profile = self._profile(tx, agent_id)
-            source = {**profile, **overrides}
-            missing_value = {f for f in required if source.get(f.value) is None}
-            if missing_value:
-                raise ConsentRequired(
-                    "required fields have no value in the profile or the given data",
-                    fields=[f.value for f in missing_value],
-                )
-            reg = RegRow(new_id("reg"), agent_id, host_id, etype, event_id, tx.now.time)
-            try:
-                conn.execute(
-                    REGISTRATIONS.insert().values(
-                        registration_id=reg.registration_id,
-                        agent_id=agent_id,
-                        host_id=host_id,
-                        event_type=etype.value,
-                        event_id=event_id,
-                        created_at=tx.now.time,
-                    )
-                )
-            except IntegrityError:
-                raise DuplicateRegistration(
-                    "already registered for this event", host_id=host_id, event_id=event_id
-                ) from None
-            grant_id: str | None = None
-            if wanted:
-                grant_id = self._core.insert_grant(
-                    tx,
-                    agent_id,
-                    host_id,
-                    fields=frozenset(wanted),
+            return self._register_in(tx, agent_id, *args, expires_at)
+
+    def register_user(
+        self,
+        user_id: str,
+        host_id: str,
+        event_type: EventType | str,
+        event_id: str,
+        *,
+        share: Iterable[DataField | str] | None = None,
+        data: EventUserData | None = None,
+        purpose: str | None = None,
+        expires_at: datetime | None = None,
+    ) -> Registration:
+        """:meth:`register` for a platform userId: the agentId is looked up, or created in
+        the same transaction, so a refused registration provisions nothing (the HTTP API's
+        ``POST /me/registrations`` uses it for first-time users).
+
+        .. versionadded:: 0.1.0
+        """
+        args = _registration_args(host_id, event_type, event_id, share, data, purpose)
+        with self._rt.write() as tx:
+            agent_id = self._agent_in(tx, user_id)
+            return self._register_in(tx, agent_id, *args, expires_at)
+
+    def _register_in(
+        self,
+        tx: Tx,
+        agent_id: str,
+        host_id: str,
+        etype: EventType,
+        event_id: str,
+        explicit: bool,
+        wanted: frozenset[DataField] | None,
+        overrides: dict[str, Any],
+        why: str | None,
+        expires_at: datetime | None,
+    ) -> Registration:
+        conn = tx.conn
+        self._core.lock_agent(conn, agent_id)
+        self._core.host(conn, host_id)
+        if expires_at is not None:
+            _check_expiry(expires_at, tx)
+        if self._core.registrations_of(conn, agent_id, host_id, event_id):
+            raise DuplicateRegistration(
+                "already registered for this event", host_id=host_id, event_id=event_id
+            )
+        req = self._core.requirements(conn, host_id).get(etype)
+        declared = req.declared if req else frozenset()
+        required = req.required if req else frozenset()
+        if wanted is None:
+            wanted = self._defaults(tx, agent_id, host_id, etype) & declared
+        undeclared = wanted - declared
+        if explicit and undeclared:
+            raise FieldNotRequested(
+                "the host did not ask for these fields",
+                fields=[f.value for f in undeclared],
+            )
+        missing_consent = required - wanted
+        if missing_consent:
+            raise ConsentRequired(
+                "the host requires these fields to be shared",
+                fields=[f.value for f in missing_consent],
+            )
+        profile = self._profile(tx, agent_id)
+        source = {**profile, **overrides}
+        missing_value = {f for f in required if source.get(f.value) is None}
+        if missing_value:
+            raise ConsentRequired(
+                "required fields have no value in the profile or the given data",
+                fields=[f.value for f in missing_value],
+            )
+        reg = RegRow(new_id("reg"), agent_id, host_id, etype, event_id, tx.now.time)
+        try:
+            conn.execute(
+                REGISTRATIONS.insert().values(
+                    registration_id=reg.registration_id,
+                    agent_id=agent_id,
+                    host_id=host_id,
+                    event_type=etype.value,
                     event_id=event_id,
-                    event_type=etype,
-                    purpose=why or (req.purpose if req else "registration"),
-                    expires_at=expires_at,
+                    created_at=tx.now.time,
                 )
-            hostwide = {
-                f
-                for g in self._core.active_grants(
-                    conn, [agent_id], host_id, tx.now.latest, event_id
-                )
-                for f in decode_fields(g.fields)
-            }
-            self._core.fill(tx, agent_id, [reg], frozenset(wanted | hostwide), overrides)
-            audit.append(
-                conn,
-                tx.now,
-                "registration.created",
-                subject=agent_id,
-                host_id=host_id,
-                details={
-                    "registration_id": reg.registration_id,
-                    "event_id": event_id,
-                    "event_type": etype.value,
-                    "grant_id": grant_id,
-                    "fields": sorted(f.value for f in wanted),
-                    "defaults_applied": not explicit,
-                },
             )
-            return Registration(
-                reg.registration_id,
+        except IntegrityError:
+            raise DuplicateRegistration(
+                "already registered for this event", host_id=host_id, event_id=event_id
+            ) from None
+        grant_id: str | None = None
+        if wanted:
+            grant_id = self._core.insert_grant(
+                tx,
+                agent_id,
                 host_id,
-                etype,
-                event_id,
-                tx.now.time,
-                frozenset(wanted),
-                grant_id,
+                fields=frozenset(wanted),
+                event_id=event_id,
+                event_type=etype,
+                purpose=why or (req.purpose if req else "registration"),
+                expires_at=expires_at,
             )
+        hostwide = {
+            f
+            for g in self._core.active_grants(conn, [agent_id], host_id, tx.now.latest, event_id)
+            for f in decode_fields(g.fields)
+        }
+        self._core.fill(tx, agent_id, [reg], frozenset(wanted | hostwide), overrides)
+        audit.append(
+            conn,
+            tx.now,
+            "registration.created",
+            subject=agent_id,
+            host_id=host_id,
+            details={
+                "registration_id": reg.registration_id,
+                "event_id": event_id,
+                "event_type": etype.value,
+                "grant_id": grant_id,
+                "fields": sorted(f.value for f in wanted),
+                "defaults_applied": not explicit,
+            },
+        )
+        return Registration(
+            reg.registration_id,
+            host_id,
+            etype,
+            event_id,
+            tx.now.time,
+            frozenset(wanted),
+            grant_id,
+        )
 
     def _profile(self, tx: Tx, agent_id: str) -> dict[str, Any]:
         from dualid.crypto._dek import load_dek
@@ -489,6 +518,26 @@ def _open_page(
             record = out[record_id] = {}
         record[field] = decode_value(field, plain)
     return out
+
+
+def _registration_args(
+    host_id: str,
+    event_type: EventType | str,
+    event_id: str,
+    share: Iterable[DataField | str] | None,
+    data: EventUserData | None,
+    purpose: str | None,
+) -> tuple[str, EventType, str, bool, frozenset[DataField] | None, dict[str, Any], str | None]:
+    """Validate a registration's arguments before any transaction opens."""
+    check_host_id(host_id)
+    etype = parse_event_type(event_type)
+    check_event_id(event_id)
+    wanted = parse_fields(share) if share is not None else None
+    if data is not None and not isinstance(data, EventUserData):
+        raise InvalidInput("data must be an EventUserData")
+    why = check_purpose(purpose) if purpose is not None else None
+    overrides = profile_values(data) if data is not None else {}
+    return host_id, etype, event_id, share is not None, wanted, overrides, why
 
 
 def _us(tx: Tx) -> int:

@@ -195,9 +195,10 @@ def user_router(
     )
     def create_registration(person: Caller, body: RegistrationRequest) -> Registration:
         data = _user_data(body.data) if body.data is not None else None
-        sdk.hosts.get(body.host_id)  # an unknown host must not provision an agentId
-        reg = sdk.events.register(
-            person.ensure(),
+        # register_user creates a first-time person's agentId in the registration's own
+        # transaction: a refused registration provisions nothing.
+        reg = sdk.events.register_user(
+            person.user_id,
             body.host_id,
             body.event_type,
             body.event_id,

@@ -81,6 +81,12 @@ class Identity:
         with self._rt.write() as tx:
             return self._create(tx, user_id, index)
 
+    def agent_in(self, tx: Tx, user_id: str) -> str:
+        """Get-or-create inside the caller's write transaction: a new agent rolls back with
+        it (for operations that must not provision an agentId when they fail)."""
+        index = self._rt.derived.user_index(_check_user_id(user_id))
+        return self._lookup(tx.conn, index) or self._create(tx, user_id, index)
+
     def _create(self, tx: Tx, user_id: str, index: bytes) -> str:
         conn = tx.conn
         agent_id = new_id("agt")

@@ -1,8 +1,8 @@
 """Find every wall-clock read in a Python codebase (``dualid clock-audit``).
 
-Mixed timestamp sources are how events end up out of order: one service stamps with
-``datetime.now()``, another with dualid's clock. This scanner parses each file (it does not
-grep), follows the imports, and reports every call of, or reference to:
+Mixed timestamp sources are how events end up out of order: one service stamps with the
+system clock (``datetime``'s ``now``), another with dualid's clock. This scanner parses
+each file (it does not grep), follows the imports, and reports every call of, or reference to:
 
 ``datetime.datetime.now``, ``datetime.datetime.utcnow``, ``datetime.datetime.today``,
 ``datetime.date.today``, ``time.time`` and ``time.time_ns``

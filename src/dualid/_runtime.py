@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,8 +19,6 @@ __all__ = ["Runtime", "Tx", "new_id"]
 
 def new_id(prefix: str) -> str:
     """An opaque random id: ``prefix_`` + 26 base32 characters (128 bits)."""
-    import base64
-
     return prefix + "_" + base64.b32encode(secrets.token_bytes(16)).decode().lower().rstrip("=")
 
 

@@ -17,7 +17,6 @@ from dualid.errors import (
     GrantNotActive,
     InvalidInput,
     UnknownGrant,
-    UnknownRegistration,
 )
 from dualid.identity._agents import check_agent_id
 from dualid.models import DataField, EventType
@@ -28,6 +27,7 @@ from ._engine import (
     GRANT_BY_ID,
     GRANTS,
     HOSTS,
+    SEALED,
     ConsentCore,
     GrantRow,
     check_event_id,
@@ -45,31 +45,9 @@ from ._events import _check_expiry
 from ._receipts import build_receipt, verify_receipt
 from ._types import Explanation, Grant, GrantState, SharedItem
 
-__all__ = ["Consent", "load_default"]
+__all__ = ["Consent"]
 
 DEFAULTS = table(Default)
-
-
-def load_default(
-    conn: Connection, agent_id: str, event_type: EventType, host_id: str
-) -> frozenset[DataField]:
-    """The default share: the per-host default if set, else the per-event-type default,
-    else nothing."""
-    rows = {
-        r.host_id: r.fields
-        for r in conn.execute(
-            select(DEFAULTS.c.host_id, DEFAULTS.c.fields).where(
-                and_(
-                    DEFAULTS.c.agent_id == agent_id,
-                    DEFAULTS.c.event_type == event_type.value,
-                    DEFAULTS.c.host_id.in_([host_id, ""]),
-                )
-            )
-        )
-    }
-    if host_id in rows:
-        return decode_fields(rows[host_id])
-    return decode_fields(rows.get("", ""))
 
 
 class Consent:
@@ -122,11 +100,7 @@ class Consent:
                 _check_expiry(expires_at, tx)
             requirements = self._core.requirements(conn, host_id)
             if event_id is not None:
-                regs = self._core.registrations_of(conn, agent_id, host_id, event_id)
-                if not regs:
-                    raise UnknownRegistration(
-                        "not registered for this event", host_id=host_id, event_id=event_id
-                    )
+                regs = [self._core.one_registration(conn, agent_id, host_id, event_id)]
                 if etype is not None and etype != regs[0].event_type:
                     raise InvalidInput("event_type does not match the registration")
                 etype = regs[0].event_type
@@ -258,11 +232,7 @@ class Consent:
         check_event_id(event_id)
         with self._rt.write() as tx:
             self._core.lock_agent(tx.conn, agent_id)
-            regs = self._core.registrations_of(tx.conn, agent_id, host_id, event_id)
-            if not regs:
-                raise UnknownRegistration(
-                    "not registered for this event", host_id=host_id, event_id=event_id
-                )
+            reg = self._core.one_registration(tx.conn, agent_id, host_id, event_id)
             rows = tx.conn.execute(
                 select(GRANTS).where(
                     and_(
@@ -274,9 +244,7 @@ class Consent:
                 )
             ).all()
             self._revoke_rows(tx, agent_id, host_id, rows)
-            from ._engine import SEALED
-
-            tx.conn.execute(SEALED.delete().where(SEALED.c.record_id == regs[0].registration_id))
+            tx.conn.execute(SEALED.delete().where(SEALED.c.record_id == reg.registration_id))
             return len(rows)
 
     def _revoke_rows(self, tx: Tx, agent_id: str, host_id: str, rows: Iterable[Any]) -> None:

@@ -22,9 +22,9 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection
 
 from dualid._runtime import Runtime, Tx, new_id
-from dualid.crypto._dek import load_dek
+from dualid.crypto._dek import DataKey, load_dek
 from dualid.crypto._fields import open_records, seal_values
-from dualid.errors import InvalidInput, UnknownAgent, UnknownHost
+from dualid.errors import InvalidInput, UnknownAgent, UnknownHost, UnknownRegistration
 from dualid.identity._profiles import profile_record
 from dualid.models import DataField, EventType, HostKind
 from dualid.store import _fast as fast
@@ -82,6 +82,10 @@ _REGS_OF = fast.Sql(
 _REGS_OF_EVENT = fast.Sql(
     "SELECT registration_id, event_type, event_id, created_at FROM dualid_registration"
     " WHERE agent_id = ? AND host_id = ? AND event_id = ? ORDER BY created_at, registration_id"
+)
+_DEFAULTS = fast.Sql(
+    "SELECT host_id, fields FROM dualid_default"
+    " WHERE agent_id = ? AND event_type = ? AND host_id IN (?, '')"
 )
 _HOST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _EVENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
@@ -329,6 +333,33 @@ class ConsentCore:
             for reg_id, etype, ev, created in rows
         ]
 
+    def one_registration(
+        self, conn: Connection, agent_id: str, host_id: str, event_id: str
+    ) -> RegRow:
+        """The person's registration for one event; :class:`UnknownRegistration` if none."""
+        regs = self.registrations_of(conn, agent_id, host_id, event_id)
+        if not regs:
+            raise UnknownRegistration(
+                "not registered for this event", host_id=host_id, event_id=event_id
+            )
+        return regs[0]
+
+    def profile(self, conn: Connection, agent_id: str) -> tuple[DataKey, dict[str, Any]]:
+        """The person's data key and decrypted profile values."""
+        dek = load_dek(conn, self.rt.provider, agent_id)
+        record = profile_record(agent_id)
+        return dek, open_records(conn, {agent_id: dek}, [record]).get(record, {})
+
+    def default_share(
+        self, conn: Connection, agent_id: str, event_type: EventType, host_id: str
+    ) -> frozenset[DataField]:
+        """The default share: the per-host default if set, else the per-event-type default,
+        else nothing."""
+        rows = dict(fast.query(conn, _DEFAULTS, (agent_id, event_type.value, host_id)))
+        if host_id in rows:
+            return decode_fields(rows[host_id])
+        return decode_fields(rows.get("", ""))
+
     def active_grants(
         self,
         conn: Connection,
@@ -405,6 +436,7 @@ class ConsentCore:
         fields: frozenset[DataField],
         overrides: Mapping[str, Any] | None = None,
         requirements: Mapping[EventType, RequirementView] | None = None,
+        profile: tuple[DataKey, dict[str, Any]] | None = None,
     ) -> None:
         """Copy ``fields`` (values from ``overrides`` first, then the profile) into the
         shared copy of each registration, where the copy lacks them and the host declared
@@ -412,10 +444,8 @@ class ConsentCore:
         if not regs or not fields:
             return
         conn = tx.conn
-        dek = load_dek(conn, self.rt.provider, agent_id)
-        record = profile_record(agent_id)
-        profile = open_records(conn, {agent_id: dek}, [record]).get(record, {})
-        source = {**profile, **(overrides or {})}
+        dek, values = profile if profile is not None else self.profile(conn, agent_id)
+        source = {**values, **(overrides or {})}
         existing = self.present_fields(conn, [r.registration_id for r in regs])
         declared_by_type: dict[EventType, frozenset[DataField]] = {}
         for reg in regs:

@@ -16,7 +16,7 @@ from dualid import audit
 from dualid._runtime import Runtime, Tx, new_id
 from dualid.crypto._aead import field_aad, open_field
 from dualid.crypto._dek import DataKey, load_deks
-from dualid.crypto._fields import decode_value, open_records
+from dualid.crypto._fields import decode_value
 from dualid.errors import (
     ConsentRequired,
     DuplicateRegistration,
@@ -24,7 +24,6 @@ from dualid.errors import (
     InvalidExpiry,
     InvalidInput,
     UnknownEvent,
-    UnknownRegistration,
 )
 from dualid.identity._agents import check_agent_id
 from dualid.identity._profiles import profile_values
@@ -173,7 +172,7 @@ class Events:
         declared = req.declared if req else frozenset()
         required = req.required if req else frozenset()
         if wanted is None:
-            wanted = self._defaults(tx, agent_id, host_id, etype) & declared
+            wanted = self._core.default_share(conn, agent_id, etype, host_id) & declared
         undeclared = wanted - declared
         if explicit and undeclared:
             raise FieldNotRequested(
@@ -186,8 +185,8 @@ class Events:
                 "the host requires these fields to be shared",
                 fields=[f.value for f in missing_consent],
             )
-        profile = self._profile(tx, agent_id)
-        source = {**profile, **overrides}
+        profile = self._core.profile(conn, agent_id)
+        source = {**profile[1], **overrides}
         missing_value = {f for f in required if source.get(f.value) is None}
         if missing_value:
             raise ConsentRequired(
@@ -227,7 +226,9 @@ class Events:
             for g in self._core.active_grants(conn, [agent_id], host_id, tx.now.latest, event_id)
             for f in decode_fields(g.fields)
         }
-        self._core.fill(tx, agent_id, [reg], frozenset(wanted | hostwide), overrides)
+        self._core.fill(
+            tx, agent_id, [reg], frozenset(wanted | hostwide), overrides, profile=profile
+        )
         audit.append(
             conn,
             tx.now,
@@ -252,22 +253,6 @@ class Events:
             frozenset(wanted),
             grant_id,
         )
-
-    def _profile(self, tx: Tx, agent_id: str) -> dict[str, Any]:
-        from dualid.crypto._dek import load_dek
-        from dualid.identity._profiles import profile_record
-
-        dek = load_dek(tx.conn, self._rt.provider, agent_id)
-        record = profile_record(agent_id)
-        opened = open_records(tx.conn, {agent_id: dek}, [record]).get(record, {})
-        return opened
-
-    def _defaults(
-        self, tx: Tx, agent_id: str, host_id: str, etype: EventType
-    ) -> frozenset[DataField]:
-        from ._consent import load_default
-
-        return load_default(tx.conn, agent_id, etype, host_id)
 
     def registrations(self, agent_id: str) -> list[Registration]:
         """The person's registrations, oldest first, with what each currently shares."""
@@ -309,12 +294,7 @@ class Events:
         check_event_id(event_id)
         with self._rt.write() as tx:
             self._core.lock_agent(tx.conn, agent_id)
-            regs = self._core.registrations_of(tx.conn, agent_id, host_id, event_id)
-            if not regs:
-                raise UnknownRegistration(
-                    "no such registration", host_id=host_id, event_id=event_id
-                )
-            reg = regs[0]
+            reg = self._core.one_registration(tx.conn, agent_id, host_id, event_id)
             tx.conn.execute(
                 GRANTS.update()
                 .where(

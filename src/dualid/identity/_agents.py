@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from dualid import audit
 from dualid._runtime import Runtime, Tx, new_id
@@ -218,12 +218,3 @@ class Identity:
             value = opened[record][_USER_FIELD]
             assert isinstance(value, str)
             return value
-
-    def exists(self, agent_id: str) -> bool:
-        with self._rt.store.read() as conn:
-            return (
-                conn.execute(
-                    select(_AGENTS.c.agent_id).where(_AGENTS.c.agent_id == agent_id)
-                ).first()
-                is not None
-            )

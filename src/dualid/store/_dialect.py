@@ -8,7 +8,7 @@ from sqlalchemy import Connection, Table
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-__all__ = ["insert_ignore", "insert_ignore_many"]
+__all__ = ["insert_ignore"]
 
 
 def insert_ignore(conn: Connection, tbl: Table, values: dict[str, Any]) -> bool:
@@ -26,11 +26,3 @@ def insert_ignore(conn: Connection, tbl: Table, values: dict[str, Any]) -> bool:
     else:
         stmt = sqlite_insert(tbl).values(**values).on_conflict_do_nothing()
     return bool(conn.execute(stmt).rowcount)
-
-
-def insert_ignore_many(conn: Connection, tbl: Table, rows: list[dict[str, Any]]) -> None:
-    """Multi-row ``INSERT ... ON CONFLICT DO NOTHING`` (callers re-read to see what won)."""
-    if not rows:
-        return
-    stmt: Any = pg_insert(tbl) if conn.dialect.name == "postgresql" else sqlite_insert(tbl)
-    conn.execute(stmt.on_conflict_do_nothing(), rows)

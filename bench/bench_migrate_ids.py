@@ -9,7 +9,8 @@ row in a single transaction, with the agentIds already known (a dict lookup).
 Figures (rows per second):
 
 * ``migrate_ids`` - agents already exist (a second table, or users onboarded before), batch
-  5,000 rows per transaction. Target: at least 0.25x the baseline.
+  5,000 rows per transaction, best of 3 runs against the best of 3 baseline runs. Target: at
+  least 0.25x the baseline.
 * ``migrate_ids_batch_500`` - the same with the default batch of 500 (more commits).
 * ``migrate_ids_creating_agents`` - first adoption: every agent is created during the run
   (a data key, a sealed userId and an audit entry per person), batch 5,000. No target:
@@ -95,11 +96,14 @@ def run(quick: bool = False) -> list[dict[str, object]]:
         key = generate_master_key()
         with DualId.open(f"sqlite:///{work}/creating.db", keys=key) as sdk:
             creating = migrate(sdk, fresh("t_creating.db"), 5_000)
+        # Best of ``repeats`` for the target figure and its baseline, each run on a fresh
+        # copy of the table: one run of either is short enough for scheduler noise to count.
+        repeats = 1 if quick else 3
         with DualId.open(f"sqlite:///{work}/existing.db", keys=key) as sdk:
             mapping = sdk.identity.agents_for(user_ids)
-            existing = migrate(sdk, fresh("t_existing.db"), 5_000)
+            existing = max(migrate(sdk, fresh(f"t_existing_{i}.db"), 5_000) for i in range(repeats))
             existing_500 = migrate(sdk, fresh("t_existing_500.db"), 500)
-        baseline = _raw_baseline(fresh("t_raw.db"), mapping)
+        baseline = max(_raw_baseline(fresh(f"t_raw_{i}.db"), mapping) for i in range(repeats))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -6,7 +6,7 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -28,6 +28,12 @@ class DerivedKeys:
     blind_index: bytes
     pairwise: bytes
     signing: Ed25519PrivateKey
+    # The blind-index HMAC with its key already absorbed: copying it is cheaper than keying
+    # a new one for every userId (bulk lookups hash tens of thousands).
+    _index_base: hmac.HMAC = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_index_base", hmac.new(self.blind_index, None, hashlib.sha256))
 
     @classmethod
     def from_root(cls, root: bytes) -> DerivedKeys:
@@ -40,7 +46,9 @@ class DerivedKeys:
     def user_index(self, user_id: str) -> bytes:
         """Keyed blind index of a userId (HMAC-SHA256): equality lookups without storing
         the userId or a plain, guessable hash of it (P3)."""
-        return hmac.new(self.blind_index, user_id.encode(), hashlib.sha256).digest()
+        h = self._index_base.copy()
+        h.update(user_id.encode())
+        return h.digest()
 
     def pairwise_refs(self, host_id: str) -> Callable[[str], str]:
         """``pairwise_ref`` for one host, many agents: the keyed HMAC state is set up once

@@ -318,7 +318,13 @@ def _page(
         .order_by(*target.keys)
         .limit(size)
     )
-    return list(conn.execute(stmt).all())
+    # The driver's own rows (plain tuples): the columns are untyped, so SQLAlchemy's Row
+    # objects would only add a per-row cost to a 100k-row scan.
+    result = conn.execute(stmt)
+    try:
+        return list(result.cursor.fetchall())
+    finally:
+        result.close()
 
 
 def _update_sql(engine: Engine, target: _Target) -> str:
@@ -452,21 +458,30 @@ def _fill(
             rows = _page(conn, target, last, batch, pending=True)
         if not rows:
             break
-        keyed: list[tuple[Any, str]] = []
+        # Rows whose userId is already mapped take the short path (one dict lookup); the
+        # rest are checked, mapped in bulk, then added.
+        params: list[tuple[Any, ...]] = []
+        pending: list[tuple[Any, str]] = []
         unknown: set[str] = set()
+        get = cache.get
         for row in rows:
-            key = _user_key(row[nkeys])
+            value = row[nkeys]
+            agent = get(value) if type(value) is str else None
+            if agent is not None:
+                params.append((agent, row[0], value) if nkeys == 1 else (agent, *row[: nkeys + 1]))
+                continue
+            key = _user_key(value)
             if key is None:
                 skipped += 1
                 continue
-            keyed.append((row, key))
+            pending.append((row, key))
             if key not in cache:
                 unknown.add(key)
         if unknown:
             if len(cache) + len(unknown) > _CACHE_LIMIT:
                 cache.clear()
             cache.update(agents_for(unknown))
-        params = [(cache[key], *row[:nkeys], row[nkeys]) for row, key in keyed if key in cache]
+        params += [(cache[key], *row[: nkeys + 1]) for row, key in pending if key in cache]
         with _db_errors("cannot update the target table"), _write(engine) as conn:
             count = conn.exec_driver_sql(sql, params).rowcount if params else 0
             if before_commit is not None:

@@ -58,6 +58,62 @@ def test_unwrap_checks_associated_data_and_key_id() -> None:
         provider.unwrap("unknown", blob, b"agent-1")
 
 
+def test_unwrap_many_matches_unwrap_in_order_with_the_same_errors() -> None:
+    a, b = generate_master_key(), generate_master_key()
+    old = LocalKeyProvider.from_string(f"old:{a}")
+    both = LocalKeyProvider.from_string(f"new:{b},old:{a}")
+    items = [(*old.wrap(b"k1", b"agent-1"), b"agent-1"), (*both.wrap(b"k2", b"a-2"), b"a-2")]
+    assert both.unwrap_many(items) == [both.unwrap(*item) for item in items] == [b"k1", b"k2"]
+    assert both.unwrap_many([]) == []
+    key_id, blob, _ = items[0]
+    with pytest.raises(DecryptionFailed):
+        both.unwrap_many([items[1], (key_id, blob, b"agent-2")])
+    with pytest.raises(MissingKeyError):
+        both.unwrap_many([("unknown", blob, b"agent-1")])
+
+
+class _SingleKeyProvider:
+    """A provider with only the four required members (no unwrap_many), like a minimal
+    KMS adapter."""
+
+    def __init__(self) -> None:
+        self._inner = LocalKeyProvider.ephemeral()
+        self.calls = 0
+
+    @property
+    def primary_id(self) -> str:
+        return self._inner.primary_id
+
+    def key_ids(self) -> tuple[str, ...]:
+        return tuple(self._inner.key_ids())
+
+    def wrap(self, plaintext: bytes, aad: bytes) -> tuple[str, bytes]:
+        return self._inner.wrap(plaintext, aad)
+
+    def unwrap(self, key_id: str, blob: bytes, aad: bytes) -> bytes:
+        self.calls += 1
+        return self._inner.unwrap(key_id, blob, aad)
+
+
+def test_a_provider_without_unwrap_many_serves_the_bulk_paths() -> None:
+    from dualid import DataField, EventType, EventUserData, HostKind
+
+    provider = _SingleKeyProvider()
+    assert isinstance(provider, KeyProvider)
+    with DualId.open("sqlite://", keys=provider) as sdk:
+        sdk.hosts.register("h-1", kind=HostKind.CLUB, name="Club")
+        sdk.hosts.require("h-1", EventType.CLUB_EVENT, required={DataField.NAME}, purpose="seating")
+        agents = sdk.identity.agents_for([f"u{i}" for i in range(5)])
+        for i, agent in enumerate(agents.values()):
+            data = EventUserData(name=f"Person {i}")
+            share = {DataField.NAME}
+            sdk.events.register(agent, "h-1", EventType.CLUB_EVENT, "ev-1", share=share, data=data)
+        before = provider.calls
+        names = sorted(a.data.name or "" for a in sdk.events.attendees("h-1", "ev-1"))
+    assert names == [f"Person {i}" for i in range(5)]
+    assert provider.calls - before == 5  # one unwrap per attendee's data key
+
+
 @pytest.mark.parametrize(
     "spec",
     [

@@ -6,7 +6,7 @@ import base64
 import binascii
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, select
@@ -14,9 +14,8 @@ from sqlalchemy.exc import IntegrityError
 
 from dualid import audit
 from dualid._runtime import Runtime, Tx, new_id
-from dualid.crypto._aead import field_aad, open_field
-from dualid.crypto._dek import DataKey, load_deks
-from dualid.crypto._fields import decode_value
+from dualid.crypto._dek import load_deks
+from dualid.crypto._fields import open_rows
 from dualid.errors import (
     ConsentRequired,
     DuplicateRegistration,
@@ -50,7 +49,6 @@ __all__ = ["AttendeePage", "Events"]
 
 _PAGE_MAX = 1000
 _EVENT_TYPES = {e.value: e for e in EventType}
-_NO_TIME = datetime(1970, 1, 1, tzinfo=UTC)  # the page does not need created_at
 _PAGE = fast.Sql(
     "SELECT registration_id, agent_id, event_type FROM dualid_registration"
     " WHERE host_id = ? AND event_id = ? AND registration_id > ?"
@@ -355,17 +353,12 @@ class Events:
             # Order this read in the audit log exactly where it happens (see lock_head).
             audit.lock_head(conn)
             self._core.host(conn, host_id)
-            regs = [
-                RegRow(reg_id, agent_id, host_id, _EVENT_TYPES[etype], event_id, _NO_TIME)
-                for reg_id, agent_id, etype in fast.query(
-                    conn, _PAGE, (host_id, event_id, after, limit + 1)
-                )
-            ]
+            regs = fast.query(conn, _PAGE, (host_id, event_id, after, limit + 1))
             if not regs and cursor is None:
                 raise UnknownEvent("no such event for this host", event_id=event_id)
             more = len(regs) > limit
             regs = regs[:limit]
-            items, shown = self._view(tx, host_id, regs)
+            items, shown = self._view(tx, host_id, event_id, regs)
             audit.append(
                 conn,
                 tx.now,
@@ -377,89 +370,93 @@ class Events:
                     "fields": sorted(shown),
                 },
             )
-            next_cursor = _encode_cursor(regs[-1].registration_id) if more else None
+            next_cursor = _encode_cursor(regs[-1][0]) if more else None
             return AttendeePage(items, next_cursor)
 
     def _view(
-        self, tx: Tx, host_id: str, regs: list[RegRow]
+        self, tx: Tx, host_id: str, event_id: str, regs: list[tuple[str, str, str]]
     ) -> tuple[list[HostAttendee], set[str]]:
-        """The attendees of ``regs`` as the host may see them, and the field names shown."""
+        """The attendees of one page of ``event_id`` (``(registration_id, agent_id,
+        event_type)`` rows in registration order) as the host may see them, and the field
+        names shown.
+
+        The hot path (thousands of attendees per call): plain strings and tuples, one pass
+        per registration, the earliest covering grant per field. The rule is
+        ConsentCore.coverage: a grant is active when not revoked and ``expires_at >
+        now.latest``, and covers this event, the registration's event type at this host, or
+        the whole host; only declared fields count. Fields not covered are never
+        decrypted, and only the data keys of people who share something are unwrapped."""
         conn = tx.conn
         if not regs:
             return [], set()
-        agent_ids = list(dict.fromkeys(r.agent_id for r in regs))
-        event_ids = {r.event_id for r in regs}
-        # Hot path (thousands of attendees per call): plain strings, one pass per
-        # registration, earliest covering grant per field; the rule is ConsentCore.coverage
-        # (active: not revoked, expires_at > now.latest; the event's or a host-wide grant).
-        latest_us = fast.to_us(tx.now.latest)
-        by_agent: dict[str, list[tuple[str | None, str | None, list[str], int]]] = {}
-        for start in range(0, len(agent_ids), 500):
-            chunk = agent_ids[start : start + 500]
-            for event_id in event_ids:
-                for g_agent, g_event, g_type, g_fields, g_created in fast.query(
-                    conn,
-                    fast.in_list(_ACTIVE_GRANTS, len(chunk)),
-                    (host_id, latest_us, event_id, *chunk),
-                ):
-                    by_agent.setdefault(g_agent, []).append(
-                        (g_event, g_type, g_fields.split(","), g_created)
-                    )
         declared_by_type = {
             str(etype): frozenset(f.value for f in req.declared)
             for etype, req in self._core.requirements(conn, host_id).items()
         }
+        # An agent has at most one registration per event, so each grant row maps straight
+        # to the registration it may cover.
+        reg_of = {agent_id: (reg_id, etype) for reg_id, agent_id, etype in regs}
+        agent_ids = list(reg_of)
+        latest_us = fast.to_us(tx.now.latest)
         empty: frozenset[str] = frozenset()
         covered_by_reg: dict[str, dict[str, int]] = {}
         wanted_agents: dict[str, None] = {}
-        for reg in regs:
-            etype = str(reg.event_type)
-            declared = declared_by_type.get(etype, empty)
-            covered: dict[str, int] = {}
-            for g_event, g_type, g_fields, g_created in by_agent.get(reg.agent_id, ()):
-                if g_event is not None:
-                    if g_event != reg.event_id:
-                        continue
-                elif g_type is not None and g_type != etype:
+        for start in range(0, len(agent_ids), 500):
+            chunk = agent_ids[start : start + 500]
+            for g_agent, g_event, g_type, g_fields, g_created in fast.query(
+                conn,
+                fast.in_list(_ACTIVE_GRANTS, len(chunk)),
+                (host_id, latest_us, event_id, *chunk),
+            ):
+                reg_id, etype = reg_of[g_agent]
+                # The query kept this event's grants and host-wide ones; a host-wide grant
+                # may be limited to one event type.
+                if g_event is None and g_type is not None and g_type != etype:
                     continue
-                for name in g_fields:
+                declared = declared_by_type.get(etype, empty)
+                covered = covered_by_reg.get(reg_id)
+                for name in g_fields.split(","):
                     if name in declared:
+                        if covered is None:
+                            covered = covered_by_reg[reg_id] = {}
+                            wanted_agents[g_agent] = None
                         prev = covered.get(name)
                         if prev is None or g_created < prev:
                             covered[name] = g_created
-            covered_by_reg[reg.registration_id] = covered
-            if covered:
-                wanted_agents[reg.agent_id] = None
-        deks = load_deks(conn, self._rt.provider, wanted_agents)
-        opened = _open_page(conn, deks, host_id, regs, covered_by_reg)
+        opened: dict[str, dict[str, Any]] = {}
+        if covered_by_reg:
+            deks = load_deks(conn, self._rt.provider, wanted_agents)
+            sealed = fast.query(conn, _PAGE_SEALED, (host_id, event_id, regs[0][0], regs[-1][0]))
+            opened = open_rows(sealed, deks, keep=covered_by_reg)
         pairwise_ref = self._rt.derived.pairwise_refs(host_id)
         trusted = EventUserData._trusted
+        from_us = fast.from_us
+        event_types = _EVENT_TYPES
+        # The model is frozen and pydantic copies this set whenever it copies a model, so
+        # attendees showing the same fields can share one (fewer objects to build and
+        # for the garbage collector to track).
+        field_sets: dict[tuple[str, ...], set[str]] = {}
+        bare = {"shared_with_host", "event_type"}
         out = []
         all_shown: set[str] = set()
-        for reg in regs:
-            covered = covered_by_reg[reg.registration_id]
-            values = opened.get(reg.registration_id)
+        for reg_id, agent_id, etype in regs:
             shown: dict[str, Any] = dict(_EMPTY_DATA)
-            fields_set = {"shared_with_host", "event_type"}
-            first_us: int | None = None
-            if values:
-                for name, value in values.items():
-                    since = covered.get(name)
-                    if since is not None:
-                        shown[name] = value
-                        fields_set.add(name)
-                        if first_us is None or since < first_us:
-                            first_us = since
             shown["shared_with_host"] = host_id
-            shown["event_type"] = reg.event_type
+            shown["event_type"] = event_types[etype]
             shared_at = None
-            if first_us is not None:
-                shared_at = shown["shared_at"] = fast.from_us(first_us)
-                fields_set.add("shared_at")
-            data = trusted(shown, fields_set)
-            out.append(HostAttendee(pairwise_ref(reg.agent_id), data, shared_at))
-            all_shown |= fields_set
-        all_shown -= {"shared_with_host", "event_type", "shared_at"}
+            values = opened.get(reg_id)
+            if values:
+                covered = covered_by_reg[reg_id]
+                shown.update(values)
+                shared_at = shown["shared_at"] = from_us(min(covered[n] for n in values))
+                names = tuple(values)
+                fields_set = field_sets.get(names)
+                if fields_set is None:
+                    fields_set = field_sets[names] = {*bare, "shared_at", *names}
+                    all_shown.update(names)
+            else:
+                fields_set = bare
+            out.append(HostAttendee(pairwise_ref(agent_id), trusted(shown, fields_set), shared_at))
         return out, all_shown
 
 
@@ -469,35 +466,6 @@ _PAGE_SEALED = fast.Sql(
     " WHERE r.host_id = ? AND r.event_id = ? AND r.registration_id >= ?"
     " AND r.registration_id <= ?"
 )
-
-
-def _open_page(
-    conn: Any,
-    deks: dict[str, DataKey],
-    host_id: str,
-    regs: list[RegRow],
-    covered_by_reg: dict[str, dict[str, int]],
-) -> dict[str, dict[str, Any]]:
-    """Decrypt the shared copies of one page (one range query over the page's
-    registrations, which all belong to one event), keeping only covered fields."""
-    out: dict[str, dict[str, Any]] = {}
-    event_id = regs[0].event_id
-    rows = fast.query(
-        conn, _PAGE_SEALED, (host_id, event_id, regs[0].registration_id, regs[-1].registration_id)
-    )
-    for record_id, field, agent_id, version, blob in rows:
-        covered = covered_by_reg.get(record_id)
-        if not covered or field not in covered:
-            continue  # not consented: never decrypted
-        dek = deks.get(agent_id)
-        if dek is None:
-            continue
-        plain = open_field(dek.aead, bytes(blob), field_aad(agent_id, record_id, field, version))
-        record = out.get(record_id)
-        if record is None:
-            record = out[record_id] = {}
-        record[field] = decode_value(field, plain)
-    return out
 
 
 def _registration_args(

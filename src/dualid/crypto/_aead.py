@@ -18,7 +18,7 @@ _NONCE = 12
 def field_aad(agent_id: str, record_id: str, field: str, dek_version: int) -> bytes:
     """The associated data that binds a field ciphertext to its place (P4): a ciphertext
     moved to another agent, record, field or key version fails to authenticate."""
-    return "\x1f".join(("dualid/field/v1", agent_id, record_id, field, str(dek_version))).encode()
+    return f"dualid/field/v1\x1f{agent_id}\x1f{record_id}\x1f{field}\x1f{dek_version}".encode()
 
 
 def seal_field(aead: AESGCM, plaintext: bytes, aad: bytes) -> bytes:

@@ -111,6 +111,7 @@ def load_deks(
     erased) are absent from the result."""
     wanted = list(dict.fromkeys(agent_ids))
     out: dict[str, DataKey] = {}
+    unwrap_many = getattr(provider, "unwrap_many", None)  # optional (see KeyProvider)
     for start in range(0, len(wanted), _UNWRAP_BATCH):
         chunk = wanted[start : start + _UNWRAP_BATCH]
         sql = fast.in_list(
@@ -118,8 +119,13 @@ def load_deks(
             " WHERE agent_id IN (*)",
             len(chunk),
         )
-        for agent_id, key_id, version, wrapped in fast.query(conn, sql, chunk):
-            raw = provider.unwrap(key_id, bytes(wrapped), _dek_aad(agent_id, version))
+        rows = fast.query(conn, sql, chunk)
+        items = [(key_id, bytes(wrapped), _dek_aad(a, v)) for a, key_id, v, wrapped in rows]
+        if unwrap_many is not None:
+            raws = unwrap_many(items)
+        else:
+            raws = [provider.unwrap(*item) for item in items]
+        for (agent_id, _key_id, version, _wrapped), raw in zip(rows, raws, strict=True):
             out[agent_id] = DataKey(AESGCM(raw), version)
     return out
 

@@ -42,6 +42,11 @@ class KeyProvider(Protocol):
     leave it. ``wrap`` always uses the primary key and returns its id; ``unwrap`` uses the
     key named by ``key_id`` and raises :class:`~dualid.errors.DecryptionFailed` when the
     blob or its associated data was tampered with.
+
+    A provider may also offer ``unwrap_many(items)``: ``(key_id, blob, aad)`` triples in,
+    the plaintexts out in the same order, with the errors of ``unwrap``. dualid uses it
+    where it unwraps many keys at once (a host's attendee list), so a KMS can answer a
+    page in one call; without it, ``unwrap`` is called per key.
     """
 
     @property
@@ -165,6 +170,20 @@ class LocalKeyProvider:
             return aead.decrypt(blob[:_NONCE], blob[_NONCE:], aad)
         except InvalidTag:
             raise DecryptionFailed("a wrapped key did not authenticate") from None
+
+    def unwrap_many(self, items: Sequence[tuple[str, bytes, bytes]]) -> list[bytes]:
+        """:meth:`unwrap` for many ``(key_id, blob, aad)`` triples, in order."""
+        aeads = self._aeads
+        out: list[bytes] = []
+        try:
+            for key_id, blob, aad in items:
+                aead = aeads.get(key_id)
+                if aead is None:
+                    raise MissingKeyError(f"master key {key_id!r} is not configured")
+                out.append(aead.decrypt(blob[:_NONCE], blob[_NONCE:], aad))
+        except InvalidTag:
+            raise DecryptionFailed("a wrapped key did not authenticate") from None
+        return out
 
     def __repr__(self) -> str:
         return f"LocalKeyProvider(key_ids={self._order!r})"

@@ -175,3 +175,38 @@ def test_p5_batched_refs_equal_single_refs(mworld):
     assert derived.pairwise_refs("bistro-7")(mworld.ana) != derived.pairwise_refs("club-9")(
         mworld.ana
     )
+
+
+def test_attendees_reads_a_list_longer_than_a_page_as_one_audited_read(mworld, monkeypatch):
+    """attendees() walks the event in internal pages inside one transaction: the list is
+    complete, in the paging order, and the read is one audit entry whatever its length."""
+    from dualid.consent import _events
+
+    monkeypatch.setattr(_events, "_PAGE_MAX", 4)  # 10 attendees: pages of 4, 4 and 2
+    sdk = mworld.sdk
+    shares = [SHARE, SHARE | {DataField.EMAIL}]
+    for i in range(10):
+        agent = sdk.identity.agent_for(f"user-{i}")
+        data = EventUserData(name=f"P{i}", phone_number=f"+1415555{1000 + i}", email=f"p{i}@x.org")
+        sdk.profiles.put(agent, data)
+        share = shares[i % 2]
+        sdk.events.register(agent, mworld.host, EventType.RESERVATION, "big", share=share)
+    before = [e.seq for e in sdk.audit.entries() if e.action == "host.read_attendees"]
+    listed = sdk.events.attendees(mworld.host, "big")
+    reads = [e for e in sdk.audit.entries() if e.action == "host.read_attendees"]
+    (entry,) = [e for e in reads if e.seq not in before]
+    assert entry.details == {
+        "event_id": "big",
+        "attendees": 10,
+        "fields": ["email", "name", "phone_number"],
+    }
+    assert sorted(a.data.name or "" for a in listed) == sorted(f"P{i}" for i in range(10))
+    streamed = list(sdk.events.iter_attendees(mworld.host, "big", batch=3))
+    assert [(a.ref, a.data, a.shared_at) for a in listed] == [
+        (a.ref, a.data, a.shared_at) for a in streamed
+    ]
+    by_name = {a.data.name: a.data.personal_fields() for a in listed}
+    assert by_name["P2"] == SHARE
+    assert by_name["P3"] == SHARE | {DataField.EMAIL}
+    monkeypatch.setattr(_events, "_PAGE_MAX", 5)  # a list that ends exactly on a page
+    assert len(sdk.events.attendees(mworld.host, "big")) == 10

@@ -321,15 +321,37 @@ class Events:
     # -- the host's side ------------------------------------------------------------------
     def attendees(self, host_id: str, event_id: str) -> list[HostAttendee]:
         """Every attendee of ``event_id`` as ``host_id`` may see them: a pairwise ref, the
-        currently consented fields only, and when sharing began. Raises
-        :class:`~dualid.errors.UnknownEvent` when the host has no such event. For large
-        events use :meth:`iter_attendees` or :meth:`attendees_page`."""
-        return list(self.iter_attendees(host_id, event_id, batch=_PAGE_MAX))
+        currently consented fields only, and when sharing began, in a stable order. Raises
+        :class:`~dualid.errors.UnknownEvent` when the host has no such event.
+
+        The whole list is read in one transaction (one consistent moment) and is one
+        audited host read. It is held in memory: for large events use
+        :meth:`iter_attendees` or :meth:`attendees_page`."""
+        check_host_id(host_id)
+        check_event_id(event_id)
+        with self._rt.write() as tx:
+            self._start_host_read(tx, host_id)
+            items: list[HostAttendee] = []
+            shown: set[str] = set()
+            after = ""
+            while True:
+                regs = fast.query(tx.conn, _PAGE, (host_id, event_id, after, _PAGE_MAX))
+                if not regs and not items:
+                    raise UnknownEvent("no such event for this host", event_id=event_id)
+                page, page_shown = self._view(tx, host_id, event_id, regs)
+                items += page
+                shown |= page_shown
+                if len(regs) < _PAGE_MAX:
+                    break
+                after = regs[-1][0]
+            _log_host_read(tx, host_id, event_id, len(items), shown)
+            return items
 
     def iter_attendees(
         self, host_id: str, event_id: str, *, batch: int = 500
     ) -> Iterator[HostAttendee]:
-        """Stream the attendees page by page (memory bounded by ``batch``)."""
+        """Stream the attendees page by page (memory bounded by ``batch``); each page is
+        one transaction and one audited host read (see :meth:`attendees_page`)."""
         cursor: str | None = None
         first = True
         while first or cursor is not None:
@@ -349,29 +371,21 @@ class Events:
             raise InvalidInput(f"limit must be between 1 and {_PAGE_MAX}")
         after = _decode_cursor(cursor) if cursor is not None else ""
         with self._rt.write() as tx:
-            conn = tx.conn
-            # Order this read in the audit log exactly where it happens (see lock_head).
-            audit.lock_head(conn)
-            self._core.host(conn, host_id)
-            regs = fast.query(conn, _PAGE, (host_id, event_id, after, limit + 1))
+            self._start_host_read(tx, host_id)
+            regs = fast.query(tx.conn, _PAGE, (host_id, event_id, after, limit + 1))
             if not regs and cursor is None:
                 raise UnknownEvent("no such event for this host", event_id=event_id)
             more = len(regs) > limit
             regs = regs[:limit]
             items, shown = self._view(tx, host_id, event_id, regs)
-            audit.append(
-                conn,
-                tx.now,
-                "host.read_attendees",
-                host_id=host_id,
-                details={
-                    "event_id": event_id,
-                    "attendees": len(items),
-                    "fields": sorted(shown),
-                },
-            )
+            _log_host_read(tx, host_id, event_id, len(items), shown)
             next_cursor = _encode_cursor(regs[-1][0]) if more else None
             return AttendeePage(items, next_cursor)
+
+    def _start_host_read(self, tx: Tx, host_id: str) -> None:
+        # Order this read in the audit log exactly where it happens (see lock_head).
+        audit.lock_head(tx.conn)
+        self._core.host(tx.conn, host_id)
 
     def _view(
         self, tx: Tx, host_id: str, event_id: str, regs: list[tuple[str, str, str]]
@@ -439,16 +453,22 @@ class Events:
         bare = {"shared_with_host", "event_type"}
         out = []
         all_shown: set[str] = set()
+        templates = {
+            etype: {**_EMPTY_DATA, "shared_with_host": host_id, "event_type": event_types[etype]}
+            for etype in {r[2] for r in regs}
+        }
         for reg_id, agent_id, etype in regs:
-            shown: dict[str, Any] = dict(_EMPTY_DATA)
-            shown["shared_with_host"] = host_id
-            shown["event_type"] = event_types[etype]
+            shown = templates[etype].copy()
             shared_at = None
             values = opened.get(reg_id)
             if values:
                 covered = covered_by_reg[reg_id]
                 shown.update(values)
-                shared_at = shown["shared_at"] = from_us(min(covered[n] for n in values))
+                if len(covered) == len(values):  # every covered field has its copy
+                    first_us = min(covered.values())
+                else:
+                    first_us = min(covered[n] for n in values)
+                shared_at = shown["shared_at"] = from_us(first_us)
                 names = tuple(values)
                 fields_set = field_sets.get(names)
                 if fields_set is None:
@@ -458,6 +478,17 @@ class Events:
                 fields_set = bare
             out.append(HostAttendee(pairwise_ref(agent_id), trusted(shown, fields_set), shared_at))
         return out, all_shown
+
+
+def _log_host_read(tx: Tx, host_id: str, event_id: str, count: int, shown: set[str]) -> None:
+    """The audit entry of one host read: how many attendees and which fields, no values."""
+    audit.append(
+        tx.conn,
+        tx.now,
+        "host.read_attendees",
+        host_id=host_id,
+        details={"event_id": event_id, "attendees": count, "fields": sorted(shown)},
+    )
 
 
 _PAGE_SEALED = fast.Sql(

@@ -95,4 +95,4 @@ def history_command(db: DbOption = DEFAULT_URL) -> None:
     console = out()
     for revision, down, message in history():
         mark = "  <- current" if revision == at else ""
-        console.print(f"{down or 'base'} -> {revision}  {message}{mark}")
+        console.print(f"{down or 'base'} -> {revision}  {message}{mark}", soft_wrap=True)

@@ -160,7 +160,20 @@ class Registration(SQLModel, table=True):
 
 class Grant(SQLModel, table=True):
     __tablename__ = "dualid_grant"
-    __table_args__ = (Index("ix_dualid_grant_agent_host", "agent_id", "host_id"),)
+    __table_args__ = (
+        # Covering for the host view's grant lookups (migration 0003).
+        Index(
+            "ix_dualid_grant_active",
+            "agent_id",
+            "host_id",
+            "revoked_at",
+            "event_id",
+            "expires_at",
+            "event_type",
+            "created_at",
+            "fields",
+        ),
+    )
     grant_id: str = Field(primary_key=True, max_length=40)
     agent_id: str = Field(max_length=40)
     host_id: str = Field(max_length=64, index=True)

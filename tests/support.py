@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from dualid import DualId
+from dualid.store import _fast as fast
 from dualid.store._tables import metadata
 
 DUALID_TABLES = sorted(t.name for t in metadata.sorted_tables if t.name.startswith("dualid_"))
@@ -69,8 +70,19 @@ def fail_on_sql(sdk: DualId, needle: str, *, after: int = 0) -> Iterator[list[st
             if len(seen) > after:
                 raise InjectedFault(needle)
 
+    # The hot paths run on bare DBAPI connections (Store.write_raw, Store.raw), where
+    # SQLAlchemy's cursor events do not fire: check their statements where they run.
+    original = fast._run
+
+    def run_raw(conn: Any, sql: Any, params: Any, many: bool) -> Any:
+        if isinstance(conn, fast.RawConnection):
+            check(conn, None, sql.text(conn) if isinstance(sql, fast.Sql) else sql)
+        return original(conn, sql, params, many)
+
     sa.event.listen(sdk.store.engine, "before_cursor_execute", check)
+    fast._run = run_raw
     try:
         yield seen
     finally:
+        fast._run = original
         sa.event.remove(sdk.store.engine, "before_cursor_execute", check)

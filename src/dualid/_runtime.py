@@ -13,8 +13,9 @@ from sqlalchemy import Connection
 from dualid.clock import Clock, ClockReading
 from dualid.crypto import DerivedKeys, KeyProvider
 from dualid.store import Store
+from dualid.store._fast import RawConnection
 
-__all__ = ["Runtime", "Tx", "new_id"]
+__all__ = ["FastTx", "Runtime", "Tx", "new_id"]
 
 
 def new_id(prefix: str) -> str:
@@ -30,6 +31,14 @@ class Tx:
     now: ClockReading
 
 
+@dataclass(frozen=True)
+class FastTx:
+    """A :class:`Tx` on a bare DBAPI connection (see :meth:`Runtime.write_fast`)."""
+
+    conn: RawConnection
+    now: ClockReading
+
+
 @dataclass
 class Runtime:
     store: Store
@@ -41,6 +50,13 @@ class Runtime:
     def write(self) -> Iterator[Tx]:
         with self.store.write() as conn:
             yield Tx(conn, self.clock.now())
+
+    @contextmanager
+    def write_fast(self) -> Iterator[FastTx]:
+        """A write transaction for code that only runs :mod:`dualid.store._fast`
+        statements (the per-request hot paths)."""
+        with self.store.write_raw() as conn:
+            yield FastTx(conn, self.clock.now())
 
     @contextmanager
     def read(self) -> Iterator[Tx]:

@@ -109,7 +109,7 @@ def _hash(prev_hash: str, body: str) -> str:
     return hashlib.sha256(bytes.fromhex(prev_hash) + body.encode()).hexdigest()
 
 
-def lock_head(conn: Connection) -> None:
+def lock_head(conn: Connection | fast.RawConnection) -> None:
     """Take the chain-head lock now, for the rest of the transaction.
 
     A transaction that reads and then records what it read (a host read of personal data)
@@ -120,7 +120,7 @@ def lock_head(conn: Connection) -> None:
 
 
 def append(
-    conn: Connection,
+    conn: Connection | fast.RawConnection,
     reading: ClockReading,
     action: str,
     *,
@@ -139,13 +139,13 @@ def append(
 
 
 def append_many(
-    conn: Connection,
+    conn: Connection | fast.RawConnection,
     reading: ClockReading,
     entries: Sequence[tuple[str, str | None, str | None, str | None, Mapping[str, Any]]],
 ) -> int:
     """Append ``(action, subject, host_id, actor, details)`` entries in order, with one head
     lock and one multi-row insert (bulk onboarding); returns the last sequence number."""
-    if len(entries) == 1 and conn.dialect.name == "postgresql":
+    if len(entries) == 1 and fast.dialect(conn) == "postgresql":
         return _append_one_postgresql(conn, reading, entries[0])
     seq, prev = _locked_head(conn)
     if not entries:
@@ -192,7 +192,7 @@ _APPEND_ONE_PG = fast.Sql(
 
 
 def _append_one_postgresql(
-    conn: Connection,
+    conn: Connection | fast.RawConnection,
     reading: ClockReading,
     entry: tuple[str, str | None, str | None, str | None, Mapping[str, Any]],
 ) -> int:
@@ -204,9 +204,9 @@ def _append_one_postgresql(
     return int(seq)
 
 
-def _locked_head(conn: Connection) -> tuple[int, str]:
+def _locked_head(conn: Connection | fast.RawConnection) -> tuple[int, str]:
     # SQLite's write transactions (BEGIN IMMEDIATE) are already exclusive.
-    sql = _HEAD_FOR_UPDATE if conn.dialect.name == "postgresql" else _HEAD_SQLITE
+    sql = _HEAD_FOR_UPDATE if fast.dialect(conn) == "postgresql" else _HEAD_SQLITE
     ((seq, entry_hash),) = fast.query(conn, sql)
     return int(seq), str(entry_hash)
 

@@ -22,6 +22,7 @@ from ._aead import _NONCE, FORMAT_V1, field_aad, seal_field
 from ._dek import DataKey
 
 __all__ = [
+    "SealedRow",
     "decode_value",
     "delete_fields",
     "encode_value",
@@ -61,7 +62,6 @@ _INSERT = fast.Sql(
     "INSERT INTO dualid_sealed (record_id, field, agent_id, dek_version, ciphertext, sealed_at)"
     " VALUES (?, ?, ?, ?, ?, ?)"
 )
-_COLUMNS = ("record_id", "field", "agent_id", "dek_version", "ciphertext", "sealed_at")
 
 
 def seal_values(
@@ -81,41 +81,27 @@ def seal_values(
     )
 
 
+SealedRow = tuple[str, str, str, int, bytes, int]
+"""A ``dualid_sealed`` row in column order: record_id, field, agent_id, dek_version,
+ciphertext, sealed_at (microseconds since the epoch)."""
+
+
 def sealed_row(
     dek: DataKey, agent_id: str, record_id: str, field: str, value: Any, now: datetime
-) -> dict[str, Any]:
+) -> SealedRow:
     """The ``dualid_sealed`` row for one field (for callers inserting many at once)."""
-    return {
-        "record_id": record_id,
-        "field": field,
-        "agent_id": agent_id,
-        "dek_version": dek.version,
-        "ciphertext": seal_field(
-            dek.aead, encode_value(field, value), field_aad(agent_id, record_id, field, dek.version)
-        ),
-        "sealed_at": now,
-    }
+    aad = field_aad(agent_id, record_id, field, dek.version)
+    ciphertext = seal_field(dek.aead, encode_value(field, value), aad)
+    return (record_id, field, agent_id, dek.version, ciphertext, fast.to_us(now))
 
 
-def insert_sealed_rows(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    fast.executemany(
-        conn,
-        _INSERT,
-        [
-            (
-                r["record_id"],
-                r["field"],
-                r["agent_id"],
-                r["dek_version"],
-                r["ciphertext"],
-                fast.to_us(r["sealed_at"]),
-            )
-            for r in rows
-        ],
-    )
+def insert_sealed_rows(conn: Connection | fast.RawConnection, rows: list[SealedRow]) -> None:
+    fast.executemany(conn, _INSERT, rows)
 
 
-def delete_fields(conn: Connection, record_id: str, fields: Iterable[str] | None = None) -> int:
+def delete_fields(
+    conn: Connection | fast.RawConnection, record_id: str, fields: Iterable[str] | None = None
+) -> int:
     """Delete the sealed rows of ``record_id`` (only ``fields``, when given)."""
     if fields is None:
         return fast.execute(conn, "DELETE FROM dualid_sealed WHERE record_id = ?", (record_id,))

@@ -10,7 +10,13 @@ from sqlalchemy import Connection
 from dualid import audit
 from dualid._runtime import Runtime, Tx, new_id
 from dualid.crypto._dek import create_dek, insert_dek_rows, load_dek, new_dek
-from dualid.crypto._fields import insert_sealed_rows, open_records, seal_values, sealed_row
+from dualid.crypto._fields import (
+    SealedRow,
+    insert_sealed_rows,
+    open_records,
+    seal_values,
+    sealed_row,
+)
 from dualid.errors import InvalidInput, UnknownAgent
 from dualid.store import _fast as fast
 from dualid.store._dialect import insert_ignore
@@ -174,7 +180,7 @@ class Identity:
         ]
         provider = self._rt.provider
         keys: list[dict[str, Any]] = []
-        sealed: list[dict[str, Any]] = []
+        sealed: list[SealedRow] = []
         for index, user_id in created:
             agent_id = proposed[index]
             dek, key_row = new_dek(provider, agent_id, now)

@@ -57,7 +57,7 @@ class Profiles:
         check_agent_id(agent_id)
         if not isinstance(data, EventUserData):
             raise InvalidInput("data must be an EventUserData")
-        with self._rt.write() as tx:
+        with self._rt.write_fast() as tx:
             if data.birthday is not None and data.birthday > tx.now.latest.date():
                 raise InvalidField("birthday is in the future", field="birthday")
             dek = load_dek(tx.conn, self._rt.provider, agent_id)

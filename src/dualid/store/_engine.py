@@ -152,6 +152,25 @@ class Store:
                 dbapi.close()
 
     @contextmanager
+    def write_raw(self) -> Iterator[RawConnection]:
+        """A write transaction on a pooled DBAPI connection, without SQLAlchemy's
+        Connection (about 30 us less per transaction): for the hottest writes, which run
+        only :mod:`dualid.store._fast` statements. Commit on success, roll back on any
+        exception, like :meth:`write`; SQLAlchemy's cursor events do not fire."""
+        with self._guarded():
+            dbapi = self.engine.raw_connection()
+            try:
+                if self.dialect == "sqlite":
+                    dbapi.driver_connection.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
+                yield RawConnection(dbapi, self.dialect)
+                dbapi.commit()
+            except BaseException:
+                dbapi.rollback()
+                raise
+            finally:
+                dbapi.close()
+
+    @contextmanager
     def write(self) -> Iterator[Connection]:
         """A write transaction: commit on success, roll back on any exception."""
         with self._transaction(True) as conn:

@@ -15,7 +15,17 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-__all__ = ["RawConnection", "Sql", "execute", "executemany", "from_us", "in_list", "query", "to_us"]
+__all__ = [
+    "RawConnection",
+    "Sql",
+    "dialect",
+    "execute",
+    "executemany",
+    "from_us",
+    "in_list",
+    "query",
+    "to_us",
+]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
@@ -43,7 +53,7 @@ class Sql:
         self.postgresql = text.replace("?", "%s")
 
     def text(self, conn: Connection | RawConnection) -> str:
-        return self.postgresql if _dialect(conn) == "postgresql" else self.sqlite
+        return self.postgresql if dialect(conn) == "postgresql" else self.sqlite
 
 
 class RawConnection:
@@ -57,7 +67,8 @@ class RawConnection:
         self.dialect_name = dialect_name
 
 
-def _dialect(conn: Connection | RawConnection) -> str:
+def dialect(conn: Connection | RawConnection) -> str:
+    """``"sqlite"`` or ``"postgresql"``, for either kind of connection."""
     return conn.dialect_name if isinstance(conn, RawConnection) else conn.dialect.name
 
 
@@ -78,13 +89,11 @@ def _cursor(conn: Connection | RawConnection) -> Any:
 def _run(conn: Connection | RawConnection, sql: Sql | str, params: Any, many: bool) -> Any:
     text = sql.text(conn) if isinstance(sql, Sql) else Sql(sql).text(conn)
     cur = _cursor(conn)
-    if isinstance(conn, RawConnection):
-        cur.execute(text, params)
-        return cur
-    # Keep SQLAlchemy's cursor events (tracing, fault injection in tests) working.
-    before, after = conn.dispatch.before_cursor_execute, conn.dispatch.after_cursor_execute
-    if before:
-        for listener in before:
+    # On a SQLAlchemy Connection, keep its cursor events (tracing, fault injection in
+    # tests) working; a RawConnection has none.
+    events = None if isinstance(conn, RawConnection) else conn.dispatch
+    if events is not None and events.before_cursor_execute:
+        for listener in events.before_cursor_execute:
             listener(conn, cur, text, params, None, many)
     try:
         if many:
@@ -94,8 +103,8 @@ def _run(conn: Connection | RawConnection, sql: Sql | str, params: Any, many: bo
     except BaseException:
         cur.close()
         raise
-    if after:
-        for listener in after:
+    if events is not None and events.after_cursor_execute:
+        for listener in events.after_cursor_execute:
             listener(conn, cur, text, params, None, many)
     return cur
 
@@ -120,7 +129,9 @@ def execute(conn: Connection | RawConnection, sql: Sql | str, params: Sequence[A
         cur.close()
 
 
-def executemany(conn: Connection, sql: Sql | str, rows: Iterable[Sequence[Any]]) -> None:
+def executemany(
+    conn: Connection | RawConnection, sql: Sql | str, rows: Iterable[Sequence[Any]]
+) -> None:
     batch = [tuple(r) for r in rows]
     if batch:
         _run(conn, sql, batch, True).close()

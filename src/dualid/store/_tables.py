@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import BigInteger, Index, LargeBinary, Table, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Index, Integer, LargeBinary, Table, Text, UniqueConstraint
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
@@ -92,6 +92,8 @@ class Sealed(SQLModel, table=True):
     """One encrypted field of one record (a profile, a userId, a registration snapshot)."""
 
     __tablename__ = "dualid_sealed"
+    # SQLite: stored in its primary key (migration 0004).
+    __table_args__ = {"sqlite_with_rowid": False}
     record_id: str = Field(primary_key=True, max_length=64)
     field: str = Field(primary_key=True, max_length=32)
     agent_id: str = Field(max_length=40, index=True)
@@ -105,8 +107,11 @@ class AuditEntry(SQLModel, table=True):
     hash commits to; ``seq`` and ``subject`` repeat parts of it for querying."""
 
     __tablename__ = "dualid_audit"
+    # SQLite: INTEGER PRIMARY KEY, the table's rowid (migration 0004).
     seq: int = Field(
-        sa_type=BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False}
+        sa_type=BigInteger().with_variant(Integer(), "sqlite"),
+        primary_key=True,
+        sa_column_kwargs={"autoincrement": False},
     )
     subject: str | None = Field(default=None, max_length=40, index=True)
     body: str = Field(sa_type=Text)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from dualid import DecryptionFailed, DualId, EventUserData
 from dualid.crypto import field_aad, open_field, seal_field
-from dualid.crypto._fields import decode_value, encode_value
+from dualid.crypto._dek import DataKey
+from dualid.crypto._fields import decode_value, encode_value, open_rows, sealed_rows
 from dualid.models import DataField
 from dualid.testing import FakeClock
 
@@ -113,3 +114,16 @@ def test_profile_round_trip_through_the_store(data: EventUserData) -> None:
                 }
             ).model_dump()
         )
+
+
+def test_sealed_rows_open_back_with_a_fresh_nonce_per_field() -> None:
+    dek = DataKey(AESGCM(AESGCM.generate_key(256)), 3)
+    values = {"name": "Ana", "email": "ana@example.org", "birthday": date(1990, 4, 2)}
+    values |= {"additional_data": {"diet": ["vegan"], "seats": 2}}
+    rows = sealed_rows(dek, "agt_x", "p:agt_x", values, datetime(2026, 1, 1, tzinfo=UTC))
+    assert [r[1] for r in rows] == list(values)
+    assert {r[3] for r in rows} == {3}
+    nonces = {r[4][1:13] for r in rows}
+    assert len(nonces) == len(values)
+    opened = open_rows([(r[0], r[1], r[2], r[3], r[4]) for r in rows], {"agt_x": dek})
+    assert opened == {"p:agt_x": values}

@@ -31,6 +31,7 @@ __all__ = [
     "load_or_create_secret",
     "new_dek",
     "rewrap_batch",
+    "unwrap_dek",
     "usage_by_master_key",
 ]
 
@@ -128,6 +129,15 @@ def load_deks(
         for (agent_id, _key_id, version, _wrapped), raw in zip(rows, raws, strict=True):
             out[agent_id] = DataKey(AESGCM(raw), version)
     return out
+
+
+def unwrap_dek(
+    provider: KeyProvider, agent_id: str, key_id: str, version: int, wrapped: bytes
+) -> DataKey:
+    """The DEK of one ``dualid_agent_key`` row (for callers that read the row themselves,
+    joined with what it decrypts)."""
+    raw = provider.unwrap(key_id, bytes(wrapped), _dek_aad(agent_id, version))
+    return DataKey(AESGCM(raw), version)
 
 
 def load_dek(

@@ -8,6 +8,7 @@ one AES-GCM ciphertext bound to agent, record, field and DEK version.
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Container, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
@@ -31,6 +32,7 @@ __all__ = [
     "open_rows",
     "seal_values",
     "sealed_row",
+    "sealed_rows",
 ]
 
 
@@ -76,9 +78,7 @@ def seal_values(
     if not values:
         return
     delete_fields(conn, record_id, list(values))
-    insert_sealed_rows(
-        conn, [sealed_row(dek, agent_id, record_id, f, v, now) for f, v in values.items()]
-    )
+    insert_sealed_rows(conn, sealed_rows(dek, agent_id, record_id, values, now))
 
 
 SealedRow = tuple[str, str, str, int, bytes, int]
@@ -93,6 +93,24 @@ def sealed_row(
     aad = field_aad(agent_id, record_id, field, dek.version)
     ciphertext = seal_field(dek.aead, encode_value(field, value), aad)
     return (record_id, field, agent_id, dek.version, ciphertext, fast.to_us(now))
+
+
+def sealed_rows(
+    dek: DataKey, agent_id: str, record_id: str, values: Mapping[str, Any], now: datetime
+) -> list[SealedRow]:
+    """:func:`sealed_row` for every field of one record: one random read for all the
+    nonces, one timestamp (a profile write seals every field at once)."""
+    version = dek.version
+    encrypt = dek.aead.encrypt
+    sealed_at = fast.to_us(now)
+    nonces = secrets.token_bytes(_NONCE * len(values))
+    out: list[SealedRow] = []
+    for i, (field, value) in enumerate(values.items()):
+        nonce = nonces[i * _NONCE : (i + 1) * _NONCE]
+        aad = field_aad(agent_id, record_id, field, version)
+        blob = FORMAT_V1 + nonce + encrypt(nonce, encode_value(field, value), aad)
+        out.append((record_id, field, agent_id, version, blob, sealed_at))
+    return out
 
 
 def insert_sealed_rows(conn: Connection | fast.RawConnection, rows: list[SealedRow]) -> None:

@@ -8,10 +8,11 @@ from pydantic import ValidationError
 
 from dualid import audit
 from dualid._runtime import Runtime
-from dualid.crypto._dek import load_dek
-from dualid.crypto._fields import delete_fields, insert_sealed_rows, open_records, sealed_row
-from dualid.errors import InvalidField, InvalidInput
+from dualid.crypto._dek import load_dek, unwrap_dek
+from dualid.crypto._fields import delete_fields, insert_sealed_rows, open_rows, sealed_rows
+from dualid.errors import InvalidField, InvalidInput, UnknownAgent
 from dualid.models import DataField, EventUserData
+from dualid.store import _fast as fast
 
 from ._agents import check_agent_id
 
@@ -41,6 +42,13 @@ def to_user_data(values: dict[str, Any], **meta: Any) -> EventUserData:
     return EventUserData._trusted({**_EMPTY, **values, **meta})
 
 
+_KEY_AND_PROFILE = fast.Sql(
+    "SELECT k.master_key_id, k.dek_version, k.wrapped, s.field, s.dek_version, s.ciphertext"
+    " FROM dualid_agent_key k LEFT JOIN dualid_sealed s ON s.record_id = ?"
+    " WHERE k.agent_id = ?"
+)
+
+
 class Profiles:
     """The person's own profile, which registrations and grants copy fields from.
 
@@ -67,7 +75,7 @@ class Profiles:
             delete_fields(tx.conn, record)
             insert_sealed_rows(
                 tx.conn,
-                [sealed_row(dek, agent_id, record, f, v, tx.now.time) for f, v in values.items()],
+                sealed_rows(dek, agent_id, record, values, tx.now.time),
             )
             audit.append(
                 tx.conn,
@@ -94,15 +102,19 @@ class Profiles:
     def get(self, agent_id: str) -> EventUserData | None:
         """The stored profile, or None when the person has stored nothing."""
         check_agent_id(agent_id)
-        # Two single-statement reads, no transaction: a concurrent erasure can only make
-        # the second find nothing (AES-GCM binding rules out mixing anything else).
+        record = profile_record(agent_id)
+        # One statement (one snapshot, no transaction to open): the agent's wrapped key
+        # and its profile's sealed rows.
         with self._rt.store.raw() as conn:
-            dek = load_dek(conn, self._rt.provider, agent_id)
-            record = profile_record(agent_id)
-            opened = open_records(conn, {agent_id: dek}, [record])
-        if record not in opened:
+            rows = fast.query(conn, _KEY_AND_PROFILE, (record, agent_id))
+        if not rows:
+            raise UnknownAgent("no such agent (unknown or erased)")
+        key_id, version, wrapped = rows[0][:3]
+        if rows[0][3] is None:  # the key without sealed rows (LEFT JOIN)
             return None
-        return to_user_data(opened[record])
+        dek = unwrap_dek(self._rt.provider, agent_id, key_id, version, wrapped)
+        sealed = [(record, field, agent_id, v, blob) for *_, field, v, blob in rows]
+        return to_user_data(open_rows(sealed, {agent_id: dek})[record])
 
     def delete(self, agent_id: str) -> None:
         """Remove every stored profile field (the agent and its registrations stay)."""

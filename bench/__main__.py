@@ -147,7 +147,13 @@ def _run_suite(suite: str, quick: bool, keys: set[str] | None) -> tuple[list[h.R
         return rows, time.perf_counter() - start, True
     rows = _adapt(suite, rows)
     if keys is not None:
-        rows = [r for r in rows if r["key"] in keys or r["key"].startswith(suite + "_")]
+        # A figure's informational companions (profile_put_get_floor) come with it.
+        rows = [
+            r
+            for r in rows
+            if r["key"].startswith(suite + "_")
+            or any(r["key"] == k or r["key"].startswith(k + "_") for k in keys)
+        ]
     failed = any(r.get("error") for r in rows)
     return rows, time.perf_counter() - start, failed
 

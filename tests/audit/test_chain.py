@@ -43,8 +43,10 @@ def test_entries_link_by_hash(sdk: DualId) -> None:
 
 def test_body_is_canonical_json(sdk: DualId) -> None:
     _populate(sdk, 1)
-    for (body,) in rows(sdk, "SELECT body FROM dualid_audit"):
+    sdk.identity.agents_for([f"bulk-{i}" for i in range(5)])  # bulk entries share a tail
+    for seq, subject, body in rows(sdk, "SELECT seq, subject, body FROM dualid_audit"):
         doc = json.loads(body)
+        assert (doc["seq"], doc["subject"]) == (seq, subject)
         assert list(doc) == [
             "seq",
             "subject",

@@ -151,9 +151,19 @@ def append_many(
     if not entries:
         return seq
     rows: list[tuple[int, str | None, str, str, str]] = []
+    # Entries without details that share action, host and actor (bulk onboarding writes
+    # thousands of "agent.created") differ only in their prefix: the rest is built once.
+    tails: dict[tuple[str, str | None, str | None], str] = {}
     for action, subject, host_id, actor, details in entries:
         seq += 1
-        body = _body(seq, subject, action, reading, host_id, actor, details)
+        if details:
+            body = _body(seq, subject, action, reading, host_id, actor, details)
+        else:
+            tail = tails.get((action, host_id, actor))
+            if tail is None:
+                empty = _body(0, None, action, reading, host_id, actor, {})
+                tail = tails[(action, host_id, actor)] = empty[len(_prefix(0, None)) :]
+            body = _prefix(seq, subject) + tail
         entry_hash = _hash(prev, body)
         rows.append((seq, subject, body, prev, entry_hash))
         prev = entry_hash

@@ -165,14 +165,19 @@ class Identity:
         # unique-index locks in one order and cannot deadlock (PostgreSQL 40P01).
         proposed = {index: new_id("agt") for index in sorted(missing)}
         now_us = fast.to_us(now)
-        fast.executemany(
+        inserted = fast.executemany(
             conn,
             _INSERT_AGENT,
             [(a, i, now_us) for i, a in proposed.items()],
         )
         # Another writer may have created some of them between our read and our insert:
         # theirs stand, and only the rows we inserted get a key, a sealed userId and an entry.
-        winners = self._find(conn, missing)
+        # SQLite counts the rows it inserted (and holds the write lock): when every one went
+        # in, they are all ours; otherwise (and on PostgreSQL) read back who won.
+        if fast.dialect(conn) == "sqlite" and inserted == len(proposed):
+            winners = {missing[index]: agent_id for index, agent_id in proposed.items()}
+        else:
+            winners = self._find(conn, missing)
         created = [
             (index, user_id)
             for index, user_id in missing.items()

@@ -131,7 +131,14 @@ def execute(conn: Connection | RawConnection, sql: Sql | str, params: Sequence[A
 
 def executemany(
     conn: Connection | RawConnection, sql: Sql | str, rows: Iterable[Sequence[Any]]
-) -> None:
+) -> int:
+    """Run one statement per row; returns the driver's row count (SQLite: the rows
+    changed in total; psycopg may report -1)."""
     batch = [tuple(r) for r in rows]
-    if batch:
-        _run(conn, sql, batch, True).close()
+    if not batch:
+        return 0
+    cur = _run(conn, sql, batch, True)
+    try:
+        return int(cur.rowcount)
+    finally:
+        cur.close()

@@ -75,7 +75,7 @@ def _sizes(quick: bool) -> dict[str, int]:
         "warm_calls": 5_000,
         "warm_repeats": 7,
         "attendees": 10_000,
-        "attendees_repeats": 5,
+        "attendees_repeats": 9,
         "memory_attendees": 30_000,
         "verify_repeats": 5,
     }

@@ -54,6 +54,10 @@ _PAGE = fast.Sql(
     " WHERE host_id = ? AND event_id = ? AND registration_id > ?"
     " ORDER BY registration_id LIMIT ?"
 )
+_EVENT_REGS = fast.Sql(
+    "SELECT registration_id, agent_id, event_type FROM dualid_registration"
+    " WHERE host_id = ? AND event_id = ? ORDER BY registration_id"
+)
 _ACTIVE_GRANTS = (
     "SELECT agent_id, event_id, event_type, fields, created_at FROM dualid_grant"
     " WHERE host_id = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)"
@@ -331,19 +335,17 @@ class Events:
         check_event_id(event_id)
         with self._rt.write() as tx:
             self._start_host_read(tx, host_id)
+            regs = fast.query(tx.conn, _EVENT_REGS, (host_id, event_id))
+            if not regs:
+                raise UnknownEvent("no such event for this host", event_id=event_id)
             items: list[HostAttendee] = []
             shown: set[str] = set()
-            after = ""
-            while True:
-                regs = fast.query(tx.conn, _PAGE, (host_id, event_id, after, _PAGE_MAX))
-                if not regs and not items:
-                    raise UnknownEvent("no such event for this host", event_id=event_id)
-                page, page_shown = self._view(tx, host_id, event_id, regs)
+            for start in range(0, len(regs), _PAGE_MAX):  # bounded IN lists and ranges
+                page, page_shown = self._view(
+                    tx, host_id, event_id, regs[start : start + _PAGE_MAX]
+                )
                 items += page
                 shown |= page_shown
-                if len(regs) < _PAGE_MAX:
-                    break
-                after = regs[-1][0]
             _log_host_read(tx, host_id, event_id, len(items), shown)
             return items
 

@@ -87,7 +87,7 @@ class Registration:
     grant_id: str | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class HostAttendee:
     """One attendee as a host sees them: a pairwise ``ref`` (stable at this host, unlinkable
     across hosts, P5), the consented ``data`` only (P2), and when sharing began."""

@@ -76,7 +76,7 @@ def _sizes(quick: bool) -> dict[str, int]:
         "warm_repeats": 7,
         "attendees": 10_000,
         "attendees_repeats": 9,
-        "memory_attendees": 30_000,
+        "memory_attendees": 100_000,
         "verify_repeats": 5,
     }
 
@@ -644,9 +644,8 @@ def bench_memory(ev: Event, target_n: int) -> h.Row:
             f"peak {peak1 / kib:,.0f} KiB at {n1:,} attendees ({plain1 / kib:,.0f} KiB "
             f"plaintext) vs {peak2 / kib:,.0f} KiB at {n2:,} ({plain2 / kib:,.0f} KiB): "
             f"x{growth:.2f}; attendees() as a list peaks at {list_peak / kib:,.0f} KiB at "
-            f"{n2:,}. Event size reduced from 100,000 to fit the time budget: "
-            f"events.register runs ~{grow / max(1, n2 - n1) * 1000:.1f} ms per attendee, "
-            "so a 100k event would take minutes to build"
+            f"{n2:,}. Growing the event took {grow:.0f} s (events.register, "
+            f"~{grow / max(1, n2 - n1) * 1000:.1f} ms per attendee), not counted"
         ),
         peak_at_n_kib=round(peak1 / kib, 1),
         n=n1,

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dualid import AuditReport, DualId, EventUserData
 from dualid.audit import GENESIS
@@ -92,3 +96,51 @@ def test_failed_operation_writes_no_entry(sdk: DualId) -> None:
     with contextlib.suppress(Exception):
         sdk.profiles.put("agt_unknown", EventUserData(name="Ana"))
     assert sdk.audit.verify() == before
+
+
+_TEXT = st.text(max_size=30) | st.sampled_from(["agt_abc", "bistro-7", 'é\u2028"\\', ""])
+_JSONISH = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=10),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner),
+    max_leaves=8,
+)
+
+
+@given(
+    seq=st.integers(min_value=0, max_value=2**62),
+    subject=st.none() | _TEXT,
+    action=_TEXT,
+    host=st.none() | _TEXT,
+    actor=st.none() | _TEXT,
+    details=st.dictionaries(st.text(max_size=8), _JSONISH, max_size=4),
+    micros=st.integers(min_value=0, max_value=10**16),
+)
+@settings(max_examples=300, deadline=None)
+def test_entry_body_is_exactly_the_canonical_json_dump(
+    seq: int,
+    subject: str | None,
+    action: str,
+    host: str | None,
+    actor: str | None,
+    details: dict[str, object],
+    micros: int,
+) -> None:
+    """_body assembles the JSON from its parts; it must be byte-equal to json.dumps of the
+    document, which is what the chain's hashes commit to and verify() re-reads."""
+    from dualid.audit._chain import _body
+
+    reading = FakeClock(start=datetime(2026, 1, 1, tzinfo=UTC)).now()
+    reading = dataclasses.replace(reading, uncertainty=timedelta(microseconds=micros % 10**9))
+    doc = {
+        "seq": seq,
+        "subject": subject,
+        "action": action,
+        "at": reading.time.isoformat(timespec="microseconds"),
+        "uncertainty_us": reading.uncertainty // timedelta(microseconds=1),
+        "hlc": str(reading.hlc),
+        "host": host,
+        "actor": actor,
+        "details": details,
+    }
+    expected = json.dumps(doc, separators=(",", ":"), ensure_ascii=True, sort_keys=False)
+    assert _body(seq, subject, action, reading, host, actor, details) == expected

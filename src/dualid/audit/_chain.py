@@ -15,6 +15,7 @@ import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from sqlalchemy import Connection, select
@@ -81,18 +82,38 @@ def _body(
     actor: str | None,
     details: Mapping[str, Any],
 ) -> str:
-    doc = {
-        "seq": seq,
-        "subject": subject,
-        "action": action,
-        "at": reading.time.isoformat(timespec="microseconds"),
-        "uncertainty_us": reading.uncertainty // _US,
-        "hlc": str(reading.hlc),
-        "host": host_id,
-        "actor": actor,
-        "details": details,
-    }
-    return json.dumps(doc, separators=(",", ":"), ensure_ascii=True, sort_keys=False)
+    """The entry's canonical JSON: exactly ``json.dumps(doc, separators=(",", ":"),
+    ensure_ascii=True)`` of the document in the key order below (tested against it),
+    assembled from its parts because every change writes one."""
+    return (
+        '{"seq":'
+        + str(int(seq))
+        + ',"subject":'
+        + _json_text(subject)
+        + ',"action":'
+        + _quote(action)
+        + ',"at":'
+        + _quote(reading.time.isoformat(timespec="microseconds"))
+        + ',"uncertainty_us":'
+        + str(reading.uncertainty // _US)
+        + ',"hlc":'
+        + _quote(str(reading.hlc))
+        + ',"host":'
+        + _json_text(host_id)
+        + ',"actor":'
+        + _json_text(actor)
+        + ',"details":'
+        + (_dumps(details) if details else "{}")
+        + "}"
+    )
+
+
+_quote = encode_basestring_ascii  # what json.dumps(..., ensure_ascii=True) does to a str
+_dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True).encode
+
+
+def _json_text(value: str | None) -> str:
+    return "null" if value is None else _quote(value)
 
 
 def _prefix(seq: int, subject: str | None) -> str:
@@ -145,8 +166,10 @@ def append_many(
 ) -> int:
     """Append ``(action, subject, host_id, actor, details)`` entries in order, with one head
     lock and one multi-row insert (bulk onboarding); returns the last sequence number."""
-    if len(entries) == 1 and fast.dialect(conn) == "postgresql":
-        return _append_one_postgresql(conn, reading, entries[0])
+    if len(entries) == 1:
+        if fast.dialect(conn) == "postgresql":
+            return _append_one_postgresql(conn, reading, entries[0])
+        return _append_one(conn, reading, entries[0])
     seq, prev = _locked_head(conn)
     if not entries:
         return seq
@@ -199,6 +222,23 @@ _APPEND_ONE_PG = fast.Sql(
     " UPDATE dualid_audit_head SET seq = e.seq, entry_hash = e.entry_hash FROM e"
     " WHERE dualid_audit_head.id = 1 RETURNING e.seq"
 )
+
+
+def _append_one(
+    conn: Connection | fast.RawConnection,
+    reading: ClockReading,
+    entry: tuple[str, str | None, str | None, str | None, Mapping[str, Any]],
+) -> int:
+    """One entry on SQLite, whose write transactions are already exclusive: read the
+    head, insert, move the head (three statements, no list building)."""
+    action, subject, host_id, actor, details = entry
+    seq, prev = _locked_head(conn)
+    seq += 1
+    body = _body(seq, subject, action, reading, host_id, actor, details)
+    entry_hash = _hash(prev, body)
+    fast.execute(conn, _INSERT, (seq, subject, body, prev, entry_hash))
+    fast.execute(conn, _SET_HEAD, (seq, entry_hash))
+    return seq
 
 
 def _append_one_postgresql(

@@ -140,13 +140,21 @@ def unwrap_dek(
     return DataKey(AESGCM(raw), version)
 
 
+_ONE_KEY = fast.Sql(
+    "SELECT master_key_id, dek_version, wrapped FROM dualid_agent_key WHERE agent_id = ?"
+)
+
+
 def load_dek(
     conn: Connection | fast.RawConnection, provider: KeyProvider, agent_id: str
 ) -> DataKey:
-    found = load_deks(conn, provider, [agent_id])
-    if agent_id not in found:
+    """The unwrapped DEK of one agent; :class:`~dualid.errors.UnknownAgent` when it has
+    none (unknown or erased)."""
+    rows = fast.query(conn, _ONE_KEY, (agent_id,))
+    if not rows:
         raise UnknownAgent("no such agent (unknown or erased)")
-    return found[agent_id]
+    key_id, version, wrapped = rows[0]
+    return unwrap_dek(provider, agent_id, key_id, version, wrapped)
 
 
 def destroy_dek(conn: Connection, agent_id: str) -> bool:

@@ -155,16 +155,6 @@ def open_records(
     return out
 
 
-class _Everything:
-    """The ``keep`` of :func:`open_rows` when none is given."""
-
-    def __contains__(self, item: object) -> bool:
-        return True
-
-    def __bool__(self) -> bool:
-        return True
-
-
 def open_rows(
     rows: Iterable[Sequence[Any]],
     deks: Mapping[str, DataKey],
@@ -181,12 +171,12 @@ def open_rows(
     version_tag = FORMAT_V1[0]
     minimum = 1 + _NONCE + 16
     text_tag = _TEXT[0]
-    everything: Container[str] = _Everything()
     try:
         for record_id, field, agent_id, version, blob in rows:
-            wanted = everything if keep is None else keep.get(record_id)
-            if not wanted or field not in wanted:
-                continue
+            if keep is not None:
+                wanted = keep.get(record_id)
+                if not wanted or field not in wanted:
+                    continue
             dek = deks.get(agent_id)
             if dek is None:
                 continue

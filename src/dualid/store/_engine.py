@@ -69,6 +69,10 @@ class Store:
             kwargs.setdefault("connect_args", {"check_same_thread": False})
         elif self.dialect == "sqlite":
             kwargs.setdefault("connect_args", {"timeout": 30, "check_same_thread": False})
+            # Every path ends its own transactions (SQLAlchemy's Connection rolls back on
+            # close; write_raw commits or rolls back; the driver runs in autocommit mode
+            # otherwise), so the pool's rollback on return would only repeat that.
+            kwargs.setdefault("pool_reset_on_return", None)
         else:
             kwargs.setdefault("pool_pre_ping", True)
         # One shared connection in memory: serialise its users across threads.
@@ -165,7 +169,10 @@ class Store:
                 yield RawConnection(dbapi, self.dialect)
                 dbapi.commit()
             except BaseException:
-                dbapi.rollback()
+                try:
+                    dbapi.rollback()
+                except Exception:
+                    dbapi.invalidate()  # never back into the pool mid-transaction
                 raise
             finally:
                 dbapi.close()

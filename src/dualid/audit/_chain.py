@@ -166,10 +166,8 @@ def append_many(
 ) -> int:
     """Append ``(action, subject, host_id, actor, details)`` entries in order, with one head
     lock and one multi-row insert (bulk onboarding); returns the last sequence number."""
-    if len(entries) == 1:
-        if fast.dialect(conn) == "postgresql":
-            return _append_one_postgresql(conn, reading, entries[0])
-        return _append_one(conn, reading, entries[0])
+    if len(entries) == 1 and fast.dialect(conn) == "postgresql":
+        return _append_one_postgresql(conn, reading, entries[0])
     seq, prev = _locked_head(conn)
     if not entries:
         return seq
@@ -222,23 +220,6 @@ _APPEND_ONE_PG = fast.Sql(
     " UPDATE dualid_audit_head SET seq = e.seq, entry_hash = e.entry_hash FROM e"
     " WHERE dualid_audit_head.id = 1 RETURNING e.seq"
 )
-
-
-def _append_one(
-    conn: Connection | fast.RawConnection,
-    reading: ClockReading,
-    entry: tuple[str, str | None, str | None, str | None, Mapping[str, Any]],
-) -> int:
-    """One entry on SQLite, whose write transactions are already exclusive: read the
-    head, insert, move the head (three statements, no list building)."""
-    action, subject, host_id, actor, details = entry
-    seq, prev = _locked_head(conn)
-    seq += 1
-    body = _body(seq, subject, action, reading, host_id, actor, details)
-    entry_hash = _hash(prev, body)
-    fast.execute(conn, _INSERT, (seq, subject, body, prev, entry_hash))
-    fast.execute(conn, _SET_HEAD, (seq, entry_hash))
-    return seq
 
 
 def _append_one_postgresql(

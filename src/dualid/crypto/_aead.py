@@ -21,8 +21,11 @@ def field_aad(agent_id: str, record_id: str, field: str, dek_version: int) -> by
     return f"dualid/field/v1\x1f{agent_id}\x1f{record_id}\x1f{field}\x1f{dek_version}".encode()
 
 
-def seal_field(aead: AESGCM, plaintext: bytes, aad: bytes) -> bytes:
-    nonce = secrets.token_bytes(_NONCE)
+def seal_field(aead: AESGCM, plaintext: bytes, aad: bytes, nonce: bytes | None = None) -> bytes:
+    """``FORMAT_V1 || nonce || AES-GCM(plaintext)``; the nonce is 12 fresh random bytes
+    unless the caller drew them (several fields at once)."""
+    if nonce is None:
+        nonce = secrets.token_bytes(_NONCE)
     return FORMAT_V1 + nonce + aead.encrypt(nonce, plaintext, aad)
 
 

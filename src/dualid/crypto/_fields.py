@@ -31,7 +31,6 @@ __all__ = [
     "open_records",
     "open_rows",
     "seal_values",
-    "sealed_row",
     "sealed_rows",
 ]
 
@@ -86,29 +85,19 @@ SealedRow = tuple[str, str, str, int, bytes, int]
 ciphertext, sealed_at (microseconds since the epoch)."""
 
 
-def sealed_row(
-    dek: DataKey, agent_id: str, record_id: str, field: str, value: Any, now: datetime
-) -> SealedRow:
-    """The ``dualid_sealed`` row for one field (for callers inserting many at once)."""
-    aad = field_aad(agent_id, record_id, field, dek.version)
-    ciphertext = seal_field(dek.aead, encode_value(field, value), aad)
-    return (record_id, field, agent_id, dek.version, ciphertext, fast.to_us(now))
-
-
 def sealed_rows(
     dek: DataKey, agent_id: str, record_id: str, values: Mapping[str, Any], now: datetime
 ) -> list[SealedRow]:
-    """:func:`sealed_row` for every field of one record: one random read for all the
-    nonces, one timestamp (a profile write seals every field at once)."""
+    """The ``dualid_sealed`` rows of one record, a field each, for callers inserting them
+    at once: one random read for all the nonces, one timestamp."""
     version = dek.version
-    encrypt = dek.aead.encrypt
     sealed_at = fast.to_us(now)
     nonces = secrets.token_bytes(_NONCE * len(values))
     out: list[SealedRow] = []
     for i, (field, value) in enumerate(values.items()):
-        nonce = nonces[i * _NONCE : (i + 1) * _NONCE]
         aad = field_aad(agent_id, record_id, field, version)
-        blob = FORMAT_V1 + nonce + encrypt(nonce, encode_value(field, value), aad)
+        nonce = nonces[i * _NONCE : (i + 1) * _NONCE]
+        blob = seal_field(dek.aead, encode_value(field, value), aad, nonce)
         out.append((record_id, field, agent_id, version, blob, sealed_at))
     return out
 
@@ -182,9 +171,8 @@ def open_rows(
                 continue
             if blob[0] != version_tag or len(blob) < minimum:
                 raise DecryptionFailed("a stored field has an unknown format")
-            # field_aad(), inline (this loop runs once per field of every attendee).
-            aad = f"dualid/field/v1\x1f{agent_id}\x1f{record_id}\x1f{field}\x1f{version}"
-            plain = dek.aead.decrypt(blob[1 : 1 + _NONCE], blob[1 + _NONCE :], aad.encode())
+            aad = field_aad(agent_id, record_id, field, version)
+            plain = dek.aead.decrypt(blob[1 : 1 + _NONCE], blob[1 + _NONCE :], aad)
             if plain[0] == text_tag:
                 value: Any = plain[1:].decode()
             else:

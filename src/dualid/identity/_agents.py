@@ -15,7 +15,7 @@ from dualid.crypto._fields import (
     insert_sealed_rows,
     open_records,
     seal_values,
-    sealed_row,
+    sealed_rows,
 )
 from dualid.errors import InvalidInput, UnknownAgent
 from dualid.store import _fast as fast
@@ -190,9 +190,7 @@ class Identity:
             agent_id = proposed[index]
             dek, key_row = new_dek(provider, agent_id, now)
             keys.append(key_row)
-            sealed.append(
-                sealed_row(dek, agent_id, user_record(agent_id), _USER_FIELD, user_id, now)
-            )
+            sealed += sealed_rows(dek, agent_id, user_record(agent_id), {_USER_FIELD: user_id}, now)
         insert_dek_rows(conn, keys)
         insert_sealed_rows(conn, sealed)
         audit.append_many(

@@ -72,6 +72,7 @@ def test_duplicated_reply_counts_once(
     clock = make_clock([server.address], burst=1)
     report = clock.sync()
     assert report.ok
+    assert server.wait_for(replies=2)  # the copy may leave after the client is done
     assert server.replies == 2
     assert len(clock._servers[0].filter) == 1
 
@@ -95,6 +96,8 @@ def test_lost_packets_time_out(
     report = clock.sync()
     assert not report.ok
     assert server.received == 2
+    assert server.wait_for(received=2, timeout=0.05)
+    assert not server.wait_for(replies=1, timeout=0.05)  # nothing ever goes out
     assert server.replies == 0
     assert report.servers[0].last_error == "timeout"
 

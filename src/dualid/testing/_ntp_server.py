@@ -65,7 +65,9 @@ class FakeNtpServer:
     ``time_ns``: the time source (default: :func:`dualid.clock.system_time_ns`; tests pass
     a driven one). ``seed`` makes ``loss`` and ``garbage`` reproducible.
 
-    ``received`` counts requests received, ``replies`` the packets sent back.
+    ``received`` counts requests received, ``replies`` the packets sent back. The server
+    answers from its own thread, so a client can hold a reply before the counter moves:
+    :meth:`wait_for` blocks until the counters reach given values.
     """
 
     def __init__(
@@ -105,6 +107,7 @@ class FakeNtpServer:
         self._sock: socket.socket | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
+        self._counted = threading.Condition()
         self._start_ns = 0
         self._previous: tuple[int, int] | None = None  # (receive, transmit) of last reply
         self._validate()
@@ -167,6 +170,14 @@ class FakeNtpServer:
     ) -> None:
         self.stop()
 
+    def wait_for(self, *, received: int = 0, replies: int = 0, timeout: float = 5.0) -> bool:
+        """Block until at least ``received`` requests came in and ``replies`` packets went
+        out, or ``timeout`` seconds passed; return whether the counts were reached."""
+        with self._counted:
+            return self._counted.wait_for(
+                lambda: self.received >= received and self.replies >= replies, timeout
+            )
+
     # -------------------------------------------------------------- serving
 
     def server_time_ns(self) -> int:
@@ -189,7 +200,9 @@ class FakeNtpServer:
                     continue
                 except OSError:
                     return
-                self.received += 1
+                with self._counted:
+                    self.received += 1
+                    self._counted.notify_all()
                 with contextlib.suppress(OSError):
                     self._answer(sock, data, peer)
 
@@ -270,7 +283,9 @@ class FakeNtpServer:
 
     def _send(self, sock: socket.socket, data: bytes, peer: tuple[str, int]) -> None:
         sock.sendto(data, peer)
-        self.replies += 1
+        with self._counted:
+            self.replies += 1
+            self._counted.notify_all()
 
     def __repr__(self) -> str:
         where = self.address if self._sock is not None else "stopped"

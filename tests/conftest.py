@@ -14,9 +14,16 @@ import secrets
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from dualid import DualId, generate_master_key
 from dualid.testing import FakeClock
+
+# Timing belongs in bench/, not in tests: no per-example deadline and no "too slow" health
+# check, which fail on a loaded machine whatever the code does (explicit @settings inherit
+# this profile).
+settings.register_profile("dualid", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("dualid")
 
 PG_ENV = "DUALID_TEST_POSTGRES_URL"
 PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

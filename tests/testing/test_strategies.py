@@ -26,7 +26,10 @@ def test_user_data_is_valid_and_json_round_trips(data: EventUserData) -> None:
     assert again == data
 
 
-@settings(max_examples=50, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=50,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(data=ds.user_data())
 def test_user_data_round_trips_through_the_sdk(sdk: DualId, data: EventUserData) -> None:
     agent_id = sdk.identity.agent_for(f"user-{next(_serial)}")
@@ -46,7 +49,10 @@ def test_require_everything(data: EventUserData) -> None:
     assert data.personal_fields() == set(DataField)
 
 
-@settings(max_examples=30, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=30,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(
     host_id=ds.host_ids(),
     kind=ds.host_kinds(),

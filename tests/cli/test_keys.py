@@ -1,4 +1,5 @@
-"""``dualid keys status`` and ``dualid keys rotate`` with DUALID_MASTER_KEY="new,old"."""
+"""``dualid keys status`` and ``dualid keys rotate`` with DUALID_MASTER_KEY="new,old", on both
+backends."""
 
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ NEW = "new:" + generate_master_key()
 
 
 @pytest.fixture
-def url(tmp_path: Path) -> str:
-    url = f"sqlite:///{tmp_path}/dualid.db"
+def url(db_url: str) -> str:
+    """A store with 30 profiles under OLD, on SQLite and on PostgreSQL."""
+    url = db_url
     with DualId.open(url, keys=OLD) as sdk:
         for i in range(30):
             agent = sdk.identity.agent_for(f"user-{i}")

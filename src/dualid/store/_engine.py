@@ -152,9 +152,11 @@ class Store:
 
     @contextmanager
     def raw(self) -> Iterator[RawConnection]:
-        """A pooled DBAPI connection for single read-only statements through
+        """A DBAPI connection for single read-only statements through
         :mod:`dualid.store._fast` (warm ``agent_for``, ``profiles.get``); no transaction is
-        opened (SQLite autocommit; PostgreSQL's implicit one is rolled back on return)."""
+        opened (SQLite autocommit; PostgreSQL's implicit one is rolled back on return). On a
+        SQLite file it is a bare ``sqlite3`` connection (see :class:`_BareConnections`),
+        elsewhere one from SQLAlchemy's pool."""
         bare = self._bare
         with self._guarded():
             if bare is not None:
@@ -172,10 +174,11 @@ class Store:
 
     @contextmanager
     def write_raw(self) -> Iterator[RawConnection]:
-        """A write transaction on a pooled DBAPI connection, without SQLAlchemy's
-        Connection (about 30 us less per transaction): for the hottest writes, which run
-        only :mod:`dualid.store._fast` statements. Commit on success, roll back on any
-        exception, like :meth:`write`; SQLAlchemy's cursor events do not fire."""
+        """A write transaction on a DBAPI connection (as in :meth:`raw`), without
+        SQLAlchemy's Connection (about 30 us less per transaction): for the hottest writes,
+        which run only :mod:`dualid.store._fast` statements. Commit on success, roll back on
+        any exception (the exception raised is the original one, even when the rollback
+        fails too), like :meth:`write`; SQLAlchemy's cursor events do not fire."""
         bare = self._bare
         with self._guarded():
             if bare is not None:

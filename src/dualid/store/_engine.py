@@ -90,8 +90,11 @@ class Store:
         # own; in memory (one shared connection) and on PostgreSQL (pre-ping, server
         # restarts) they go through SQLAlchemy's pool.
         self._bare: _BareConnections | None = None
+        self._conns: _BareConnections | _PoolConnections
         if self.sqlite_path is not None:
-            self._bare = _BareConnections(self.engine)
+            self._conns = self._bare = _BareConnections(self.engine)
+        else:
+            self._conns = _PoolConnections(self.engine)
 
     def _configure_sqlite(self, engine: Engine) -> None:
         memory = self.memory
@@ -157,20 +160,13 @@ class Store:
         opened (SQLite autocommit; PostgreSQL's implicit one is rolled back on return). On a
         SQLite file it is a bare ``sqlite3`` connection (see :class:`_BareConnections`),
         elsewhere one from SQLAlchemy's pool."""
-        bare = self._bare
+        conns = self._conns
         with self._guarded():
-            if bare is not None:
-                conn = bare.take()
-                try:
-                    yield RawConnection(conn, "sqlite")
-                finally:
-                    bare.give(conn)
-                return
-            dbapi = self.engine.raw_connection()
+            conn = conns.take()
             try:
-                yield RawConnection(dbapi, self.dialect)
+                yield RawConnection(conn, self.dialect)
             finally:
-                dbapi.close()
+                conns.give(conn)
 
     @contextmanager
     def write_raw(self) -> Iterator[RawConnection]:
@@ -179,38 +175,23 @@ class Store:
         which run only :mod:`dualid.store._fast` statements. Commit on success, roll back on
         any exception (the exception raised is the original one, even when the rollback
         fails too), like :meth:`write`; SQLAlchemy's cursor events do not fire."""
-        bare = self._bare
+        conns = self._conns
         with self._guarded():
-            if bare is not None:
-                conn = bare.take()
-                try:
-                    conn.execute("BEGIN IMMEDIATE")
-                    yield RawConnection(conn, "sqlite")
-                    conn.commit()
-                except BaseException:
-                    try:
-                        conn.rollback()
-                    except Exception:
-                        bare.discard(conn)  # never back into the LIFO mid-transaction
-                    else:
-                        bare.give(conn)
-                    raise  # what failed, not the rollback
-                bare.give(conn)
-                return
-            dbapi = self.engine.raw_connection()
+            conn = conns.take()
             try:
                 if self.dialect == "sqlite":
-                    dbapi.driver_connection.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
-                yield RawConnection(dbapi, self.dialect)
-                dbapi.commit()
+                    conn.execute("BEGIN IMMEDIATE")
+                yield RawConnection(conn, self.dialect)
+                conn.commit()
             except BaseException:
                 try:
-                    dbapi.rollback()
+                    conn.rollback()
                 except Exception:
-                    dbapi.invalidate()  # never back into the pool mid-transaction
-                raise
-            finally:
-                dbapi.close()
+                    conns.discard(conn)  # never back into a pool mid-transaction
+                else:
+                    conns.give(conn)
+                raise  # what failed, not the rollback
+            conns.give(conn)
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
@@ -231,6 +212,29 @@ class Store:
 
     def __repr__(self) -> str:
         return f"Store(dialect={self.dialect!r}, memory={self.memory})"
+
+
+class _PoolConnections:
+    """:class:`_BareConnections`' interface over SQLAlchemy's pool (in memory, PostgreSQL):
+    the connections are the pool's proxies, which pass ``execute``, ``commit`` and
+    ``rollback`` to the driver."""
+
+    __slots__ = ("_engine",)
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def take(self) -> Any:
+        return self._engine.raw_connection()
+
+    @staticmethod
+    def give(conn: Any) -> None:
+        conn.close()  # back to the pool
+
+    @staticmethod
+    def discard(conn: Any) -> None:
+        conn.invalidate()  # the pool replaces it
+        conn.close()
 
 
 class _BareConnections:

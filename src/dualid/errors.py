@@ -22,6 +22,7 @@ The tree::
     ├── Conflict                      CONFLICT
     │   ├── AlreadyExists             ALREADY_EXISTS
     │   ├── DuplicateRegistration     DUPLICATE_REGISTRATION
+    │   ├── EventTypeMismatch         EVENT_TYPE_MISMATCH
     │   └── GrantNotActive            GRANT_NOT_ACTIVE
     ├── ConsentError                  CONSENT_ERROR
     │   ├── ConsentRequired           CONSENT_REQUIRED
@@ -57,6 +58,7 @@ __all__ = [
     "DecryptionFailed",
     "DualIdError",
     "DuplicateRegistration",
+    "EventTypeMismatch",
     "FieldNotRequested",
     "GrantNotActive",
     "InvalidExpiry",
@@ -171,6 +173,16 @@ class DuplicateRegistration(Conflict):
     code = "DUPLICATE_REGISTRATION"
 
 
+class EventTypeMismatch(Conflict):
+    """The event exists with another event type (an event has one type, fixed when it is
+    created, explicitly or by its first registration).
+
+    .. versionadded:: 0.2.0
+    """
+
+    code = "EVENT_TYPE_MISMATCH"
+
+
 class GrantNotActive(Conflict):
     """The grant was already revoked or has expired."""
 
@@ -224,9 +236,22 @@ class StoreError(DualIdError):
 
 
 class StoreUnavailable(StoreError):
-    """The database cannot be reached or written."""
+    """The database cannot be reached or written, is overloaded, or asked to retry:
+    connection failures and losses, connect, statement and lock timeouts, server shutdown,
+    serialization failures, deadlocks (HTTP 503 with ``Retry-After``).
+
+    ``retryable`` is always true: the same call may succeed later. ``replayable`` is true
+    when the database rolled the transaction back because it conflicted with another one
+    (serialization failure, deadlock): replaying the whole unit of work at once is safe and
+    usually succeeds (:func:`dualid.store._retry.run_retrying` does that).
+    """
 
     code = "STORE_UNAVAILABLE"
+    retryable: ClassVar[bool] = True
+
+    def __init__(self, message: str, *, replayable: bool = False, **details: object) -> None:
+        super().__init__(message, **details)
+        self.replayable = replayable
 
 
 class SchemaOutOfDate(StoreError):

@@ -7,8 +7,6 @@ import os
 from dataclasses import dataclass
 from types import TracebackType
 
-from sqlalchemy import delete
-
 from dualid import audit
 from dualid._runtime import Runtime
 from dualid.audit import AuditLog
@@ -16,7 +14,7 @@ from dualid.clock import AtomicClock, Clock, SystemClock
 from dualid.consent import Consent, Events, Hosts
 from dualid.consent._engine import ConsentCore
 from dualid.crypto import DerivedKeys, KeyProvider, LocalKeyProvider
-from dualid.crypto._dek import destroy_dek, load_or_create_secret
+from dualid.crypto._dek import load_or_create_secret
 from dualid.crypto._service import Keys
 from dualid.errors import (
     ConfigurationError,
@@ -27,22 +25,14 @@ from dualid.errors import (
 from dualid.identity import Identity, Profiles
 from dualid.identity._agents import check_agent_id
 from dualid.store import DEFAULT_URL, Store, upgrade
+from dualid.store._agents import erase_agent
 from dualid.store._migrate import ensure_current
-from dualid.store._tables import Agent, Default, Grant, Registration, Sealed, table
 
 __all__ = ["DATABASE_URL_ENV", "NTP_SERVERS_ENV", "DualId", "ErasureReport"]
 
 log = logging.getLogger("dualid")
 DATABASE_URL_ENV = "DUALID_DATABASE_URL"
 NTP_SERVERS_ENV = "DUALID_NTP_SERVERS"
-# Every table holding rows of one agent; erasure deletes from each.
-_ERASE_TABLES = (
-    table(Sealed),
-    table(Grant),
-    table(Registration),
-    table(Default),
-    table(Agent),
-)
 
 
 @dataclass(frozen=True)
@@ -180,14 +170,14 @@ class DualId:
         keeps a PII-free record and stays verifiable."""
         check_agent_id(agent_id)
         with self._rt.write() as tx:
-            conn = tx.conn
-            if not destroy_dek(conn, agent_id):
+            # The person's lock first (docs/concurrency.md): a write to this agent that
+            # is in flight commits before the rows are deleted, and one that comes later
+            # finds no agent and raises UnknownAgent.
+            deleted = erase_agent(tx.conn, agent_id)
+            if deleted is None:
                 raise UnknownAgent("no such agent (unknown or erased)")
-            deleted = 1
-            for tbl in _ERASE_TABLES:
-                deleted += int(conn.execute(delete(tbl).where(tbl.c.agent_id == agent_id)).rowcount)
             seq = audit.append(
-                conn, tx.now, "agent.erased", subject=agent_id, details={"rows": deleted}
+                tx.conn, tx.now, "agent.erased", subject=agent_id, details={"rows": deleted}
             )
         return ErasureReport(deleted, seq)
 

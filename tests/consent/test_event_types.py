@@ -57,7 +57,9 @@ def test_event_type_end_to_end(sdk, event_type):
     (attendee,) = sdk.events.attendees(host, "ev-1")
     assert attendee.data.personal_fields() == {DataField.NAME}
     sdk.erase(agent)
-    # erasure removes the registration: the event is gone for the host
+    # erasure removes the registration; the event stays, with nobody on its list
+    assert sdk.events.attendees(host, "ev-1") == []
+    assert sdk.events.get(host, "ev-1").event_type is event_type
     with pytest.raises(UnknownEvent):
-        sdk.events.attendees(host, "ev-1")
+        sdk.events.attendees(host, "ev-never")
     assert sdk.audit.verify().ok

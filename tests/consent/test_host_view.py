@@ -154,6 +154,7 @@ def test_paging_is_stable_and_complete(mworld):
 def test_host_reads_are_audited_without_pii(mworld):
     sdk = mworld.sdk
     sdk.events.register(mworld.ana, mworld.host, EventType.RESERVATION, "res-1", share=SHARE)
+    before = sdk.audit.entries()[-1].seq
     sdk.events.attendees(mworld.host, "res-1")
     (entry,) = [e for e in sdk.audit.entries() if e.action == "host.read_attendees"]
     assert entry.host_id == mworld.host
@@ -161,7 +162,11 @@ def test_host_reads_are_audited_without_pii(mworld):
         "event_id": "res-1",
         "attendees": 1,
         "fields": ["name", "phone_number"],
+        # the snapshot the read saw: every entry up to the registration, nothing after
+        "snapshot_seq": before,
+        "read_at": sdk.clock.now().time.isoformat(timespec="microseconds"),
     }
+    assert entry.seq == before + 1
     assert entry.subject is None
     assert sdk.audit.verify().ok
 
@@ -195,7 +200,11 @@ def test_attendees_reads_a_list_longer_than_a_page_as_one_audited_read(mworld, m
     listed = sdk.events.attendees(mworld.host, "big")
     reads = [e for e in sdk.audit.entries() if e.action == "host.read_attendees"]
     (entry,) = [e for e in reads if e.seq not in before]
-    assert entry.details == {
+    assert {k: v for k, v in entry.details.items() if k in ("snapshot_seq", "read_at")} == {
+        "snapshot_seq": entry.seq - 1,
+        "read_at": sdk.clock.now().time.isoformat(timespec="microseconds"),
+    }
+    assert {k: v for k, v in entry.details.items() if k not in ("snapshot_seq", "read_at")} == {
         "event_id": "big",
         "attendees": 10,
         "fields": ["email", "name", "phone_number"],

@@ -4,6 +4,7 @@ from ._consent import Consent
 from ._events import AttendeePage, Events
 from ._hosts import Hosts
 from ._types import (
+    Event,
     Explanation,
     Grant,
     GrantState,
@@ -17,6 +18,7 @@ from ._types import (
 __all__ = [
     "AttendeePage",
     "Consent",
+    "Event",
     "Events",
     "Explanation",
     "Grant",

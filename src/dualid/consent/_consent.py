@@ -21,6 +21,7 @@ from dualid.errors import (
 from dualid.identity._agents import check_agent_id
 from dualid.models import DataField, EventType
 from dualid.store import _fast as fast
+from dualid.store._agents import lock_agent
 from dualid.store._tables import Default, table
 
 from ._engine import (
@@ -190,10 +191,14 @@ class Consent:
         copies no other active grant covers are deleted. With ``agent_id``, the grant must
         belong to that person (else :class:`~dualid.errors.UnknownGrant`)."""
         with self._rt.write() as tx:
-            row = self._grant_row(tx.conn, grant_id)
-            if agent_id is not None and row.agent_id != agent_id:
+            owner = self._grant_row(tx.conn, grant_id).agent_id
+            if agent_id is not None and owner != agent_id:
                 raise UnknownGrant("no such grant")
-            self._core.lock_agent(tx.conn, row.agent_id)
+            # The person's lock, then the grant read again (docs/concurrency.md): of
+            # concurrent revokes of one grant exactly one sees it unrevoked.
+            if not lock_agent(tx.conn, owner):
+                raise UnknownGrant("no such grant")  # erased meanwhile
+            row = self._grant_row(tx.conn, grant_id)
             if row.revoked_at is not None:
                 raise GrantNotActive("the grant is already revoked")
             self._revoke_rows(tx, row.agent_id, row.host_id, [row])

@@ -28,6 +28,7 @@ from dualid.errors import InvalidInput, UnknownAgent, UnknownHost, UnknownRegist
 from dualid.identity._profiles import profile_record
 from dualid.models import DataField, EventType, HostKind
 from dualid.store import _fast as fast
+from dualid.store._agents import lock_agent
 from dualid.store._tables import (
     Agent,
     Grant,
@@ -73,8 +74,6 @@ _REQUIREMENTS = fast.Sql(
     "SELECT event_type, required, optional, purpose, updated_at FROM dualid_requirement"
     " WHERE host_id = ?"
 )
-_LOCK_AGENT = fast.Sql("SELECT agent_id FROM dualid_agent WHERE agent_id = ?")
-_LOCK_AGENT_PG = fast.Sql("SELECT agent_id FROM dualid_agent WHERE agent_id = ? FOR UPDATE")
 _REGS_OF = fast.Sql(
     "SELECT registration_id, event_type, event_id, created_at FROM dualid_registration"
     " WHERE agent_id = ? AND host_id = ? ORDER BY created_at, registration_id"
@@ -316,8 +315,7 @@ class ConsentCore:
     def lock_agent(self, conn: Connection, agent_id: str) -> None:
         """Serialise consent changes of one person (PostgreSQL row lock; SQLite write
         transactions are exclusive anyway). Raises UnknownAgent."""
-        sql = _LOCK_AGENT_PG if conn.dialect.name == "postgresql" else _LOCK_AGENT
-        if not fast.query(conn, sql, (agent_id,)):
+        if not lock_agent(conn, agent_id):
             raise UnknownAgent("no such agent (unknown or erased)")
 
     # -- registrations and grants ------------------------------------------------------

@@ -17,17 +17,23 @@ from dualid._runtime import Runtime, Tx, new_id
 from dualid.crypto._dek import load_deks
 from dualid.crypto._fields import open_rows
 from dualid.errors import (
+    AlreadyExists,
     ConsentRequired,
     DuplicateRegistration,
+    EventTypeMismatch,
     FieldNotRequested,
     InvalidExpiry,
     InvalidInput,
     UnknownEvent,
+    UnknownHost,
 )
 from dualid.identity._agents import check_agent_id
 from dualid.identity._profiles import profile_values
 from dualid.models import DataField, EventType, EventUserData
 from dualid.store import _fast as fast
+from dualid.store._audit import begin_snapshot
+from dualid.store._events import EventRow, ensure_event, get_event, insert_event, update_event
+from dualid.store._hosts import lock_host
 
 from ._engine import (
     GRANTS,
@@ -43,7 +49,7 @@ from ._engine import (
     parse_fields,
     reg_from_row,
 )
-from ._types import HostAttendee, Registration
+from ._types import Event, HostAttendee, Registration
 
 __all__ = ["AttendeePage", "Events"]
 
@@ -97,6 +103,77 @@ class Events:
         self._rt = rt
         self._core = core
         self._agent_in = agent_in
+
+    # -- events ------------------------------------------------------------------------
+    def create(
+        self,
+        host_id: str,
+        event_id: str,
+        event_type: EventType | str,
+        *,
+        title: str | None = None,
+        starts_at: datetime | None = None,
+        exist_ok: bool = False,
+    ) -> Event:
+        """Create an event of ``host_id`` with its one event type (optional: the first
+        registration of an unknown event creates it). Creating an existing event raises
+        :class:`~dualid.errors.AlreadyExists` unless ``exist_ok`` (then ``title`` and
+        ``starts_at`` are updated when given); one with another type raises
+        :class:`~dualid.errors.EventTypeMismatch` either way. ``title`` is the host's own
+        label (not personal data, stored as it is).
+
+        .. versionadded:: 0.2.0
+        """
+        check_host_id(host_id)
+        check_event_id(event_id)
+        etype = parse_event_type(event_type)
+        label = _check_title(title)
+        if starts_at is not None and (
+            not isinstance(starts_at, datetime) or starts_at.tzinfo is None
+        ):
+            raise InvalidInput("starts_at must be an aware datetime")
+        with self._rt.write() as tx:
+            # The host's lock, as for its requirements (docs/concurrency.md).
+            if not lock_host(tx.conn, host_id):
+                raise UnknownHost("no such host", host_id=host_id)
+            row = EventRow(host_id, event_id, etype.value, label, starts_at, tx.now.time)
+            if insert_event(tx.conn, row):
+                _log_event_created(tx, host_id, event_id, etype)
+            else:
+                existing = get_event(tx.conn, host_id, event_id)
+                assert existing is not None  # events are never deleted
+                if existing.event_type != etype.value:
+                    raise EventTypeMismatch(
+                        "this event has another event type",
+                        event_id=event_id,
+                        event_type=existing.event_type,
+                    )
+                if not exist_ok:
+                    raise AlreadyExists("this event already exists", event_id=event_id)
+                if label is not None or starts_at is not None:
+                    update_event(
+                        tx.conn,
+                        host_id,
+                        event_id,
+                        label if label is not None else existing.title,
+                        starts_at if starts_at is not None else existing.starts_at,
+                    )
+            found = get_event(tx.conn, host_id, event_id)
+            assert found is not None
+            return _event_view(found)
+
+    def get(self, host_id: str, event_id: str) -> Event:
+        """The event; :class:`~dualid.errors.UnknownEvent` when the host has no such event.
+
+        .. versionadded:: 0.2.0
+        """
+        check_host_id(host_id)
+        check_event_id(event_id)
+        with self._rt.read() as tx:
+            found = get_event(tx.conn, host_id, event_id)
+        if found is None:
+            raise UnknownEvent("no such event for this host", event_id=event_id)
+        return _event_view(found)
 
     # -- the person's side -------------------------------------------------------------
     def register(
@@ -170,6 +247,13 @@ class Events:
             raise DuplicateRegistration(
                 "already registered for this event", host_id=host_id, event_id=event_id
             )
+        # The event's one type: created by this registration, or fixed before (the event
+        # row is locked after the agent's, docs/concurrency.md).
+        event_type, created = ensure_event(conn, host_id, event_id, etype.value, tx.now.time)
+        if event_type != etype.value:
+            raise EventTypeMismatch(
+                "this event has another event type", event_id=event_id, event_type=event_type
+            )
         req = self._core.requirements(conn, host_id).get(etype)
         declared = req.declared if req else frozenset()
         required = req.required if req else frozenset()
@@ -231,6 +315,8 @@ class Events:
         self._core.fill(
             tx, agent_id, [reg], frozenset(wanted | hostwide), overrides, profile=profile
         )
+        if created:
+            _log_event_created(tx, host_id, event_id, etype)
         audit.append(
             conn,
             tx.now,
@@ -325,19 +411,20 @@ class Events:
     # -- the host's side ------------------------------------------------------------------
     def attendees(self, host_id: str, event_id: str) -> list[HostAttendee]:
         """Every attendee of ``event_id`` as ``host_id`` may see them: a pairwise ref, the
-        currently consented fields only, and when sharing began, in a stable order. Raises
-        :class:`~dualid.errors.UnknownEvent` when the host has no such event.
+        currently consented fields only, and when sharing began, in a stable order. An
+        event without registrations has an empty list; one the host never had raises
+        :class:`~dualid.errors.UnknownEvent`.
 
-        The whole list is read in one transaction (one consistent moment) and is one
-        audited host read. It is held in memory: for large events use
-        :meth:`iter_attendees` or :meth:`attendees_page`."""
+        The whole list is read from one snapshot (one consistent moment, taking no lock
+        that writers need) and is one audited host read. It is held in memory: for large
+        events use :meth:`iter_attendees` or :meth:`attendees_page`."""
         check_host_id(host_id)
         check_event_id(event_id)
-        with self._rt.write() as tx:
-            self._start_host_read(tx, host_id)
+        with self._rt.read() as tx:
+            position = self._start_host_read(tx, host_id)
             regs = fast.query(tx.conn, _EVENT_REGS, (host_id, event_id))
             if not regs:
-                raise UnknownEvent("no such event for this host", event_id=event_id)
+                self._known_event(tx, host_id, event_id)
             items: list[HostAttendee] = []
             shown: set[str] = set()
             for start in range(0, len(regs), _PAGE_MAX):  # bounded IN lists and ranges
@@ -346,14 +433,14 @@ class Events:
                 )
                 items += page
                 shown |= page_shown
-            _log_host_read(tx, host_id, event_id, len(items), shown)
-            return items
+        self._log_host_read(tx, position, host_id, event_id, len(items), shown)
+        return items
 
     def iter_attendees(
         self, host_id: str, event_id: str, *, batch: int = 500
     ) -> Iterator[HostAttendee]:
         """Stream the attendees page by page (memory bounded by ``batch``); each page is
-        one transaction and one audited host read (see :meth:`attendees_page`)."""
+        one snapshot and one audited host read (see :meth:`attendees_page`)."""
         cursor: str | None = None
         first = True
         while first or cursor is not None:
@@ -365,29 +452,64 @@ class Events:
     def attendees_page(
         self, host_id: str, event_id: str, *, cursor: str | None = None, limit: int = 100
     ) -> AttendeePage:
-        """One page of the host's view, in a stable order; every call is one audited host
-        read of personal data."""
+        """One page of the host's view, in a stable order; every call reads one snapshot
+        and is one audited host read of personal data."""
         check_host_id(host_id)
         check_event_id(event_id)
         if not isinstance(limit, int) or not 1 <= limit <= _PAGE_MAX:
             raise InvalidInput(f"limit must be between 1 and {_PAGE_MAX}")
         after = _decode_cursor(cursor) if cursor is not None else ""
-        with self._rt.write() as tx:
-            self._start_host_read(tx, host_id)
+        with self._rt.read() as tx:
+            position = self._start_host_read(tx, host_id)
             regs = fast.query(tx.conn, _PAGE, (host_id, event_id, after, limit + 1))
             if not regs and cursor is None:
-                raise UnknownEvent("no such event for this host", event_id=event_id)
+                self._known_event(tx, host_id, event_id)
             more = len(regs) > limit
             regs = regs[:limit]
             items, shown = self._view(tx, host_id, event_id, regs)
-            _log_host_read(tx, host_id, event_id, len(items), shown)
-            next_cursor = _encode_cursor(regs[-1][0]) if more else None
-            return AttendeePage(items, next_cursor)
+        self._log_host_read(tx, position, host_id, event_id, len(items), shown)
+        next_cursor = _encode_cursor(regs[-1][0]) if more else None
+        return AttendeePage(items, next_cursor)
 
-    def _start_host_read(self, tx: Tx, host_id: str) -> None:
-        # Order this read in the audit log exactly where it happens (see lock_head).
-        audit.lock_head(tx.conn)
+    def _start_host_read(self, tx: Tx, host_id: str) -> int:
+        # One snapshot, no lock (docs/concurrency.md); the position it stands at in the
+        # log goes into the read's audit entry.
+        position = begin_snapshot(tx.conn)
         self._core.host(tx.conn, host_id)
+        return position
+
+    @staticmethod
+    def _known_event(tx: Tx, host_id: str, event_id: str) -> None:
+        if get_event(tx.conn, host_id, event_id) is None:
+            raise UnknownEvent("no such event for this host", event_id=event_id)
+
+    def _log_host_read(
+        self,
+        read: Tx,
+        position: int,
+        host_id: str,
+        event_id: str,
+        count: int,
+        shown: set[str],
+    ) -> None:
+        """The audit entry of one host read, in a transaction of its own after the read:
+        how many attendees, which fields (no values), and the snapshot it read
+        (``snapshot_seq``: the last entry it contains; ``read_at``: the reading consent
+        was evaluated at)."""
+        with self._rt.write() as tx:
+            audit.append(
+                tx.conn,
+                tx.now,
+                "host.read_attendees",
+                host_id=host_id,
+                details={
+                    "event_id": event_id,
+                    "attendees": count,
+                    "fields": sorted(shown),
+                    "snapshot_seq": position,
+                    "read_at": read.now.time.isoformat(timespec="microseconds"),
+                },
+            )
 
     def _view(
         self, tx: Tx, host_id: str, event_id: str, regs: list[tuple[str, str, str]]
@@ -482,23 +604,43 @@ class Events:
         return out, all_shown
 
 
-def _log_host_read(tx: Tx, host_id: str, event_id: str, count: int, shown: set[str]) -> None:
-    """The audit entry of one host read: how many attendees and which fields, no values."""
-    audit.append(
-        tx.conn,
-        tx.now,
-        "host.read_attendees",
-        host_id=host_id,
-        details={"event_id": event_id, "attendees": count, "fields": sorted(shown)},
-    )
-
-
 _PAGE_SEALED = fast.Sql(
     "SELECT s.record_id, s.field, s.agent_id, s.dek_version, s.ciphertext"
     " FROM dualid_registration r JOIN dualid_sealed s ON s.record_id = r.registration_id"
     " WHERE r.host_id = ? AND r.event_id = ? AND r.registration_id >= ?"
     " AND r.registration_id <= ?"
 )
+
+
+def _check_title(title: object) -> str | None:
+    if title is None:
+        return None
+    if not isinstance(title, str) or not title.strip() or len(title) > 200:
+        raise InvalidInput("an event title is 1-200 characters")
+    if "\x00" in title:
+        raise InvalidInput("an event title cannot hold a NUL character")
+    return title.strip()
+
+
+def _event_view(row: EventRow) -> Event:
+    return Event(
+        row.host_id,
+        row.event_id,
+        _EVENT_TYPES[row.event_type],
+        row.title,
+        row.starts_at,
+        row.created_at,
+    )
+
+
+def _log_event_created(tx: Tx, host_id: str, event_id: str, etype: EventType) -> None:
+    audit.append(
+        tx.conn,
+        tx.now,
+        "event.created",
+        host_id=host_id,
+        details={"event_id": event_id, "event_type": etype.value},
+    )
 
 
 def _registration_args(

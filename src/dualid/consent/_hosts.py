@@ -8,9 +8,10 @@ from sqlalchemy import select, update
 
 from dualid import audit
 from dualid._runtime import Runtime
-from dualid.errors import AlreadyExists, InvalidInput
+from dualid.errors import AlreadyExists, InvalidInput, UnknownHost
 from dualid.models import DataField, EventType, HostKind
 from dualid.store._dialect import insert_ignore
+from dualid.store._hosts import lock_host
 
 from ._engine import (
     HOSTS,
@@ -107,7 +108,10 @@ class Hosts:
         opt = parse_fields(optional) - req
         why = check_purpose(purpose)
         with self._rt.write() as tx:
-            self._core.host(tx.conn, host_id)
+            # The host's lock first (docs/concurrency.md): concurrent replacements of one
+            # requirement apply one after the other.
+            if not lock_host(tx.conn, host_id):
+                raise UnknownHost("no such host", host_id=host_id)
             tx.conn.execute(
                 REQUIREMENTS.delete().where(
                     (REQUIREMENTS.c.host_id == host_id) & (REQUIREMENTS.c.event_type == etype.value)

@@ -15,6 +15,7 @@ from typing import Any
 from dualid.models import DataField, EventType, EventUserData, HostKind
 
 __all__ = [
+    "Event",
     "Explanation",
     "Grant",
     "GrantState",
@@ -37,6 +38,23 @@ class Host:
     host_id: str
     kind: HostKind
     name: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Event:
+    """An event of a host (a reservation slot, a meetup, a conference day): it has one
+    event type, fixed when it is created, explicitly (:meth:`Events.create`) or by its
+    first registration, and it outlives its registrations.
+
+    .. versionadded:: 0.2.0
+    """
+
+    host_id: str
+    event_id: str
+    event_type: EventType
+    title: str | None
+    starts_at: datetime | None
     created_at: datetime
 
 

@@ -17,7 +17,8 @@ family / code                                          status
 =====================================================  ==========================
 ``NOT_FOUND`` and every ``UNKNOWN_*``                  404
 ``CONFLICT``, ``ALREADY_EXISTS``,
-``DUPLICATE_REGISTRATION``, ``GRANT_NOT_ACTIVE``       409
+``DUPLICATE_REGISTRATION``, ``GRANT_NOT_ACTIVE``,
+``EVENT_TYPE_MISMATCH``                                409
 ``INVALID_INPUT``, ``INVALID_FIELD``,
 ``INVALID_EXPIRY``, ``VALIDATION_ERROR``               422
 ``CONSENT_REQUIRED``, ``FIELD_NOT_REQUESTED``          422 (the request is well formed
@@ -25,7 +26,7 @@ family / code                                          status
                                                        consent rules forbid)
 ``KEY_DESTROYED``                                      410
 ``STORE_UNAVAILABLE``, ``SCHEMA_OUT_OF_DATE``,
-``CLOCK_ERROR``                                        503
+``CLOCK_ERROR``                                        503 (with ``Retry-After``)
 configuration, key, crypto, audit and other errors     500 ``INTERNAL_ERROR``
 =====================================================  ==========================
 
@@ -117,6 +118,7 @@ STATUS_BY_CODE: Final[Mapping[str, int]] = {
     "CONFLICT": 409,
     "ALREADY_EXISTS": 409,
     "DUPLICATE_REGISTRATION": 409,
+    "EVENT_TYPE_MISMATCH": 409,
     "GRANT_NOT_ACTIVE": 409,
     "CONSENT_ERROR": 422,
     "CONSENT_REQUIRED": 422,
@@ -138,6 +140,8 @@ _SERVER_DETAIL: Final[Mapping[int, str]] = {
     503: "the service is temporarily unavailable; retry later",
 }
 _PUBLIC_5XX_CODES: Final = frozenset({"STORE_UNAVAILABLE", "SCHEMA_OUT_OF_DATE", "CLOCK_ERROR"})
+# Every 503 says when to come back (RFC 9110 section 10.2.3), in seconds.
+_RETRY_AFTER_SECONDS: Final = 2
 
 _HTTP_CODES: Final[Mapping[int, ErrorCode]] = {
     400: ErrorCode.BAD_REQUEST,
@@ -231,7 +235,10 @@ def problem_response(exc: DualIdError | ProblemError) -> JSONResponse:
         # anything of theirs in the server log through an error message.
         log.error("dualid error %s (%s) answered %d", type(exc).__name__, exc.code, status)
         code = exc.code if exc.code in _PUBLIC_5XX_CODES else ErrorCode.INTERNAL_ERROR.value
-        return _response(status, code, _SERVER_DETAIL.get(status, _SERVER_DETAIL[500]))
+        headers = {"Retry-After": str(_RETRY_AFTER_SECONDS)} if status == 503 else None
+        return _response(
+            status, code, _SERVER_DETAIL.get(status, _SERVER_DETAIL[500]), None, headers
+        )
     fields = None
     if isinstance(exc, ConsentError):
         fields = [_field_alias(str(f)) for f in getattr(exc, "fields", ())]

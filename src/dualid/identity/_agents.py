@@ -17,7 +17,7 @@ from dualid.crypto._fields import (
     seal_values,
     sealed_rows,
 )
-from dualid.errors import InvalidInput, UnknownAgent
+from dualid.errors import InvalidInput, StoreUnavailable, UnknownAgent
 from dualid.store import _fast as fast
 from dualid.store._dialect import insert_ignore
 from dualid.store._tables import Agent, table
@@ -97,11 +97,17 @@ class Identity:
         conn = tx.conn
         agent_id = new_id("agt")
         values = {"agent_id": agent_id, "user_index": index, "created_at": tx.now.time}
-        if not insert_ignore(conn, _AGENTS, values):
-            # Someone else created it between our read and our write.
+        # Someone else may create it between our read and our write: theirs stands. (An
+        # erasure of the previous agent of this userId that commits meanwhile frees the
+        # index again, so try once more rather than return an agent that is gone.)
+        for _ in range(3):
+            if insert_ignore(conn, _AGENTS, values):
+                break
             existing = self._lookup(conn, index)
-            assert existing is not None
-            return existing
+            if existing is not None:
+                return existing
+        else:
+            raise StoreUnavailable("the agent could not be created; try again")
         dek = create_dek(conn, self._rt.provider, agent_id, tx.now.time)
         seal_values(conn, dek, agent_id, user_record(agent_id), {_USER_FIELD: user_id}, tx.now.time)
         audit.append(conn, tx.now, "agent.created", subject=agent_id)

@@ -13,6 +13,7 @@ from dualid.crypto._fields import delete_fields, insert_sealed_rows, open_rows, 
 from dualid.errors import InvalidField, InvalidInput, UnknownAgent
 from dualid.models import DataField, EventUserData
 from dualid.store import _fast as fast
+from dualid.store._agents import lock_agent
 
 from ._agents import check_agent_id
 
@@ -68,6 +69,10 @@ class Profiles:
         with self._rt.write_fast() as tx:
             if data.birthday is not None and data.birthday > tx.now.latest.date():
                 raise InvalidField("birthday is in the future", field="birthday")
+            # The person's lock first (docs/concurrency.md): concurrent puts replace the
+            # profile one after the other, and a put that loses to an erasure writes nothing.
+            if not lock_agent(tx.conn, agent_id):
+                raise UnknownAgent("no such agent (unknown or erased)")
             dek = load_dek(tx.conn, self._rt.provider, agent_id)
             values = profile_values(data)
             record = profile_record(agent_id)
@@ -120,7 +125,8 @@ class Profiles:
         """Remove every stored profile field (the agent and its registrations stay)."""
         check_agent_id(agent_id)
         with self._rt.write() as tx:
-            load_dek(tx.conn, self._rt.provider, agent_id)
+            if not lock_agent(tx.conn, agent_id):
+                raise UnknownAgent("no such agent (unknown or erased)")
             removed = delete_fields(tx.conn, profile_record(agent_id))
             audit.append(
                 tx.conn, tx.now, "profile.deleted", subject=agent_id, details={"rows": removed}

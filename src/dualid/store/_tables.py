@@ -24,6 +24,7 @@ __all__ = [
     "AuditEntry",
     "AuditHead",
     "Default",
+    "Event",
     "Grant",
     "Host",
     "Registration",
@@ -147,6 +148,20 @@ class Requirement(SQLModel, table=True):
     optional: str = Field(default="", max_length=200)
     purpose: str = Field(max_length=500)
     updated_at: datetime = _ts()
+
+
+class Event(SQLModel, table=True):
+    """An event of a host with its one event type, fixed when it is created (explicitly or
+    by its first registration; migration 0005). ``title`` is the host's own label, not
+    personal data."""
+
+    __tablename__ = "dualid_event"
+    host_id: str = Field(primary_key=True, max_length=64)
+    event_id: str = Field(primary_key=True, max_length=128)
+    event_type: str = Field(max_length=32)
+    title: str | None = Field(default=None, max_length=200)
+    starts_at: datetime | None = _ts(nullable=True)
+    created_at: datetime = _ts()
 
 
 class Registration(SQLModel, table=True):

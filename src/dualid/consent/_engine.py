@@ -39,6 +39,8 @@ from dualid.store._tables import (
     table,
 )
 
+from . import _rules as rules
+from ._rules import GrantTerms
 from ._types import Grant as GrantView
 from ._types import GrantState
 from ._types import Host as HostView
@@ -244,12 +246,25 @@ def reg_from_row(row: Any) -> RegRow:
     )
 
 
+def grant_terms(row: Any) -> GrantTerms:
+    """What the P2 rule (:mod:`._rules`) needs of a grant row."""
+    expires = row.expires_at
+    return GrantTerms(
+        row.event_id,
+        row.event_type,
+        row.fields,
+        None if expires is None else fast.to_us(expires),
+        row.revoked_at is not None,
+    )
+
+
 def grant_state(row: Any, latest: datetime) -> GrantState:
-    if row.revoked_at is not None:
-        return GrantState.REVOKED
-    if row.expires_at is not None and row.expires_at <= latest:
-        return GrantState.EXPIRED
-    return GrantState.ACTIVE
+    expires = row.expires_at
+    return rules.state(
+        row.revoked_at is not None,
+        None if expires is None else fast.to_us(expires),
+        fast.to_us(latest),
+    )
 
 
 def grant_view(row: Any, latest: datetime) -> GrantView:
@@ -268,10 +283,9 @@ def grant_view(row: Any, latest: datetime) -> GrantView:
 
 
 def grant_covers(row: Any, reg: RegRow) -> bool:
-    """Does grant ``row`` apply to registration ``reg`` (same agent and host assumed)?"""
-    if row.event_id is not None:
-        return bool(row.event_id == reg.event_id)
-    return row.event_type is None or row.event_type == reg.event_type.value
+    """Does grant ``row`` apply to registration ``reg`` (same agent and host assumed),
+    whatever its state?"""
+    return rules.applies(row.event_id, row.event_type, reg.event_id, reg.event_type.value)
 
 
 class ConsentCore:
@@ -382,17 +396,23 @@ class ConsentCore:
         return out
 
     def coverage(
-        self, grants: Iterable[Any], reg: RegRow, declared: frozenset[DataField]
+        self,
+        grants: Iterable[Any],
+        reg: RegRow,
+        declared: frozenset[DataField],
+        latest: datetime,
     ) -> dict[DataField, list[Any]]:
-        """``{field: [grants covering it]}`` for one registration, limited to declared."""
-        covered: dict[DataField, list[Any]] = {}
-        for g in grants:
-            if g.agent_id != reg.agent_id or not grant_covers(g, reg):
-                continue
-            for f in decode_fields(g.fields):
-                if f in declared:
-                    covered.setdefault(f, []).append(g)
-        return covered
+        """``{field: [active grants covering it]}`` for one registration, limited to
+        declared fields (the P2 rule, :func:`._rules.coverage`)."""
+        mine = [g for g in grants if g.agent_id == reg.agent_id]
+        covered = rules.coverage(
+            [grant_terms(g) for g in mine],
+            reg.event_id,
+            reg.event_type.value,
+            {f.value for f in declared},
+            fast.to_us(latest),
+        )
+        return {DataField(name): [mine[i] for i in ix] for name, ix in covered.items()}
 
     def insert_grant(
         self,
@@ -487,7 +507,8 @@ class ConsentCore:
         for host_id in host_ids:
             grants = self.active_grants(conn, [agent_id], host_id, tx.now.latest)
             for reg in (r for r in regs if r.host_id == host_id):
-                keep = sorted(f.value for f in self.coverage(grants, reg, frozenset(DataField)))
+                covered = self.coverage(grants, reg, frozenset(DataField), tx.now.latest)
+                keep = sorted(f.value for f in covered)
                 if keep:
                     deleted += fast.execute(
                         conn,

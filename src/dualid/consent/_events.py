@@ -35,6 +35,7 @@ from dualid.store._audit import begin_snapshot
 from dualid.store._events import EventRow, ensure_event, get_event, insert_event, update_event
 from dualid.store._hosts import lock_host
 
+from . import _rules as rules
 from ._engine import (
     GRANTS,
     REGISTRATIONS,
@@ -44,11 +45,11 @@ from ._engine import (
     check_event_id,
     check_host_id,
     check_purpose,
-    decode_fields,
     parse_event_type,
     parse_fields,
     reg_from_row,
 )
+from ._rules import GrantTerms
 from ._types import Event, HostAttendee, Registration
 
 __all__ = ["AttendeePage", "Events"]
@@ -65,7 +66,7 @@ _EVENT_REGS = fast.Sql(
     " WHERE host_id = ? AND event_id = ? ORDER BY registration_id"
 )
 _ACTIVE_GRANTS = (
-    "SELECT agent_id, event_id, event_type, fields, created_at FROM dualid_grant"
+    "SELECT agent_id, event_id, event_type, fields, created_at, expires_at FROM dualid_grant"
     " WHERE host_id = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)"
     " AND (event_id = ? OR event_id IS NULL) AND agent_id IN (*)"
 )
@@ -307,11 +308,16 @@ class Events:
                 purpose=why or (req.purpose if req else "registration"),
                 expires_at=expires_at,
             )
-        hostwide = {
-            f
-            for g in self._core.active_grants(conn, [agent_id], host_id, tx.now.latest, event_id)
-            for f in decode_fields(g.fields)
-        }
+        # Host-wide grants already given that cover this registration (P2 rule: one
+        # limited to another event type does not).
+        hostwide = set(
+            self._core.coverage(
+                self._core.active_grants(conn, [agent_id], host_id, tx.now.latest, event_id),
+                reg,
+                declared,
+                tx.now.latest,
+            )
+        )
         self._core.fill(
             tx, agent_id, [reg], frozenset(wanted | hostwide), overrides, profile=profile
         )
@@ -360,7 +366,7 @@ class Events:
                     tx.conn, [agent_id], reg.host_id, tx.now.latest, reg.event_id
                 )
                 declared = self._core.declared(tx.conn, reg.host_id, reg.event_type)
-                covered = self._core.coverage(grants, reg, declared)
+                covered = self._core.coverage(grants, reg, declared, tx.now.latest)
                 event_grant = next((g.grant_id for g in grants if g.event_id == reg.event_id), None)
                 out.append(
                     Registration(
@@ -520,10 +526,9 @@ class Events:
 
         The hot path (thousands of attendees per call): plain strings and tuples, one pass
         per registration, the earliest covering grant per field. The rule is
-        ConsentCore.coverage: a grant is active when not revoked and ``expires_at >
-        now.latest``, and covers this event, the registration's event type at this host, or
-        the whole host; only declared fields count. Fields not covered are never
-        decrypted, and only the data keys of people who share something are unwrapped."""
+        :func:`._rules.coverage` (the query only narrows the grants it is given to active
+        ones that may apply). Fields not covered are never decrypted, and only the data
+        keys of people who share something are unwrapped."""
         conn = tx.conn
         if not regs:
             return [], set()
@@ -536,31 +541,34 @@ class Events:
         reg_of = {agent_id: (reg_id, etype) for reg_id, agent_id, etype in regs}
         agent_ids = list(reg_of)
         latest_us = fast.to_us(tx.now.latest)
-        empty: frozenset[str] = frozenset()
-        covered_by_reg: dict[str, dict[str, int]] = {}
-        wanted_agents: dict[str, None] = {}
+        grants_of: dict[str, tuple[list[GrantTerms], list[int]]] = {}
         for start in range(0, len(agent_ids), 500):
             chunk = agent_ids[start : start + 500]
-            for g_agent, g_event, g_type, g_fields, g_created in fast.query(
+            for g_agent, g_event, g_type, g_fields, g_created, g_expires in fast.query(
                 conn,
                 fast.in_list(_ACTIVE_GRANTS, len(chunk)),
                 (host_id, latest_us, event_id, *chunk),
             ):
-                reg_id, etype = reg_of[g_agent]
-                # The query kept this event's grants and host-wide ones; a host-wide grant
-                # may be limited to one event type.
-                if g_event is None and g_type is not None and g_type != etype:
-                    continue
-                declared = declared_by_type.get(etype, empty)
-                covered = covered_by_reg.get(reg_id)
-                for name in g_fields.split(","):
-                    if name in declared:
-                        if covered is None:
-                            covered = covered_by_reg[reg_id] = {}
-                            wanted_agents[g_agent] = None
-                        prev = covered.get(name)
-                        if prev is None or g_created < prev:
-                            covered[name] = g_created
+                mine = grants_of.get(g_agent)
+                if mine is None:
+                    mine = grants_of[g_agent] = ([], [])
+                mine[0].append(GrantTerms(g_event, g_type, g_fields, g_expires, False))
+                mine[1].append(g_created)
+        # The P2 rule (one implementation, _rules.coverage) per registration; the earliest
+        # covering grant of each field says since when it is shared.
+        empty: frozenset[str] = frozenset()
+        covered_by_reg: dict[str, dict[str, int]] = {}
+        wanted_agents: dict[str, None] = {}
+        coverage = rules.coverage
+        for g_agent, (terms, created) in grants_of.items():
+            reg_id, etype = reg_of[g_agent]
+            fields = coverage(terms, event_id, etype, declared_by_type.get(etype, empty), latest_us)
+            if fields:
+                covered_by_reg[reg_id] = {
+                    name: min(created[i] for i in ix) if len(ix) > 1 else created[ix[0]]
+                    for name, ix in fields.items()
+                }
+                wanted_agents[g_agent] = None
         opened: dict[str, dict[str, Any]] = {}
         if covered_by_reg:
             deks = load_deks(conn, self._rt.provider, wanted_agents)

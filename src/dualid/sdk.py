@@ -112,6 +112,9 @@ class DualId:
         clock: Clock | None = None,
         migrate: bool = True,
         controller: str = "dualid",
+        connect_timeout: float | None = 5.0,
+        statement_timeout: float | None = 30.0,
+        lock_timeout: float | None = 30.0,
     ) -> DualId:
         """Open (and by default migrate) a store.
 
@@ -126,8 +129,18 @@ class DualId:
         ``controller``: the data controller named in consent receipts. ``migrate=False``
         leaves the schema alone (when a deploy step runs ``dualid db upgrade``) and raises
         :class:`~dualid.errors.SchemaOutOfDate` unless it is at this version's head.
+        ``connect_timeout``, ``statement_timeout``, ``lock_timeout``: seconds, PostgreSQL
+        only; ``None`` keeps the server's default, and a value set in the URL
+        (``?connect_timeout=10``, ``?options=-c statement_timeout=60000``) wins. A server
+        that cannot be reached in ``connect_timeout`` raises
+        :class:`~dualid.errors.StoreUnavailable` (see ``docs/operations.md``).
         """
-        store = Store(url or os.environ.get(DATABASE_URL_ENV) or DEFAULT_URL)
+        store = Store(
+            url or os.environ.get(DATABASE_URL_ENV) or DEFAULT_URL,
+            connect_timeout=connect_timeout,
+            statement_timeout=statement_timeout,
+            lock_timeout=lock_timeout,
+        )
         owned: AtomicClock | None = None
         try:
             provider = _resolve_keys(store, keys)

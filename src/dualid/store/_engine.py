@@ -1,12 +1,21 @@
 """Engines and transactions for SQLite (embedded default) and PostgreSQL (psycopg 3).
 
 Foreign database errors are converted here, at the boundary, into
-:class:`~dualid.errors.StoreError` subclasses with messages that hold no data values.
+:class:`~dualid.errors.StoreError` subclasses with messages that hold no data values. Every
+error that means "the database is unreachable, overloaded or asked us to retry" is a
+:class:`~dualid.errors.StoreUnavailable` (see :func:`_unavailable`); the ones after which
+the whole transaction may be replayed carry ``replayable=True``.
+
+PostgreSQL connections get a connect timeout (5 s), a statement timeout (30 s) and a lock
+timeout (30 s) by default, unless the URL (or ``PGCONNECT_TIMEOUT``/``PGOPTIONS``) sets them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
+import os
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,16 +23,60 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import (
+    ArgumentError,
+    DBAPIError,
+    DisconnectionError,
+    NoSuchModuleError,
+    SQLAlchemyError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.pool import StaticPool
 
 from dualid.errors import ConfigurationError, DualIdError, StoreError, StoreUnavailable
 from dualid.store._fast import RawConnection
 
-__all__ = ["DEFAULT_URL", "Store", "normalise_url"]
+__all__ = [
+    "DEFAULT_CONNECT_TIMEOUT",
+    "DEFAULT_LOCK_TIMEOUT",
+    "DEFAULT_STATEMENT_TIMEOUT",
+    "DEFAULT_URL",
+    "Store",
+    "normalise_url",
+]
 
 DEFAULT_URL = "sqlite:///./dualid.db"
+# PostgreSQL defaults, in seconds (Store and DualId.open take each one; None = the server's).
+DEFAULT_CONNECT_TIMEOUT = 5.0
+DEFAULT_STATEMENT_TIMEOUT = 30.0
+DEFAULT_LOCK_TIMEOUT = 30.0
+
+# SQLSTATEs that mean "unreachable, overloaded or retry" (PostgreSQL appendix A): class 08
+# connection exceptions, class 53 insufficient resources (disk full, out of memory, too
+# many connections), serialization failure and deadlock (the server rolled the transaction
+# back: replayable), lock_not_available (lock_timeout), query_canceled (statement_timeout),
+# admin/crash shutdown, cannot_connect_now (starting up), the idle session timeouts.
+_UNAVAILABLE_CLASSES = ("08", "53")
+_REPLAYABLE_STATES = frozenset({"40001", "40P01"})
+_UNAVAILABLE_STATES = _REPLAYABLE_STATES | {
+    "55P03",
+    "57014",
+    "57P01",
+    "57P02",
+    "57P03",
+    "57P05",
+    "25P03",
+}
+# SQLite result codes (primary, without the extended suffix) that mean the same: locked or
+# busy past the busy timeout, the file cannot be opened, read, written or grown.
+_SQLITE_UNAVAILABLE = frozenset(
+    {"SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_CANTOPEN", "SQLITE_IOERR", "SQLITE_FULL"}
+    | {"SQLITE_READONLY", "SQLITE_PROTOCOL", "SQLITE_NOMEM"}
+)
+_SQLITE_BUSY_TEXT = ("database is locked", "database table is locked", "database is busy")
+# "-c name=value" or "--name=value" in a libpq options string.
+_OPTION_NAME = re.compile(r"(?:-c\s*|--)([A-Za-z0-9_.-]+)\s*=")
 
 
 def normalise_url(url: str) -> str:
@@ -34,13 +87,102 @@ def normalise_url(url: str) -> str:
     return url
 
 
+def _driver_error(exc: BaseException) -> BaseException:
+    """The driver's exception behind ``exc`` (SQLAlchemy wraps it in ``.orig``)."""
+    orig = exc.orig if isinstance(exc, DBAPIError) else None
+    return orig if isinstance(orig, BaseException) else exc
+
+
 def _describe(exc: BaseException) -> str:
     # The class name and SQLSTATE tell an operator what failed without echoing parameters
     # (which may hold ciphertexts or ids).
-    orig = getattr(exc, "orig", None)
+    orig = _driver_error(exc)
     state = getattr(orig, "sqlstate", None) or getattr(orig, "sqlite_errorname", None)
-    name = type(orig).__name__ if orig is not None else type(exc).__name__
-    return f"{name}{f' ({state})' if state else ''}"
+    return f"{type(orig).__name__}{f' ({state})' if state else ''}"
+
+
+def _unavailable(exc: BaseException, dbapi: Any) -> tuple[bool, bool]:
+    """``(unavailable, replayable)`` for a foreign database error.
+
+    Decided by the SQLSTATE when the server sent one, by SQLite's result code, and otherwise
+    (client-side failures: refused or lost connections, psycopg's ``ConnectionTimeout``,
+    a closed connection) by the DBAPI class: ``OperationalError`` or ``InterfaceError`` and
+    their subclasses. Never by a class name.
+    """
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True, False  # SQLAlchemy saw the connection die
+    if isinstance(exc, PoolTimeout | DisconnectionError):
+        return True, False  # no pooled connection free in time; a connection lost
+    orig = _driver_error(exc)
+    state = getattr(orig, "sqlstate", None)
+    if isinstance(state, str) and state:
+        if state in _REPLAYABLE_STATES:
+            return True, True
+        return state in _UNAVAILABLE_STATES or state.startswith(_UNAVAILABLE_CLASSES), False
+    errorname = getattr(orig, "sqlite_errorname", None)
+    if isinstance(errorname, str) and errorname:
+        primary = "_".join(errorname.split("_", 2)[:2])  # SQLITE_BUSY_SNAPSHOT -> SQLITE_BUSY
+        return primary in _SQLITE_UNAVAILABLE, False
+    if dbapi is not None and getattr(dbapi, "sqlite_version", None) is not None:
+        # sqlite3 without a result code (built by hand): only "locked"/"busy" is transient.
+        text = str(orig).lower()
+        return any(part in text for part in _SQLITE_BUSY_TEXT), False
+    transient = tuple(
+        cls
+        for cls in (
+            getattr(dbapi, "OperationalError", None),
+            getattr(dbapi, "InterfaceError", None),
+        )
+        if isinstance(cls, type)
+    )
+    return bool(transient) and isinstance(orig, transient), False
+
+
+def _seconds(name: str, value: float | None) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ConfigurationError(f"{name} must be a number of seconds or None")
+    if not math.isfinite(value) or value <= 0:
+        raise ConfigurationError(f"{name} must be positive and finite (or None)")
+    return float(value)
+
+
+def _option_names(options: str) -> set[str]:
+    return {name.replace("-", "_").lower() for name in _OPTION_NAME.findall(options)}
+
+
+def _pg_connect_args(
+    url: URL,
+    connect_args: dict[str, Any],
+    *,
+    connect_timeout: float | None,
+    statement_timeout: float | None,
+    lock_timeout: float | None,
+) -> dict[str, Any]:
+    """psycopg's connect arguments with dualid's timeouts added, except where the caller's
+    ``connect_args``, the URL's query string or libpq's environment already set them."""
+    args = dict(connect_args)
+    query = url.query
+    if (
+        connect_timeout is not None
+        and "connect_timeout" not in args
+        and "connect_timeout" not in query
+        and not os.environ.get("PGCONNECT_TIMEOUT")
+    ):
+        args["connect_timeout"] = max(1, math.ceil(connect_timeout))  # libpq: whole seconds
+    given = args.get("options", query.get("options", os.environ.get("PGOPTIONS", "")))
+    base = " ".join(given) if isinstance(given, tuple | list) else str(given or "")
+    present = _option_names(base)
+    settings = {"statement_timeout": statement_timeout, "lock_timeout": lock_timeout}
+    extra = [
+        f"-c {name}={max(1, round(seconds * 1000))}"
+        for name, seconds in settings.items()
+        if seconds is not None and name not in present
+    ]
+    if extra:
+        args["options"] = " ".join([base.strip(), *extra]).strip()
+    return args
 
 
 class Store:
@@ -51,7 +193,29 @@ class Store:
     roll back on any exception, so an operation either happens whole or not at all.
     """
 
-    def __init__(self, url: str = DEFAULT_URL, **engine_kwargs: Any) -> None:
+    def __init__(
+        self,
+        url: str = DEFAULT_URL,
+        *,
+        connect_timeout: float | None = DEFAULT_CONNECT_TIMEOUT,
+        statement_timeout: float | None = DEFAULT_STATEMENT_TIMEOUT,
+        lock_timeout: float | None = DEFAULT_LOCK_TIMEOUT,
+        **engine_kwargs: Any,
+    ) -> None:
+        """``connect_timeout``, ``statement_timeout``, ``lock_timeout``: seconds, for
+        PostgreSQL only (SQLite has its own 30 s busy timeout); ``None`` leaves the server's
+        (or libpq's) default. A value the URL's query string (``?connect_timeout=10``,
+        ``?options=-c statement_timeout=5000``), ``PGCONNECT_TIMEOUT``/``PGOPTIONS`` or
+        ``connect_args`` already sets wins. The connect timeout is rounded up to whole
+        seconds and bounds the whole connection attempt (psycopg enforces at least 2 s);
+        the others go to the server as ``-c statement_timeout=<ms> -c lock_timeout=<ms>``.
+        ``engine_kwargs`` go to :func:`sqlalchemy.create_engine`.
+        """
+        timeouts = {
+            "connect_timeout": _seconds("connect_timeout", connect_timeout),
+            "statement_timeout": _seconds("statement_timeout", statement_timeout),
+            "lock_timeout": _seconds("lock_timeout", lock_timeout),
+        }
         self.url = normalise_url(url)
         try:
             parsed = make_url(self.url)
@@ -76,6 +240,9 @@ class Store:
             kwargs.setdefault("pool_reset_on_return", None)
         else:
             kwargs.setdefault("pool_pre_ping", True)
+            kwargs["connect_args"] = _pg_connect_args(
+                parsed, kwargs.get("connect_args") or {}, **timeouts
+            )
         # One shared connection in memory: serialise its users across threads.
         self._memory_lock = threading.RLock() if self.memory else None
         try:
@@ -85,7 +252,8 @@ class Store:
             raise ConfigurationError(f"no database driver for this URL; {hint}".strip()) from exc
         if self.dialect == "sqlite":
             self._configure_sqlite(self.engine)
-        self._dbapi_error: type[Exception] = self.engine.dialect.loaded_dbapi.Error
+        self._dbapi: Any = self.engine.dialect.loaded_dbapi
+        self._dbapi_error: type[Exception] = self._dbapi.Error
         # The hot paths on a SQLite file take bare driver connections from a LIFO of their
         # own; in memory (one shared connection) and on PostgreSQL (pre-ping, server
         # restarts) they go through SQLAlchemy's pool.
@@ -130,20 +298,25 @@ class Store:
             yield
         except DualIdError:
             raise
-        except DBAPIError as exc:
-            if exc.connection_invalidated or "OperationalError" in _describe(exc):
-                raise StoreUnavailable(f"the database is unavailable: {_describe(exc)}") from None
-            raise StoreError(f"the database refused the operation: {_describe(exc)}") from None
-        except SQLAlchemyError as exc:
-            raise StoreError(f"database error: {_describe(exc)}") from None
-        except self._dbapi_error as exc:
-            name = type(exc).__name__
-            if "Operational" in name:
-                raise StoreUnavailable(f"the database is unavailable: {name}") from None
-            raise StoreError(f"the database refused the operation: {name}") from None
+        except (SQLAlchemyError, self._dbapi_error) as exc:
+            raise self._convert(exc) from None
         finally:
             if lock is not None:
                 lock.release()
+
+    def _convert(self, exc: BaseException) -> StoreError:
+        """The StoreError for a foreign database error (SQLAlchemy's or the driver's)."""
+        what = _describe(exc)
+        unavailable, replayable = _unavailable(exc, self._dbapi)
+        if replayable:
+            return StoreUnavailable(
+                f"the database rolled the transaction back; retry it: {what}", replayable=True
+            )
+        if unavailable:
+            return StoreUnavailable(f"the database is unavailable: {what}")
+        if isinstance(exc, DBAPIError | self._dbapi_error):
+            return StoreError(f"the database refused the operation: {what}")
+        return StoreError(f"database error: {what}")
 
     @contextmanager
     def _transaction(self, write: bool) -> Iterator[Connection]:

@@ -37,6 +37,12 @@ FIGURES: list[tuple[str, str, str, str]] = [
     ("audit_verify", "core", "audit.verify()", ">= 200,000 entries/s"),
     ("attendees_http", "http", "attendees HTTP endpoint", ">= 0.5x throughput"),
     ("pg_grant_revoke", "postgres", "grant/revoke on PostgreSQL, 4 processes", "<= 5x"),
+    (
+        "pg_grant_revoke_under_reads",
+        "postgres",
+        "grant+revoke p50 on PostgreSQL while 2 processes page an event",
+        "<= 2x",
+    ),
     ("attendees_memory", "core", "iter_attendees() peak memory", "bounded"),
 ]
 SUITES = {

@@ -131,7 +131,7 @@ def _attendee_data(i: int) -> EventUserData:
 
 def _deks(sdk: DualId, agent_ids: Iterable[str]) -> dict[str, AESGCM]:
     """The unwrapped data keys (baseline setup only: the raw decrypt needs them)."""
-    from dualid.crypto._dek import load_deks
+    from dualid._vault import load_deks
 
     with sdk.store.read() as conn:
         return {a: k.aead for a, k in load_deks(conn, sdk._rt.provider, agent_ids).items()}

@@ -219,12 +219,13 @@ def _raw_select_decrypt(sdk: DualId) -> Callable[[], None]:
     not checked, nothing audited, no JSON): the attendees_list baseline at 1,000."""
     import sqlite3
 
-    from dualid.crypto._dek import load_deks
+    from dualid._vault import load_deks
+    from dualid.store import _sql as db
 
     path = sdk.store.sqlite_path
     assert path is not None
     with sdk.store.read() as conn:
-        agents = [r[0] for r in conn.exec_driver_sql("SELECT agent_id FROM dualid_agent")]
+        agents = [r[0] for r in db.query(conn, "SELECT agent_id FROM dualid_agent")]
         deks = {a: k.aead for a, k in load_deks(conn, sdk._rt.provider, agents).items()}
     raw = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     query = (

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from dualid import DualId, generate_master_key
-from dualid.identity._migrate_ids import migrate_ids
+from dualid.tools.migrate_ids import migrate_ids
 
 TARGET_RATIO = 0.25
 

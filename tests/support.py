@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy as sa
 
 from dualid import DualId
-from dualid.store import _fast as fast
 from dualid.store._tables import metadata
 
 DUALID_TABLES = sorted(t.name for t in metadata.sorted_tables if t.name.startswith("dualid_"))
@@ -61,28 +60,25 @@ class InjectedFault(Exception):
 def fail_on_sql(sdk: DualId, needle: str, *, after: int = 0) -> Iterator[list[str]]:
     """Make the store raise :class:`InjectedFault` when a statement containing ``needle``
     runs (after ``after`` such statements succeeded): a fault deep inside an operation,
-    whatever code path issues the statement. Yields the statements seen."""
+    whatever code path issues the statement (the store's statement hook). Yields the
+    statements seen."""
     seen: list[str] = []
 
-    def check(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+    def check(statement: str) -> None:
         if needle in statement:
             seen.append(statement)
             if len(seen) > after:
                 raise InjectedFault(needle)
 
-    # The hot paths run on bare DBAPI connections (Store.write_raw, Store.raw), where
-    # SQLAlchemy's cursor events do not fire: check their statements where they run.
-    original = fast._run
-
-    def run_raw(conn: Any, sql: Any, params: Any, many: bool) -> Any:
-        if isinstance(conn, fast.RawConnection):
-            check(conn, None, sql.text(conn) if isinstance(sql, fast.Sql) else sql)
-        return original(conn, sql, params, many)
-
-    sa.event.listen(sdk.store.engine, "before_cursor_execute", check)
-    fast._run = run_raw
-    try:
+    with statement_hook(sdk, check):
         yield seen
+
+
+@contextmanager
+def statement_hook(sdk: DualId, hook: Callable[[str], None]) -> Iterator[None]:
+    """Call ``hook`` with the text of every statement the SDK runs, while in the block."""
+    sdk.store.hooks.append(hook)
+    try:
+        yield
     finally:
-        fast._run = original
-        sa.event.remove(sdk.store.engine, "before_cursor_execute", check)
+        sdk.store.hooks.remove(hook)

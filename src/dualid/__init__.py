@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from dualid.clock import ClockReading, ClockStatus
     from dualid.consent import (
         AttendeePage,
+        Event,
         Explanation,
         Grant,
         GrantState,
@@ -35,10 +36,12 @@ if TYPE_CHECKING:
         ConsentRequired,
         DecryptionFailed,
         DualIdError,
+        EventTypeMismatch,
         FieldNotRequested,
         InvalidInput,
         NotFound,
     )
+    from dualid.keys import Keys, KeyStatus, RotationReport
     from dualid.models import DataField, EventType, EventUserData, HostKind
     from dualid.sdk import DualId, ErasureReport
 
@@ -56,6 +59,8 @@ _LAZY: dict[str, str] = {
     "DualId": "dualid.sdk",
     "DualIdError": "dualid.errors",
     "ErasureReport": "dualid.sdk",
+    "Event": "dualid.consent",
+    "EventTypeMismatch": "dualid.errors",
     "EventType": "dualid.models",
     "EventUserData": "dualid.models",
     "Explanation": "dualid.consent",
@@ -66,11 +71,14 @@ _LAZY: dict[str, str] = {
     "HostAttendee": "dualid.consent",
     "HostKind": "dualid.models",
     "InvalidInput": "dualid.errors",
+    "KeyStatus": "dualid.keys",
+    "Keys": "dualid.keys",
     "KeyProvider": "dualid.crypto",
     "LocalKeyProvider": "dualid.crypto",
     "NotFound": "dualid.errors",
     "Registration": "dualid.consent",
     "Requirement": "dualid.consent",
+    "RotationReport": "dualid.keys",
     "SharedItem": "dualid.consent",
     "generate_master_key": "dualid.crypto",
 }
@@ -103,7 +111,9 @@ __all__ = [
     "DualId",
     "DualIdError",
     "ErasureReport",
+    "Event",
     "EventType",
+    "EventTypeMismatch",
     "EventUserData",
     "Explanation",
     "FieldNotRequested",
@@ -114,10 +124,13 @@ __all__ = [
     "HostKind",
     "InvalidInput",
     "KeyProvider",
+    "KeyStatus",
+    "Keys",
     "LocalKeyProvider",
     "NotFound",
     "Registration",
     "Requirement",
+    "RotationReport",
     "SharedItem",
     "__version__",
     "generate_master_key",

@@ -7,14 +7,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from sqlalchemy import Connection
-
 from dualid.clock import Clock, ClockReading
 from dualid.crypto import DerivedKeys, KeyProvider
 from dualid.store import Store
-from dualid.store._fast import RawConnection
+from dualid.store._sql import Conn
 
-__all__ = ["FastTx", "Runtime", "Tx", "new_id"]
+__all__ = ["Runtime", "Tx", "new_id"]
 
 
 _B32 = "abcdefghijklmnopqrstuvwxyz234567"
@@ -32,19 +30,11 @@ def new_id(prefix: str) -> str:
     return prefix + "_" + "".join([pairs[(n >> shift) & 1023] for shift in range(120, -1, -10)])
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Tx:
     """A transaction and the clock reading that stamps everything it writes."""
 
-    conn: Connection
-    now: ClockReading
-
-
-@dataclass(frozen=True)
-class FastTx:
-    """A :class:`Tx` on a bare DBAPI connection (see :meth:`Runtime.write_fast`)."""
-
-    conn: RawConnection
+    conn: Conn
     now: ClockReading
 
 
@@ -59,13 +49,6 @@ class Runtime:
     def write(self) -> Iterator[Tx]:
         with self.store.write() as conn:
             yield Tx(conn, self.clock.now())
-
-    @contextmanager
-    def write_fast(self) -> Iterator[FastTx]:
-        """A write transaction for code that only runs :mod:`dualid.store._fast`
-        statements (the per-request hot paths)."""
-        with self.store.write_raw() as conn:
-            yield FastTx(conn, self.clock.now())
 
     @contextmanager
     def read(self) -> Iterator[Tx]:

@@ -3,36 +3,56 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
+import re
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from types import TracebackType
+from typing import Any
 
 from dualid import audit
 from dualid._runtime import Runtime
+from dualid._vault import load_or_create_secret
 from dualid.audit import AuditLog
 from dualid.clock import AtomicClock, Clock, SystemClock
 from dualid.consent import Consent, Events, Hosts
 from dualid.consent._engine import ConsentCore
 from dualid.crypto import DerivedKeys, KeyProvider, LocalKeyProvider
-from dualid.crypto._dek import load_or_create_secret
-from dualid.crypto._service import Keys
 from dualid.errors import (
     ConfigurationError,
     DecryptionFailed,
+    DualIdError,
+    InvalidInput,
     MissingKeyError,
     UnknownAgent,
+    UnknownHost,
 )
 from dualid.identity import Identity, Profiles
 from dualid.identity._agents import check_agent_id
+from dualid.keys import Keys
+from dualid.models import DataField
 from dualid.store import DEFAULT_URL, Store, upgrade
-from dualid.store._agents import erase_agent
+from dualid.store._agents import erase_agent, lock_agent
 from dualid.store._migrate import ensure_current
+from dualid.store._retry import retrying
 
-__all__ = ["DATABASE_URL_ENV", "NTP_SERVERS_ENV", "DualId", "ErasureReport"]
+__all__ = ["DATABASE_URL_ENV", "EXPORT_FORMAT", "NTP_SERVERS_ENV", "DualId", "ErasureReport"]
 
 log = logging.getLogger("dualid")
 DATABASE_URL_ENV = "DUALID_DATABASE_URL"
 NTP_SERVERS_ENV = "DUALID_NTP_SERVERS"
+EXPORT_FORMAT = "dualid-export/1"
+"""The ``format`` of the documents :meth:`DualId.export` returns. Keys may be added within
+a version; the number changes when one is removed or changes meaning."""
+
+_AGENT_ID = re.compile(r"agt_[a-z2-7]{8,}")
+_PROFILE_FIELDS = frozenset(f.value for f in DataField)
+# How long close() waits for a purge in flight (PostgreSQL's statement and lock timeouts
+# bound it anyway).
+_PURGE_JOIN_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -77,6 +97,71 @@ def _resolve_keys(store: Store, keys: KeyProvider | str | None) -> KeyProvider:
     )
 
 
+class _ExpiryPurge:
+    """Runs ``purge`` (``consent.purge_expired``) every ``interval`` seconds on a daemon
+    thread until :meth:`stop`. A failed run is logged and retried at the next tick; the log
+    line names the exception class and code only, since a foreign exception's message can
+    carry SQL parameters."""
+
+    def __init__(self, purge: Callable[[], int], interval: float) -> None:
+        self._purge = purge
+        self._interval = interval
+        # Event.wait is the timer: no wall-clock read, and stop() wakes it at once.
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="dualid-purge-expired", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stopping.wait(self._interval):
+            try:
+                deleted = self._purge()
+            except DualIdError as exc:
+                log.warning(
+                    "scheduled purge of expired grants failed: %s [%s]; retrying in %g s",
+                    type(exc).__name__,
+                    exc.code,
+                    self._interval,
+                )
+            except Exception as exc:  # the schedule must survive anything one run raises
+                log.error(
+                    "scheduled purge of expired grants failed: %s; retrying in %g s",
+                    type(exc).__name__,
+                    self._interval,
+                )
+            else:
+                if deleted:
+                    log.info("scheduled purge deleted %d expired shared values", deleted)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join(_PURGE_JOIN_SECONDS)
+            if self._thread.is_alive():
+                log.warning("the scheduled purge did not stop in %g s", _PURGE_JOIN_SECONDS)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _field_names(fields: frozenset[DataField]) -> list[str]:
+    """camelCase names, in the declaration order of :class:`DataField`."""
+    return [f.alias for f in DataField if f in fields]
+
+
+def _without_agent_ids(value: Any) -> Any:
+    """``value`` with every string that holds an agentId dropped (P1), whatever was recorded."""
+    if isinstance(value, dict):
+        return {k: _without_agent_ids(v) for k, v in value.items() if not _holds_agent_id(v)}
+    if isinstance(value, list | tuple):
+        return [_without_agent_ids(v) for v in value if not _holds_agent_id(v)]
+    return value
+
+
+def _holds_agent_id(value: Any) -> bool:
+    return isinstance(value, str) and _AGENT_ID.search(value) is not None
+
+
 class DualId:
     """The SDK: agentIds, encrypted profiles, consent, audit and keys over one store.
 
@@ -102,6 +187,7 @@ class DualId:
         self.audit = AuditLog(rt)
         self.keys = Keys(rt)
         self._closed = False
+        self._purger: _ExpiryPurge | None = None
 
     @classmethod
     def open(
@@ -115,6 +201,7 @@ class DualId:
         connect_timeout: float | None = 5.0,
         statement_timeout: float | None = 30.0,
         lock_timeout: float | None = 30.0,
+        purge_expired_every: float | None = None,
     ) -> DualId:
         """Open (and by default migrate) a store.
 
@@ -134,7 +221,21 @@ class DualId:
         (``?connect_timeout=10``, ``?options=-c statement_timeout=60000``) wins. A server
         that cannot be reached in ``connect_timeout`` raises
         :class:`~dualid.errors.StoreUnavailable` (see ``docs/operations.md``).
+        ``purge_expired_every``: seconds; runs :meth:`Consent.purge_expired
+        <dualid.consent.Consent.purge_expired>` on a background (daemon) thread at that
+        interval until :meth:`close`, logging failures; ``None`` (the default) leaves it
+        to ``dualid consent purge-expired`` from cron (``docs/operations.md`` says which
+        to use when).
+
+        .. versionadded:: 0.2.0 ``purge_expired_every``
         """
+        if purge_expired_every is not None and (
+            isinstance(purge_expired_every, bool)
+            or not isinstance(purge_expired_every, int | float)
+            or not math.isfinite(purge_expired_every)
+            or purge_expired_every <= 0
+        ):
+            raise InvalidInput("purge_expired_every must be a positive number of seconds")
         store = Store(
             url or os.environ.get(DATABASE_URL_ENV) or DEFAULT_URL,
             connect_timeout=connect_timeout,
@@ -162,11 +263,14 @@ class DualId:
                 owned.close()
             store.dispose()
             raise
-        return cls(
+        sdk = cls(
             Runtime(store, clock, provider, DerivedKeys.from_root(root)),
             controller=controller,
             owned_clock=owned,
         )
+        if purge_expired_every is not None:
+            sdk._purger = _ExpiryPurge(sdk.consent.purge_expired, float(purge_expired_every))
+        return sdk
 
     @property
     def clock(self) -> Clock:
@@ -176,6 +280,7 @@ class DualId:
     def store(self) -> Store:
         return self._rt.store
 
+    @retrying
     def erase(self, agent_id: str) -> ErasureReport:
         """Erase a person (crypto-shredding, P6): destroy the agent's data key and delete
         its rows in one transaction. Any copy of its ciphertexts left elsewhere (exports,
@@ -194,9 +299,136 @@ class DualId:
             )
         return ErasureReport(deleted, seq)
 
+    def export(self, agent_id: str) -> dict[str, Any]:
+        """Everything dualid holds about one person, as one JSON-ready document: the right
+        of access and to data portability (GDPR Art. 15 and 20).
+
+        camelCase keys, like the HTTP API: ``format`` (:data:`EXPORT_FORMAT`),
+        ``exportedAt`` and ``clock`` (``status``, ``uncertaintyMs``) from the SDK's clock,
+        ``profile`` (the stored values, or None), ``hosts`` the person dealt with,
+        ``registrations`` (with what each shares now), ``grants`` (active, revoked and
+        expired), ``defaults``, ``history`` (the person's audit entries, oldest first) and
+        ``receipts`` (a signed consent receipt per grant, exactly as signed: snake_case).
+
+        The document holds no agentId, not even the person's own: it is made to be handed
+        on (to the person, or by them to another service), and an agentId is the
+        platform's internal name that hosts must never learn (P1, P5). Nothing of other
+        people is in it. Issuing the receipts writes their ``consent.receipt_issued``
+        entries, which the history then shows; the export itself is recorded last, as
+        ``agent.exported`` (counts only), and that entry's time is ``exportedAt``.
+        An unknown or erased agent raises :class:`~dualid.errors.UnknownAgent`.
+
+        >>> with DualId.open("sqlite://") as sdk:
+        ...     agent_id = sdk.identity.agent_for("user-123")
+        ...     doc = sdk.export(agent_id)
+        ...     doc["format"], doc["profile"], [e["action"] for e in doc["history"]]
+        ('dualid-export/1', None, ['agent.created'])
+
+        .. versionadded:: 0.2.0
+        """
+        check_agent_id(agent_id)
+        profile = self.profiles.get(agent_id)
+        registrations = self.events.registrations(agent_id)
+        grants = self.consent.grants(agent_id, include_inactive=True)
+        defaults = sorted(
+            self.consent.defaults(agent_id).items(),
+            key=lambda kv: (kv[0][0].value, kv[0][1] or ""),
+        )
+        receipts = [self.consent.receipt(g.id, agent_id=agent_id) for g in grants]
+        history = self.consent.history(agent_id)
+        host_ids = (
+            {r.host_id for r in registrations}
+            | {g.host_id for g in grants}
+            | {host_id for (_, host_id), _ in defaults if host_id}
+            | {e.host_id for e in history if e.host_id}
+        )
+        hosts = []
+        for host_id in sorted(host_ids):
+            try:
+                hosts.append(self.hosts.get(host_id))
+            except UnknownHost:
+                continue
+        with self._rt.write() as tx:
+            # The person's lock (docs/concurrency.md): an erasure that committed meanwhile
+            # makes this UnknownAgent, so no export outlives an erasure unrecorded.
+            if not lock_agent(tx.conn, agent_id):
+                raise UnknownAgent("no such agent (unknown or erased)")
+            audit.append(
+                tx.conn,
+                tx.now,
+                "agent.exported",
+                subject=agent_id,
+                details={
+                    "format": EXPORT_FORMAT,
+                    "registrations": len(registrations),
+                    "grants": len(grants),
+                    "history": len(history),
+                },
+            )
+            reading = tx.now
+        return {
+            "format": EXPORT_FORMAT,
+            "exportedAt": reading.time.isoformat(),
+            "clock": {
+                "status": reading.status.value,
+                "uncertaintyMs": reading.uncertainty / timedelta(milliseconds=1),
+            },
+            "profile": None
+            if profile is None
+            else profile.model_dump(
+                mode="json", by_alias=True, exclude_none=True, include=set(_PROFILE_FIELDS)
+            ),
+            "hosts": [{"hostId": h.host_id, "name": h.name, "kind": h.kind.value} for h in hosts],
+            "registrations": [
+                {
+                    "id": r.id,
+                    "hostId": r.host_id,
+                    "eventType": r.event_type.value,
+                    "eventId": r.event_id,
+                    "createdAt": r.created_at.isoformat(),
+                    "shared": _field_names(r.shared),
+                    "grantId": r.grant_id,
+                }
+                for r in registrations
+            ],
+            "grants": [
+                {
+                    "id": g.id,
+                    "hostId": g.host_id,
+                    "fields": _field_names(g.fields),
+                    "eventId": g.event_id,
+                    "eventType": g.event_type.value if g.event_type is not None else None,
+                    "purpose": g.purpose,
+                    "createdAt": g.created_at.isoformat(),
+                    "expiresAt": _iso(g.expires_at),
+                    "revokedAt": _iso(g.revoked_at),
+                    "state": g.state.value,
+                }
+                for g in grants
+            ],
+            "defaults": [
+                {"eventType": etype.value, "hostId": host_id, "fields": _field_names(fields)}
+                for (etype, host_id), fields in defaults
+            ],
+            "history": [
+                {
+                    "action": e.action,
+                    "at": e.at.isoformat(),
+                    "hostId": e.host_id,
+                    "actor": e.actor,
+                    "details": _without_agent_ids(dict(e.details)),
+                    "entryHash": e.entry_hash,
+                }
+                for e in history
+            ],
+            "receipts": receipts,
+        }
+
     def close(self) -> None:
         if not self._closed:
             self._closed = True
+            if self._purger is not None:
+                self._purger.stop()
             if self._owned_clock is not None:
                 self._owned_clock.close()
             self._rt.store.dispose()

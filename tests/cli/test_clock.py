@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from dualid._clock_audit import Priority, scan, scan_source
 from dualid.testing import FakeNtpServer
+from dualid.tools.clock_audit import Priority, scan, scan_source
 
 from .conftest import Run
 

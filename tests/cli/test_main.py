@@ -37,7 +37,7 @@ def test_missing_extra_prints_the_install_command_and_exits_2() -> None:
 
 def test_core_never_imports_typer_or_rich() -> None:
     code = (
-        "import sys, dualid, dualid.sdk, dualid.identity._migrate_ids, dualid._clock_audit\n"
+        "import sys, dualid, dualid.sdk, dualid.tools.migrate_ids, dualid.tools.clock_audit\n"
         "import dualid.cli\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('typer', 'rich')))"
     )

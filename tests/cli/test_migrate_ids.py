@@ -14,8 +14,8 @@ import pytest
 import sqlalchemy as sa
 
 from dualid import DualId, InvalidInput, generate_master_key
-from dualid.identity._migrate_ids import migrate_ids
 from dualid.testing import FakeClock
+from dualid.tools.migrate_ids import migrate_ids
 
 from ..support import snapshot
 from .conftest import Run, make_bookings, sqlite_dump, subprocess_env

@@ -8,7 +8,6 @@ import threading
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 
 from dualid import DataField, DualId, EventType
 
@@ -32,7 +31,7 @@ def test_writers_complete_while_a_host_read_is_held_open(world, db_url, master_k
     release = threading.Event()
     result: dict[str, Any] = {}
 
-    def hold(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+    def hold(statement: str) -> None:
         # Hold the read open once its snapshot is taken (at the registrations query).
         if threading.current_thread() is worker and "FROM dualid_registration" in statement:
             inside.set()
@@ -43,7 +42,7 @@ def test_writers_complete_while_a_host_read_is_held_open(world, db_url, master_k
 
     worker = threading.Thread(target=read)
     assert worker is not reader
-    sa.event.listen(sdk.store.engine, "before_cursor_execute", hold)
+    sdk.store.hooks.append(hold)
     try:
         worker.start()
         assert inside.wait(HANG_GUARD)
@@ -70,7 +69,7 @@ def test_writers_complete_while_a_host_read_is_held_open(world, db_url, master_k
     finally:
         release.set()
         worker.join(HANG_GUARD)
-        sa.event.remove(sdk.store.engine, "before_cursor_execute", hold)
+        sdk.store.hooks.remove(hold)
     # The read saw its snapshot: Ana's email grant came after it.
     (ana,) = result["attendees"]
     assert ana.data.email is None

@@ -7,11 +7,11 @@ from __future__ import annotations
 import pytest
 
 from dualid import DecryptionFailed, DualId, EventUserData
+from dualid._vault import load_deks
 from dualid.crypto import field_aad, open_field
-from dualid.crypto._dek import load_deks
 from dualid.errors import UnknownAgent
 
-from ..support import assert_no_pii, execute, rows
+from ..support import InjectedFault, assert_no_pii, execute, fail_on_sql, rows
 
 USER = "erase-me-user-5c1e"
 DATA = EventUserData(
@@ -108,20 +108,14 @@ def test_the_same_user_comes_back_as_a_new_agent(sdk: DualId) -> None:
     assert sdk.identity.user_for(again, actor="a", reason="b") == USER
 
 
-def test_erasure_is_one_transaction(sdk: DualId, monkeypatch: pytest.MonkeyPatch) -> None:
-    # If the audit entry cannot be written, nothing is erased.
-    import dualid.audit
-
+def test_erasure_is_one_transaction(sdk: DualId) -> None:
+    # If the audit entry cannot be written, nothing is erased: the key and rows deleted
+    # before it come back with the rollback.
     agent = sdk.identity.agent_for(USER)
     sdk.profiles.put(agent, DATA)
-
-    def fail(*args: object, **kwargs: object) -> int:
-        raise RuntimeError("audit store down")
-
-    monkeypatch.setattr(dualid.audit, "append", fail)
-    with pytest.raises(RuntimeError):
+    with fail_on_sql(sdk, "INSERT INTO dualid_audit") as seen, pytest.raises(InjectedFault):
         sdk.erase(agent)
-    monkeypatch.undo()
+    assert any("INSERT INTO dualid_audit" in s for s in seen)
     assert sdk.profiles.get(agent) == DATA
     assert sdk.identity.lookup(USER) == agent
     assert sdk.audit.verify().ok

@@ -14,9 +14,6 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-import dualid.audit
-import dualid.identity._agents
-import dualid.identity._profiles
 from dualid import DualId, DualIdError, EventUserData, generate_master_key
 from dualid.crypto import ENV_MASTER_KEY
 from dualid.errors import (
@@ -292,45 +289,35 @@ def _boom(*args: object, **kwargs: object) -> Any:
 
 
 @pytest.mark.parametrize(
-    "target",
-    [
-        (dualid.audit, "append"),
-        (dualid.identity._profiles, "insert_sealed_rows"),
-        (dualid.identity._profiles, "delete_fields"),
-    ],
+    "needle",
+    ["INSERT INTO dualid_audit", "INSERT INTO dualid_sealed", "DELETE FROM dualid_sealed"],
     ids=["audit-append", "seal", "delete-fields"],
 )
 def test_failed_profile_write_leaves_nothing_half_written(
-    sdk: DualId, person: str, monkeypatch: pytest.MonkeyPatch, target: tuple[Any, str]
+    sdk: DualId, person: str, needle: str
 ) -> None:
     before = snapshot(sdk)
-    monkeypatch.setattr(*target, _boom)
-    with pytest.raises(Boom):
+    with fail_on_sql(sdk, needle) as seen, pytest.raises(InjectedFault):
         # Changes two fields and removes one: every part must roll back together.
         sdk.profiles.put(person, EventUserData(name="Someone Else", phone_number="+14155552671"))
-    monkeypatch.undo()
+    assert seen
     assert snapshot(sdk) == before
     assert sdk.profiles.get(person) == EventUserData(name=NAME, email=EMAIL)
     assert sdk.audit.verify().ok
 
 
 @pytest.mark.parametrize(
-    "target",
-    [
-        (dualid.audit, "append"),
-        (dualid.identity._agents, "seal_values"),
-        (dualid.identity._agents, "create_dek"),
-    ],
+    "needle",
+    ["INSERT INTO dualid_audit", "INSERT INTO dualid_sealed", "INSERT INTO dualid_agent_key"],
     ids=["audit-append", "seal", "create-dek"],
 )
 def test_failed_agent_creation_leaves_nothing_half_written(
-    sdk: DualId, person: str, monkeypatch: pytest.MonkeyPatch, target: tuple[Any, str]
+    sdk: DualId, person: str, needle: str
 ) -> None:
     before = snapshot(sdk)
-    monkeypatch.setattr(*target, _boom)
-    with pytest.raises(Boom):
+    with fail_on_sql(sdk, needle) as seen, pytest.raises(InjectedFault):
         sdk.identity.agent_for("brand-new-user")
-    monkeypatch.undo()
+    assert seen
     assert snapshot(sdk) == before
     assert sdk.identity.lookup("brand-new-user") is None
     agent = sdk.identity.agent_for("brand-new-user")  # works once the fault is gone

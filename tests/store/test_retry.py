@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 import dualid.store._retry as retry_module
-from dualid._clock_audit import scan
 from dualid.errors import InvalidInput, StoreError, StoreUnavailable, UnknownAgent
 from dualid.store._retry import (
     DEFAULT_ATTEMPTS,
@@ -20,6 +19,7 @@ from dualid.store._retry import (
     retrying,
     run_retrying,
 )
+from dualid.tools.clock_audit import scan
 
 
 def conflict() -> StoreUnavailable:

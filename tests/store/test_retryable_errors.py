@@ -9,7 +9,9 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -20,6 +22,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from dualid.errors import StoreError, StoreUnavailable
 from dualid.store import Store
+from dualid.store import _sql as db
 from dualid.store._retry import run_retrying
 
 SECRET = "agt_secret_value_4242"  # stands for a parameter value; never in a message
@@ -159,12 +162,38 @@ def test_a_pool_timeout_is_store_unavailable(pg_store: Store) -> None:
     assert isinstance(convert(pg_store, PoolTimeout("QueuePool limit reached")), StoreUnavailable)
 
 
+# -- the two kinds of connection -----------------------------------------------------------
+# "conn": the SDK's transactions (Store.write/read/autocommit yield a dualid Conn and run
+# statements on the driver); "schema": SQLAlchemy's Connection (Store.schema: migrations,
+# inspection, operator tools). Both must convert the same errors.
+PATHS = ["conn", "schema"]
+
+
+def transaction(store: Store, path: str, *, write: bool = True) -> AbstractContextManager[Any]:
+    if path == "schema":
+        return store.schema(write=write)
+    return store.write() if write else store.read()
+
+
+def execute(conn: db.Conn | sa.Connection, sql: str) -> None:
+    if isinstance(conn, sa.Connection):
+        conn.exec_driver_sql(sql)
+    else:
+        db.execute(conn, sql)
+
+
+def scalar(conn: db.Conn | sa.Connection, sql: str) -> Any:
+    if isinstance(conn, sa.Connection):
+        return conn.exec_driver_sql(sql).scalar_one()
+    return db.query(conn, sql)[0][0]
+
+
 # -- SQLite --------------------------------------------------------------------------------
 @pytest.fixture
 def sqlite_store(tmp_path: Path) -> Iterator[Store]:
     store = Store(f"sqlite:///{tmp_path}/s.db")
     with store.write() as conn:
-        conn.exec_driver_sql("CREATE TABLE t (id INTEGER PRIMARY KEY)")
+        db.execute(conn, "CREATE TABLE t (id INTEGER PRIMARY KEY)")
     yield store
     store.dispose()
 
@@ -182,19 +211,19 @@ def locker(sqlite_store: Store) -> Iterator[sqlite3.Connection]:
 
 @pytest.mark.usefixtures("locker")
 def test_sqlite_busy_on_the_bare_path_is_store_unavailable(sqlite_store: Store) -> None:
-    with sqlite_store.raw() as raw:
-        raw.dbapi.execute("PRAGMA busy_timeout=0")  # fail now instead of in 30 s
-    with pytest.raises(StoreUnavailable) as info, sqlite_store.write_raw() as raw:
-        raw.dbapi.execute("INSERT INTO t VALUES (1)")  # pragma: no cover - never reached
+    with sqlite_store.autocommit() as conn:  # the bare connection, used again next (LIFO)
+        db.execute(conn, "PRAGMA busy_timeout=0")  # fail now instead of in 30 s
+    with pytest.raises(StoreUnavailable) as info, sqlite_store.write() as conn:
+        db.execute(conn, "INSERT INTO t VALUES (1)")  # pragma: no cover - never reached
     assert "SQLITE_BUSY" in info.value.message
     assert not info.value.replayable
 
 
 @pytest.mark.usefixtures("locker")
 def test_sqlite_busy_through_sqlalchemy_is_store_unavailable(sqlite_store: Store) -> None:
-    with sqlite_store.read() as conn:  # the pool's one connection, used again next
+    with sqlite_store.schema(write=False) as conn:  # the pool's one connection, used again next
         conn.exec_driver_sql("PRAGMA busy_timeout=0")
-    with pytest.raises(StoreUnavailable) as info, sqlite_store.write() as conn:
+    with pytest.raises(StoreUnavailable) as info, sqlite_store.schema() as conn:
         conn.exec_driver_sql("INSERT INTO t VALUES (1)")  # pragma: no cover
     assert "SQLITE_BUSY" in info.value.message
 
@@ -206,16 +235,17 @@ def test_a_hand_built_sqlite_locked_error_is_store_unavailable(sqlite_store: Sto
     assert type(convert(sqlite_store, sqlite3.OperationalError(f"near {SECRET}"))) is StoreError
 
 
-def test_sqlite_statement_errors_stay_store_errors(sqlite_store: Store) -> None:
+@pytest.mark.parametrize("path", PATHS)
+def test_sqlite_statement_errors_stay_store_errors(sqlite_store: Store, path: str) -> None:
     # A missing table is an OperationalError in sqlite3, but nothing a retry will fix.
-    with pytest.raises(StoreError) as info, sqlite_store.read() as conn:
-        conn.exec_driver_sql("SELECT * FROM no_such_table")
+    with pytest.raises(StoreError) as info, transaction(sqlite_store, path, write=False) as conn:
+        scalar(conn, "SELECT * FROM no_such_table")
     assert type(info.value) is StoreError
 
     def insert_twice() -> None:
-        with sqlite_store.write() as conn:
-            conn.exec_driver_sql("INSERT INTO t VALUES (1)")
-            conn.exec_driver_sql("INSERT INTO t VALUES (1)")
+        with transaction(sqlite_store, path) as conn:
+            execute(conn, "INSERT INTO t VALUES (1)")
+            execute(conn, "INSERT INTO t VALUES (1)")
 
     with pytest.raises(StoreError) as info:
         insert_twice()
@@ -251,15 +281,23 @@ def test_a_statement_timeout_is_store_unavailable(postgres_url: str, stores: lis
     store = Store(postgres_url, statement_timeout=0.05)
     stores.append(store)
     with pytest.raises(StoreUnavailable) as info, store.read() as conn:
-        conn.exec_driver_sql("SELECT pg_sleep(1)")
+        db.query(conn, "SELECT pg_sleep(1)")
     assert "57014" in info.value.message
     assert not info.value.replayable
-    with pytest.raises(StoreUnavailable, match="57014"), store.raw() as raw:
-        raw.dbapi.execute("SELECT pg_sleep(1)")  # the DBAPI path, without SQLAlchemy
+    # The other entry points: autocommit and write (the same Conn) and SQLAlchemy's
+    # Connection (schema).
+    with pytest.raises(StoreUnavailable, match="57014"), store.autocommit() as conn:
+        db.query(conn, "SELECT pg_sleep(1)")
+    with pytest.raises(StoreUnavailable, match="57014"), store.write() as conn:
+        db.query(conn, "SELECT pg_sleep(1)")
+    with pytest.raises(StoreUnavailable, match="57014"), store.schema(write=False) as sa_conn:
+        sa_conn.exec_driver_sql("SELECT pg_sleep(1)")
+    with store.read() as conn:  # the connections went back to the pool usable
+        assert db.query(conn, "SELECT 1") == [(1,)]
 
 
 @pytest.mark.postgres
-@pytest.mark.parametrize("path", ["sqlalchemy", "dbapi"])
+@pytest.mark.parametrize("path", PATHS)
 def test_a_lock_timeout_is_store_unavailable(
     postgres_url: str, pg_admin: sa.Engine, stores: list[Store], path: str
 ) -> None:
@@ -267,12 +305,8 @@ def test_a_lock_timeout_is_store_unavailable(
     stores.append(store)
 
     def update() -> None:
-        if path == "sqlalchemy":
-            with store.write() as conn:
-                conn.exec_driver_sql("UPDATE t SET v = 1 WHERE id = 1")
-        else:
-            with store.write_raw() as raw:
-                raw.dbapi.execute("UPDATE t SET v = 1 WHERE id = 1")
+        with transaction(store, path) as conn:
+            execute(conn, "UPDATE t SET v = 1 WHERE id = 1")
 
     with pg_admin.connect() as holder:
         holder.exec_driver_sql("BEGIN")  # the admin engine is in autocommit mode
@@ -286,21 +320,22 @@ def test_a_lock_timeout_is_store_unavailable(
 
 
 @pytest.mark.postgres
+@pytest.mark.parametrize("path", PATHS)
 def test_a_terminated_backend_is_store_unavailable(
-    postgres_url: str, pg_admin: sa.Engine, stores: list[Store]
+    postgres_url: str, pg_admin: sa.Engine, stores: list[Store], path: str
 ) -> None:
     store = Store(postgres_url)
     stores.append(store)
 
     def terminated_midway() -> None:
-        with store.write() as conn:
-            conn.exec_driver_sql("UPDATE t SET v = 5 WHERE id = 1")
-            pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+        with transaction(store, path) as conn:
+            execute(conn, "UPDATE t SET v = 5 WHERE id = 1")
+            pid = scalar(conn, "SELECT pg_backend_pid()")
             with pg_admin.connect() as admin:
                 # Waits (up to 10 s) until the backend is gone.
                 sql = f"SELECT pg_terminate_backend({pid}, 10000)"
                 assert admin.exec_driver_sql(sql).scalar()
-            conn.exec_driver_sql("SELECT 1")
+            scalar(conn, "SELECT 1")
 
     with pytest.raises(StoreUnavailable) as info:
         terminated_midway()
@@ -308,13 +343,14 @@ def test_a_terminated_backend_is_store_unavailable(
     assert not info.value.replayable  # the commit never happened, but we cannot know that
     assert value(pg_admin) == 0
     # The pool replaces the dead connection: the store works again.
-    with store.read() as conn:
-        assert conn.exec_driver_sql("SELECT 1").scalar() == 1
+    with transaction(store, path, write=False) as conn:
+        assert scalar(conn, "SELECT 1") == 1
 
 
 @pytest.mark.postgres
+@pytest.mark.parametrize("path", PATHS)
 def test_a_deadlock_is_replayable_store_unavailable(
-    postgres_url: str, pg_admin: sa.Engine, stores: list[Store]
+    postgres_url: str, pg_admin: sa.Engine, stores: list[Store], path: str
 ) -> None:
     store = Store(postgres_url)
     stores.append(store)
@@ -323,10 +359,10 @@ def test_a_deadlock_is_replayable_store_unavailable(
 
     def worker(first: int, second: int) -> None:
         try:
-            with store.write() as conn:
-                conn.exec_driver_sql(f"UPDATE t SET v = v + 1 WHERE id = {first}")
+            with transaction(store, path) as conn:
+                execute(conn, f"UPDATE t SET v = v + 1 WHERE id = {first}")
                 both_locked.wait()
-                conn.exec_driver_sql(f"UPDATE t SET v = v + 1 WHERE id = {second}")
+                execute(conn, f"UPDATE t SET v = v + 1 WHERE id = {second}")
         except BaseException as exc:
             outcomes[first] = exc
         else:
@@ -348,26 +384,29 @@ def test_a_deadlock_is_replayable_store_unavailable(
     assert value(pg_admin, 1) + value(pg_admin, 2) == 2  # the winner's two updates only
 
 
-def conflicting_update(store: Store, admin: sa.Engine, interfere: list[bool]) -> int:
+def conflicting_update(
+    store: Store, admin: sa.Engine, interfere: list[bool], path: str = "conn"
+) -> int:
     """Read row 1 in a REPEATABLE READ snapshot, let another connection change it (while
     ``interfere`` says so), then update it: a serialization failure on PostgreSQL."""
-    with store.write() as conn:
-        seen = int(conn.exec_driver_sql("SELECT v FROM t WHERE id = 1").scalar_one())
+    with transaction(store, path) as conn:
+        seen = int(scalar(conn, "SELECT v FROM t WHERE id = 1"))
         if interfere.pop(0):
             with admin.connect() as other:
                 other.exec_driver_sql("UPDATE t SET v = v + 100 WHERE id = 1")
-        conn.exec_driver_sql(f"UPDATE t SET v = {seen + 1} WHERE id = 1")
+        execute(conn, f"UPDATE t SET v = {seen + 1} WHERE id = 1")
     return seen + 1
 
 
 @pytest.mark.postgres
+@pytest.mark.parametrize("path", PATHS)
 def test_a_serialization_failure_is_replayable_store_unavailable(
-    postgres_url: str, pg_admin: sa.Engine, stores: list[Store]
+    postgres_url: str, pg_admin: sa.Engine, stores: list[Store], path: str
 ) -> None:
     store = Store(postgres_url, isolation_level="REPEATABLE READ")
     stores.append(store)
     with pytest.raises(StoreUnavailable) as info:
-        conflicting_update(store, pg_admin, [True])
+        conflicting_update(store, pg_admin, [True], path)
     assert info.value.replayable
     assert "40001" in info.value.message
     assert value(pg_admin) == 100  # the other connection's update, not ours

@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 from dualid import DualId
 from dualid.errors import ConfigurationError, StoreUnavailable
 from dualid.store import Store
+from dualid.store import _sql as db
 from dualid.store._engine import (
     DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_LOCK_TIMEOUT,
@@ -107,7 +108,7 @@ def test_a_connect_timeout_in_the_url_wins(silent: SilentServer) -> None:
 
     def read() -> None:
         with store.read() as conn:
-            conn.exec_driver_sql("SELECT 1")
+            db.query(conn, "SELECT 1")
 
     try:
         assert isinstance(outcome(read), StoreUnavailable)
@@ -121,8 +122,11 @@ def test_a_refused_connection_is_store_unavailable() -> None:
     # Nothing listens on the port any more.
     store = Store(f"postgresql://nobody@127.0.0.1:{port}/nothing")
     try:
-        with pytest.raises(StoreUnavailable), store.read() as conn:
-            conn.exec_driver_sql("SELECT 1")
+        for entry in (store.read, store.write, store.autocommit):
+            with pytest.raises(StoreUnavailable), entry() as conn:
+                db.query(conn, "SELECT 1")  # pragma: no cover - never reached
+        with pytest.raises(StoreUnavailable), store.schema(write=False) as sa_conn:
+            sa_conn.exec_driver_sql("SELECT 1")  # pragma: no cover
     finally:
         store.dispose()
 
@@ -212,7 +216,9 @@ def test_sqlite_ignores_the_postgresql_timeouts(tmp_path: Any) -> None:
     store = Store(f"sqlite:///{tmp_path}/x.db", connect_timeout=1, statement_timeout=None)
     try:
         with store.read() as conn:
-            assert conn.exec_driver_sql("SELECT 1").scalar() == 1
+            assert db.query(conn, "SELECT 1")[0][0] == 1
+        with store.schema(write=False) as sa_conn:
+            assert sa_conn.exec_driver_sql("SELECT 1").scalar() == 1
     finally:
         store.dispose()
 
@@ -227,9 +233,17 @@ def test_open_has_the_stores_defaults() -> None:
 
 # -- on a real server ----------------------------------------------------------------------
 def settings(store: Store) -> tuple[str, str]:
+    """The session's timeouts, seen by the SDK's transactions (read) and by SQLAlchemy's
+    Connection (schema): the same connect arguments reach both."""
     with store.read() as conn:
-        statement = conn.exec_driver_sql("SHOW statement_timeout").scalar_one()
-        lock = conn.exec_driver_sql("SHOW lock_timeout").scalar_one()
+        statement = db.query(conn, "SHOW statement_timeout")[0][0]
+        lock = db.query(conn, "SHOW lock_timeout")[0][0]
+    with store.schema(write=False) as sa_conn:
+        through_sqlalchemy = (
+            sa_conn.exec_driver_sql("SHOW statement_timeout").scalar_one(),
+            sa_conn.exec_driver_sql("SHOW lock_timeout").scalar_one(),
+        )
+    assert through_sqlalchemy == (statement, lock)
     return str(statement), str(lock)
 
 
@@ -260,8 +274,8 @@ def test_postgres_connections_carry_the_connect_timeout(postgres_url: str) -> No
     ):
         store = Store(postgres_url + query, **kwargs)
         try:
-            with store.raw() as raw:
-                params = raw.dbapi.driver_connection.info.get_parameters()
+            with store.autocommit() as conn:
+                params = conn.dbapi.driver_connection.info.get_parameters()
             assert params.get("connect_timeout") == expected
         finally:
             store.dispose()

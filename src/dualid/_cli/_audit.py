@@ -9,14 +9,12 @@ import typer
 from dualid.audit import verify_chain
 from dualid.errors import SchemaOutOfDate
 from dualid.store import DEFAULT_URL, current
-from dualid.store._tables import AuditHead, table
 
 from ._common import EXIT_FAILED, DbOption, handle_errors, open_store, out, progress
 
 __all__ = ["audit_app"]
 
 audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
-_HEAD = table(AuditHead)
 
 
 @audit_app.command("verify")

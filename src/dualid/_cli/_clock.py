@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from dualid._clock_audit import Priority, scan
+from dualid.tools.clock_audit import Priority, scan
 
 from ._common import EXIT_ERROR, EXIT_FAILED, handle_errors, out
 

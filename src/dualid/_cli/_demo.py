@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import select
 
 from dualid.errors import DualIdError, NotFound
 from dualid.models import DataField, EventType, EventUserData, HostKind
 from dualid.store import DEFAULT_URL
-from dualid.store._tables import Agent, Sealed, table
+from dualid.store._agents import user_index_of
+from dualid.store._sealed import sealed_of_agent
 
 from ._common import handle_errors, out
 
@@ -28,8 +28,6 @@ if TYPE_CHECKING:
 
 __all__ = ["demo_command"]
 
-_AGENTS = table(Agent)
-_SEALED = table(Sealed)
 _PERSON = EventUserData(
     name="Ana Example",
     phone_number="+14155552671",
@@ -133,14 +131,9 @@ def _run_demo(sdk: DualId) -> None:
 
     console.rule("3. What the database holds vs what the SDK returns")
     with sdk.store.read() as conn:
-        index = conn.execute(
-            select(_AGENTS.c.user_index).where(_AGENTS.c.agent_id == agent_id)
-        ).scalar_one()
-        sealed = conn.execute(
-            select(_SEALED.c.record_id, _SEALED.c.field, _SEALED.c.ciphertext)
-            .where(_SEALED.c.agent_id == agent_id)
-            .order_by(_SEALED.c.record_id, _SEALED.c.field)
-        ).all()
+        index = user_index_of(conn, agent_id)
+        sealed = sealed_of_agent(conn, agent_id)
+    assert index is not None
     console.print(
         f"dualid_agent.user_index = {_hex(bytes(index), 16)}  "
         "(keyed HMAC blind index of the userId, not the userId, not a plain hash)"

@@ -8,8 +8,8 @@ import typer
 from rich.table import Table
 from sqlalchemy.engine import make_url
 
-from dualid.identity._migrate_ids import MAX_BATCH, MigrationReport, migrate_ids
 from dualid.store import DEFAULT_URL
+from dualid.tools.migrate_ids import MAX_BATCH, MigrationReport, migrate_ids
 
 from ._common import EXIT_FAILED, EXIT_INTERRUPTED, DbOption, handle_errors, open_sdk, out, progress
 

@@ -7,7 +7,6 @@ from ._chain import (
     append,
     append_many,
     iter_records,
-    lock_head,
     verify_chain,
 )
 from ._service import AuditLog
@@ -20,6 +19,5 @@ __all__ = [
     "append",
     "append_many",
     "iter_records",
-    "lock_head",
     "verify_chain",
 ]

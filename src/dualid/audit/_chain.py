@@ -18,11 +18,9 @@ from datetime import datetime, timedelta
 from json.encoder import encode_basestring_ascii
 from typing import Any
 
-from sqlalchemy import Connection, select
-
 from dualid.clock import ClockReading
-from dualid.store import _fast as fast
-from dualid.store._tables import AuditEntry, AuditHead, table
+from dualid.store import _audit as store
+from dualid.store import _sql as db
 
 __all__ = [
     "GENESIS",
@@ -31,14 +29,11 @@ __all__ = [
     "append",
     "append_many",
     "iter_records",
-    "lock_head",
     "verify_chain",
 ]
 
 GENESIS = "0" * 64
 _US = timedelta(microseconds=1)
-_AUDIT = table(AuditEntry)
-_HEAD = table(AuditHead)
 
 
 @dataclass(frozen=True)
@@ -130,18 +125,8 @@ def _hash(prev_hash: str, body: str) -> str:
     return hashlib.sha256(bytes.fromhex(prev_hash) + body.encode()).hexdigest()
 
 
-def lock_head(conn: Connection | fast.RawConnection) -> None:
-    """Take the chain-head lock now, for the rest of the transaction.
-
-    A transaction that reads and then records what it read (a host read of personal data)
-    takes it first: it then sees every change logged before its entry and none logged
-    after, so the log's order is the order in which things really happened (on SQLite the
-    write transaction already guarantees this)."""
-    _locked_head(conn)
-
-
 def append(
-    conn: Connection | fast.RawConnection,
+    conn: db.Conn,
     reading: ClockReading,
     action: str,
     *,
@@ -160,15 +145,15 @@ def append(
 
 
 def append_many(
-    conn: Connection | fast.RawConnection,
+    conn: db.Conn,
     reading: ClockReading,
     entries: Sequence[tuple[str, str | None, str | None, str | None, Mapping[str, Any]]],
 ) -> int:
     """Append ``(action, subject, host_id, actor, details)`` entries in order, with one head
     lock and one multi-row insert (bulk onboarding); returns the last sequence number."""
-    if len(entries) == 1 and fast.dialect(conn) == "postgresql":
+    if len(entries) == 1 and db.dialect(conn) == "postgresql":
         return _append_one_postgresql(conn, reading, entries[0])
-    seq, prev = _locked_head(conn)
+    seq, prev = store.lock_head(conn)
     if not entries:
         return seq
     rows: list[tuple[int, str | None, str, str, str]] = []
@@ -188,42 +173,13 @@ def append_many(
         entry_hash = _hash(prev, body)
         rows.append((seq, subject, body, prev, entry_hash))
         prev = entry_hash
-    fast.executemany(conn, _INSERT, rows)
-    fast.execute(conn, _SET_HEAD, (seq, prev))
+    store.insert_entries(conn, rows)
+    store.set_head(conn, seq, prev)
     return seq
 
 
-_HEAD_FOR_UPDATE = fast.Sql("SELECT seq, entry_hash FROM dualid_audit_head WHERE id = 1 FOR UPDATE")
-_HEAD_SQLITE = fast.Sql("SELECT seq, entry_hash FROM dualid_audit_head WHERE id = 1")
-_INSERT = fast.Sql(
-    "INSERT INTO dualid_audit (seq, subject, body, prev_hash, entry_hash) VALUES (?, ?, ?, ?, ?)"
-)
-_SET_HEAD = fast.Sql("UPDATE dualid_audit_head SET seq = ?, entry_hash = ? WHERE id = 1")
-
-
-# One round trip for the whole append on PostgreSQL: lock the head, insert the entry and
-# move the head in one statement, the entry's hash computed by the server with the very
-# formula verify() checks (SHA-256 over the previous hash's bytes and the UTF-8 body). The
-# body's text after its sequence number does not depend on it, so Python sends that part
-# and the server prefixes the number it read under the lock. Holding the chain-head lock
-# for one statement and the commit (instead of three statements and the commit) is what
-# lets concurrent writers through.
-_APPEND_ONE_PG = fast.Sql(
-    "WITH h AS (SELECT seq + 1 AS seq, entry_hash AS prev FROM dualid_audit_head"
-    " WHERE id = 1 FOR UPDATE),"
-    " b AS (SELECT seq, prev, '{\"seq\":' || seq || CAST(? AS TEXT) AS body FROM h),"
-    " e AS (SELECT seq, prev, body,"
-    " encode(sha256(decode(prev, 'hex') || convert_to(body, 'UTF8')), 'hex') AS entry_hash"
-    " FROM b),"
-    " i AS (INSERT INTO dualid_audit (seq, subject, body, prev_hash, entry_hash)"
-    " SELECT seq, CAST(? AS VARCHAR), body, prev, entry_hash FROM e)"
-    " UPDATE dualid_audit_head SET seq = e.seq, entry_hash = e.entry_hash FROM e"
-    " WHERE dualid_audit_head.id = 1 RETURNING e.seq"
-)
-
-
 def _append_one_postgresql(
-    conn: Connection | fast.RawConnection,
+    conn: db.Conn,
     reading: ClockReading,
     entry: tuple[str, str | None, str | None, str | None, Mapping[str, Any]],
 ) -> int:
@@ -231,15 +187,7 @@ def _append_one_postgresql(
     body = _body(0, subject, action, reading, host_id, actor, details)
     head = '{"seq":0'
     assert body.startswith(head)
-    ((seq,),) = fast.query(conn, _APPEND_ONE_PG, (body[len(head) :], subject))
-    return int(seq)
-
-
-def _locked_head(conn: Connection | fast.RawConnection) -> tuple[int, str]:
-    # SQLite's write transactions (BEGIN IMMEDIATE) are already exclusive.
-    sql = _HEAD_FOR_UPDATE if fast.dialect(conn) == "postgresql" else _HEAD_SQLITE
-    ((seq, entry_hash),) = fast.query(conn, sql)
-    return int(seq), str(entry_hash)
+    return store.append_one_postgresql(conn, body[len(head) :], subject)
 
 
 def _record(seq: int, body: str, entry_hash: str) -> AuditRecord:
@@ -259,16 +207,10 @@ def _record(seq: int, body: str, entry_hash: str) -> AuditRecord:
 
 
 def iter_records(
-    conn: Connection, *, subject: str | None = None, after: int = 0, limit: int | None = None
+    conn: db.Conn, *, subject: str | None = None, after: int = 0, limit: int | None = None
 ) -> Iterator[AuditRecord]:
-    stmt = select(_AUDIT.c.seq, _AUDIT.c.body, _AUDIT.c.entry_hash).where(_AUDIT.c.seq > after)
-    if subject is not None:
-        stmt = stmt.where(_AUDIT.c.subject == subject)
-    stmt = stmt.order_by(_AUDIT.c.seq)
-    if limit is not None:
-        stmt = stmt.limit(limit)
-    for row in conn.execute(stmt):
-        yield _record(row.seq, row.body, row.entry_hash)
+    for seq, body, entry_hash in store.entries(conn, subject=subject, after=after, limit=limit):
+        yield _record(seq, body, entry_hash)
 
 
 @dataclass
@@ -306,35 +248,32 @@ class _Walker:
 
 
 def verify_chain(
-    conn: Connection,
+    conn: db.Conn,
     batch: int = 5000,
     progress: Callable[[int, int], None] | None = None,
 ) -> AuditReport:
     """Walk the chain in batches; ``progress(done, total)`` is called after each batch."""
-    head = conn.execute(select(_HEAD.c.seq, _HEAD.c.entry_hash).where(_HEAD.c.id == 1)).one()
+    head_seq, head_hash = store.head(conn)
     walker = _Walker()
-    cols = (_AUDIT.c.seq, _AUDIT.c.subject, _AUDIT.c.body, _AUDIT.c.prev_hash, _AUDIT.c.entry_hash)
     after = 0
     while True:
-        rows = conn.execute(
-            select(*cols).where(_AUDIT.c.seq > after).order_by(_AUDIT.c.seq).limit(batch)
-        ).all()
+        rows = store.chain_rows(conn, after, batch)
         if not rows:
             break
         if not walker.feed(rows):
-            return AuditReport(False, walker.entries, walker.first_bad, walker.reason, head.seq)
+            return AuditReport(False, walker.entries, walker.first_bad, walker.reason, head_seq)
         after = rows[-1][0]
         if progress is not None:
-            progress(walker.entries, int(head.seq))
-    if walker.expected_seq - 1 != head.seq or walker.prev_hash != head.entry_hash:
+            progress(walker.entries, head_seq)
+    if walker.expected_seq - 1 != head_seq or walker.prev_hash != head_hash:
         last = walker.expected_seq - 1
-        if last < head.seq:  # entries missing at the end
+        if last < head_seq:  # entries missing at the end
             bad = walker.expected_seq
-        elif last > head.seq:  # entries beyond the head: appended behind its back
-            bad = head.seq + 1
+        elif last > head_seq:  # entries beyond the head: appended behind its back
+            bad = head_seq + 1
         else:  # same length, different hash: the last entry was rewritten
-            bad = head.seq
+            bad = head_seq
         return AuditReport(
-            False, walker.entries, bad, "chain head disagrees with the last entry", head.seq
+            False, walker.entries, bad, "chain head disagrees with the last entry", head_seq
         )
-    return AuditReport(True, walker.entries, None, None, head.seq)
+    return AuditReport(True, walker.entries, None, None, head_seq)

@@ -7,8 +7,6 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, select
-
 from dualid import audit
 from dualid._runtime import Runtime, Tx
 from dualid.audit import AuditRecord
@@ -20,15 +18,14 @@ from dualid.errors import (
 )
 from dualid.identity._agents import check_agent_id
 from dualid.models import DataField, EventType
-from dualid.store import _fast as fast
+from dualid.store import _grants as store
+from dualid.store import _sql as db
 from dualid.store._agents import lock_agent
-from dualid.store._tables import Default, table
+from dualid.store._retry import retrying
+from dualid.store._sealed import delete_fields
+from dualid.store._sql import Conn
 
 from ._engine import (
-    GRANT_BY_ID,
-    GRANTS,
-    HOSTS,
-    SEALED,
     ConsentCore,
     GrantRow,
     check_event_id,
@@ -48,8 +45,6 @@ from ._types import Explanation, Grant, GrantState, SharedItem
 
 __all__ = ["Consent"]
 
-DEFAULTS = table(Default)
-
 
 class Consent:
     """What a person shares with whom: grants, revocations, defaults, receipts.
@@ -65,6 +60,7 @@ class Consent:
         self._controller = controller
 
     # -- grants ----------------------------------------------------------------------------
+    @retrying
     def grant(
         self,
         agent_id: str,
@@ -169,23 +165,19 @@ class Consent:
     def grants(self, agent_id: str, *, include_inactive: bool = False) -> list[Grant]:
         check_agent_id(agent_id)
         with self._rt.read() as tx:
-            rows = tx.conn.execute(
-                select(GRANTS)
-                .where(GRANTS.c.agent_id == agent_id)
-                .order_by(GRANTS.c.created_hlc, GRANTS.c.grant_id)
-            ).all()
-            views = [grant_view(r, tx.now.latest) for r in rows]
+            views = [grant_view(r, tx.now.latest) for r in store.grants_of(tx.conn, agent_id)]
         return [g for g in views if include_inactive or g.state is GrantState.ACTIVE]
 
-    def _grant_row(self, conn: Connection, grant_id: str) -> Any:
+    def _grant_row(self, conn: Conn, grant_id: str) -> GrantRow:
         if not isinstance(grant_id, str) or not grant_id.startswith("gr_") or len(grant_id) > 40:
             raise UnknownGrant("no such grant")
-        rows = fast.query(conn, GRANT_BY_ID, (grant_id,))
-        if not rows:
+        row = store.grant_by_id(conn, grant_id)
+        if row is None:
             raise UnknownGrant("no such grant")
-        return GrantRow.from_db(rows[0])
+        return row
 
     # -- revocation ------------------------------------------------------------------------
+    @retrying
     def revoke(self, grant_id: str, *, agent_id: str | None = None) -> Grant:
         """Withdraw one grant, now: the host stops receiving its fields and the shared
         copies no other active grant covers are deleted. With ``agent_id``, the grant must
@@ -206,6 +198,7 @@ class Consent:
                 grant_view(row, tx.now.latest), revoked_at=tx.now.time, state=GrantState.REVOKED
             )
 
+    @retrying
     def revoke_host(self, agent_id: str, host_id: str) -> int:
         """Withdraw everything shared with one host; returns how many grants ended."""
         check_agent_id(agent_id)
@@ -213,21 +206,14 @@ class Consent:
         with self._rt.write() as tx:
             self._core.lock_agent(tx.conn, agent_id)
             self._core.host(tx.conn, host_id)
-            rows = tx.conn.execute(
-                select(GRANTS).where(
-                    and_(
-                        GRANTS.c.agent_id == agent_id,
-                        GRANTS.c.host_id == host_id,
-                        GRANTS.c.revoked_at.is_(None),
-                    )
-                )
-            ).all()
+            rows = store.unrevoked_grants(tx.conn, agent_id, host_id)
             self._revoke_rows(tx, agent_id, host_id, rows)
             # Delete every shared copy with this host, covered or not.
             regs = self._core.registrations_of(tx.conn, agent_id, host_id)
             self._core.prune(tx, agent_id, regs)
             return len(rows)
 
+    @retrying
     def revoke_event(self, agent_id: str, host_id: str, event_id: str) -> int:
         """Withdraw everything shared for one event: its grants end and its shared copy is
         deleted. Host-wide grants stay in force for other events. Returns how many grants
@@ -238,30 +224,16 @@ class Consent:
         with self._rt.write() as tx:
             self._core.lock_agent(tx.conn, agent_id)
             reg = self._core.one_registration(tx.conn, agent_id, host_id, event_id)
-            rows = tx.conn.execute(
-                select(GRANTS).where(
-                    and_(
-                        GRANTS.c.agent_id == agent_id,
-                        GRANTS.c.host_id == host_id,
-                        GRANTS.c.event_id == event_id,
-                        GRANTS.c.revoked_at.is_(None),
-                    )
-                )
-            ).all()
+            rows = store.unrevoked_grants(tx.conn, agent_id, host_id, event_id)
             self._revoke_rows(tx, agent_id, host_id, rows)
-            tx.conn.execute(SEALED.delete().where(SEALED.c.record_id == reg.registration_id))
+            delete_fields(tx.conn, reg.registration_id)
             return len(rows)
 
-    def _revoke_rows(self, tx: Tx, agent_id: str, host_id: str, rows: Iterable[Any]) -> None:
+    def _revoke_rows(self, tx: Tx, agent_id: str, host_id: str, rows: Iterable[GrantRow]) -> None:
         rows = list(rows)
         if not rows:
             return
-        ids = [r.grant_id for r in rows]
-        fast.execute(
-            tx.conn,
-            fast.in_list("UPDATE dualid_grant SET revoked_at = ? WHERE grant_id IN (*)", len(ids)),
-            (fast.to_us(tx.now.time), *ids),
-        )
+        store.revoke_grants(tx.conn, [r.grant_id for r in rows], tx.now.time)
         regs = self._core.registrations_of(tx.conn, agent_id, host_id)
         deleted = self._core.prune(tx, agent_id, regs)
         for r in rows:
@@ -280,30 +252,42 @@ class Consent:
             )
             deleted = 0
 
+    @retrying
     def purge_expired(self) -> int:
         """Delete the shared copies that only expired grants still covered (expiry is
-        enforced at read time anyway; this makes it physical). Returns values deleted."""
-        with self._rt.write() as tx:
-            rows = tx.conn.execute(
-                select(GRANTS.c.agent_id, GRANTS.c.host_id)
-                .where(
-                    and_(
-                        GRANTS.c.revoked_at.is_(None),
-                        GRANTS.c.expires_at.is_not(None),
-                        GRANTS.c.expires_at <= tx.now.latest,
+        enforced at read time anyway; this makes it physical). Returns values deleted.
+
+        Each person is purged in a transaction of their own, under their lock and with
+        their grants read again after it (docs/concurrency.md), so a grant given meanwhile
+        keeps its copies; each purge is one ``consent.expired_purged`` entry of that
+        person."""
+        with self._rt.read() as tx:
+            pairs = store.expired_pairs(tx.conn, db.to_us(tx.now.latest))
+        hosts_of: dict[str, list[str]] = {}
+        for agent_id, host_id in pairs:
+            hosts_of.setdefault(agent_id, []).append(host_id)
+        deleted = 0
+        for agent_id in sorted(hosts_of):
+            with self._rt.write() as tx:
+                if not lock_agent(tx.conn, agent_id):
+                    continue  # erased meanwhile: nothing of theirs is left
+                purged = 0
+                for host_id in hosts_of[agent_id]:
+                    regs = self._core.registrations_of(tx.conn, agent_id, host_id)
+                    purged += self._core.prune(tx, agent_id, regs)
+                if purged:
+                    audit.append(
+                        tx.conn,
+                        tx.now,
+                        "consent.expired_purged",
+                        subject=agent_id,
+                        details={"values": purged, "hosts": sorted(hosts_of[agent_id])},
                     )
-                )
-                .distinct()
-            ).all()
-            deleted = 0
-            for agent_id, host_id in rows:
-                regs = self._core.registrations_of(tx.conn, agent_id, host_id)
-                deleted += self._core.prune(tx, agent_id, regs)
-            if deleted:
-                audit.append(tx.conn, tx.now, "consent.expired_purged", details={"values": deleted})
-            return deleted
+                deleted += purged
+        return deleted
 
     # -- defaults --------------------------------------------------------------------------
+    @retrying
     def set_default(
         self,
         agent_id: str,
@@ -324,20 +308,8 @@ class Consent:
             self._core.lock_agent(tx.conn, agent_id)
             if host_id is not None:
                 self._core.host(tx.conn, host_id)
-            key = and_(
-                DEFAULTS.c.agent_id == agent_id,
-                DEFAULTS.c.event_type == etype.value,
-                DEFAULTS.c.host_id == (host_id or ""),
-            )
-            tx.conn.execute(DEFAULTS.delete().where(key))
-            tx.conn.execute(
-                DEFAULTS.insert().values(
-                    agent_id=agent_id,
-                    event_type=etype.value,
-                    host_id=host_id or "",
-                    fields=encode_fields(chosen),
-                    updated_at=tx.now.time,
-                )
+            store.put_default(
+                tx.conn, agent_id, etype.value, host_id or "", encode_fields(chosen), tx.now.time
             )
             audit.append(
                 tx.conn,
@@ -354,7 +326,7 @@ class Consent:
         with self._rt.store.read() as conn:
             return {
                 (EventType(r.event_type), r.host_id or None): decode_fields(r.fields)
-                for r in conn.execute(select(DEFAULTS).where(DEFAULTS.c.agent_id == agent_id))
+                for r in store.defaults_of(conn, agent_id)
             }
 
     # -- the person's view -------------------------------------------------------------------
@@ -363,27 +335,27 @@ class Consent:
         grants only)."""
         check_agent_id(agent_id)
         with self._rt.read() as tx:
-            rows = tx.conn.execute(
-                select(GRANTS, HOSTS.c.name.label("host_name"))
-                .join(HOSTS, HOSTS.c.host_id == GRANTS.c.host_id)
-                .where(GRANTS.c.agent_id == agent_id)
-                .order_by(GRANTS.c.created_hlc, GRANTS.c.grant_id)
-            ).all()
-            return [
-                SharedItem(
-                    grant_id=r.grant_id,
-                    host_id=r.host_id,
-                    host_name=r.host_name,
-                    fields=decode_fields(r.fields),
-                    event_id=r.event_id,
-                    event_type=EventType(r.event_type) if r.event_type else None,
-                    purpose=r.purpose,
-                    since=r.created_at,
-                    until=r.expires_at,
+            names: dict[str, str] = {}
+            items = []
+            for r in store.grants_of(tx.conn, agent_id):
+                if grant_state(r, tx.now.latest) is not GrantState.ACTIVE:
+                    continue
+                if r.host_id not in names:
+                    names[r.host_id] = self._core.host(tx.conn, r.host_id).name
+                items.append(
+                    SharedItem(
+                        grant_id=r.grant_id,
+                        host_id=r.host_id,
+                        host_name=names[r.host_id],
+                        fields=decode_fields(r.fields),
+                        event_id=r.event_id,
+                        event_type=EventType(r.event_type) if r.event_type else None,
+                        purpose=r.purpose,
+                        since=r.created_at,
+                        until=r.expires_at,
+                    )
                 )
-                for r in rows
-                if grant_state(r, tx.now.latest) is GrantState.ACTIVE
-            ]
+            return items
 
     def history(self, agent_id: str) -> list[AuditRecord]:
         """The person's own audit entries, oldest first."""
@@ -430,11 +402,7 @@ class Consent:
                 return answer(
                     False, "not_declared", detail="the host's requirement does not list this field"
                 )
-            all_rows = conn.execute(
-                select(GRANTS).where(
-                    and_(GRANTS.c.agent_id == agent_id, GRANTS.c.host_id == host_id)
-                )
-            ).all()
+            all_rows = store.grants_of(conn, agent_id, host_id)
             relevant = [
                 r for r in all_rows if target in decode_fields(r.fields) and grant_covers(r, reg)
             ]
@@ -455,6 +423,7 @@ class Consent:
             return answer(True, "visible", ids)
 
     # -- receipts --------------------------------------------------------------------------
+    @retrying
     def receipt(self, grant_id: str, *, agent_id: str | None = None) -> dict[str, Any]:
         """A signed, JSON-serialisable consent receipt for one grant (in the spirit of
         ISO/IEC TS 27560 and the Kantara Consent Receipt). It names the person by the

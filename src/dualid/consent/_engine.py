@@ -17,27 +17,19 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
-
-from sqlalchemy import Connection
+from typing import Any
 
 from dualid._runtime import Runtime, Tx, new_id
-from dualid.crypto._dek import DataKey, load_dek
-from dualid.crypto._fields import open_records, seal_values
+from dualid._vault import load_dek, open_records, seal_values
+from dualid.crypto._dek import DataKey
 from dualid.errors import InvalidInput, UnknownAgent, UnknownHost, UnknownRegistration
 from dualid.identity._profiles import profile_record
 from dualid.models import DataField, EventType, HostKind
-from dualid.store import _fast as fast
+from dualid.store import _events, _grants, _hosts, _sealed
+from dualid.store import _sql as db
 from dualid.store._agents import lock_agent
-from dualid.store._tables import (
-    Agent,
-    Grant,
-    Host,
-    Registration,
-    Requirement,
-    Sealed,
-    table,
-)
+from dualid.store._grants import GrantRow
+from dualid.store._sql import Conn
 
 from . import _rules as rules
 from ._rules import GrantTerms
@@ -47,13 +39,8 @@ from ._types import Host as HostView
 from ._types import Requirement as RequirementView
 
 __all__ = [
-    "AGENTS",
-    "GRANTS",
-    "HOSTS",
-    "REGISTRATIONS",
-    "REQUIREMENTS",
-    "SEALED",
     "ConsentCore",
+    "GrantRow",
     "RegRow",
     "check_event_id",
     "check_host_id",
@@ -64,30 +51,6 @@ __all__ = [
     "parse_fields",
 ]
 
-AGENTS = table(Agent)
-GRANTS = table(Grant)
-HOSTS = table(Host)
-REGISTRATIONS = table(Registration)
-REQUIREMENTS = table(Requirement)
-SEALED = table(Sealed)
-
-_HOST = fast.Sql("SELECT kind, name, created_at FROM dualid_host WHERE host_id = ?")
-_REQUIREMENTS = fast.Sql(
-    "SELECT event_type, required, optional, purpose, updated_at FROM dualid_requirement"
-    " WHERE host_id = ?"
-)
-_REGS_OF = fast.Sql(
-    "SELECT registration_id, event_type, event_id, created_at FROM dualid_registration"
-    " WHERE agent_id = ? AND host_id = ? ORDER BY created_at, registration_id"
-)
-_REGS_OF_EVENT = fast.Sql(
-    "SELECT registration_id, event_type, event_id, created_at FROM dualid_registration"
-    " WHERE agent_id = ? AND host_id = ? AND event_id = ? ORDER BY created_at, registration_id"
-)
-_DEFAULTS = fast.Sql(
-    "SELECT host_id, fields FROM dualid_default"
-    " WHERE agent_id = ? AND event_type = ? AND host_id IN (?, '')"
-)
 _HOST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _EVENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 
@@ -146,82 +109,6 @@ def decode_fields(text: str) -> frozenset[DataField]:
     return frozenset(DataField(v) for v in text.split(",") if v)
 
 
-# Column order of GrantRow; spelled out in each statement (no SQL is built by formatting).
-_ACTIVE = (
-    "SELECT grant_id, agent_id, host_id, event_id, event_type, fields, purpose, created_at,"
-    " created_uncertainty_us, created_hlc, expires_at, revoked_at FROM dualid_grant"
-    " WHERE host_id = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)"
-    " AND agent_id IN (*)"
-)
-_ACTIVE_FOR_EVENT = (
-    "SELECT grant_id, agent_id, host_id, event_id, event_type, fields, purpose, created_at,"
-    " created_uncertainty_us, created_hlc, expires_at, revoked_at FROM dualid_grant"
-    " WHERE host_id = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)"
-    " AND (event_id = ? OR event_id IS NULL) AND agent_id IN (*)"
-)
-GRANT_BY_ID = fast.Sql(
-    "SELECT grant_id, agent_id, host_id, event_id, event_type, fields, purpose, created_at,"
-    " created_uncertainty_us, created_hlc, expires_at, revoked_at FROM dualid_grant"
-    " WHERE grant_id = ?"
-)
-INSERT_GRANT = fast.Sql(
-    "INSERT INTO dualid_grant (grant_id, agent_id, host_id, event_id, event_type, fields,"
-    " purpose, created_at, created_uncertainty_us, created_hlc, expires_at, revoked_at)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-)
-
-
-class GrantRow(NamedTuple):
-    """A ``dualid_grant`` row read through the hot-path SQL (same attribute names as a
-    SQLAlchemy row of the table)."""
-
-    grant_id: str
-    agent_id: str
-    host_id: str
-    event_id: str | None
-    event_type: str | None
-    fields: str
-    purpose: str
-    created_at: datetime
-    created_uncertainty_us: int
-    created_hlc: str
-    expires_at: datetime | None
-    revoked_at: datetime | None
-
-    @classmethod
-    def from_db(cls, r: Sequence[Any]) -> GrantRow:
-        return cls(
-            r[0],
-            r[1],
-            r[2],
-            r[3],
-            r[4],
-            r[5],
-            r[6],
-            fast.from_us(r[7]),
-            r[8],
-            r[9],
-            None if r[10] is None else fast.from_us(r[10]),
-            None if r[11] is None else fast.from_us(r[11]),
-        )
-
-    def to_db(self) -> tuple[Any, ...]:
-        return (
-            self.grant_id,
-            self.agent_id,
-            self.host_id,
-            self.event_id,
-            self.event_type,
-            self.fields,
-            self.purpose,
-            fast.to_us(self.created_at),
-            self.created_uncertainty_us,
-            self.created_hlc,
-            None if self.expires_at is None else fast.to_us(self.expires_at),
-            None if self.revoked_at is None else fast.to_us(self.revoked_at),
-        )
-
-
 @dataclass(frozen=True)
 class RegRow:
     registration_id: str
@@ -253,7 +140,7 @@ def grant_terms(row: Any) -> GrantTerms:
         row.event_id,
         row.event_type,
         row.fields,
-        None if expires is None else fast.to_us(expires),
+        None if expires is None else db.to_us(expires),
         row.revoked_at is not None,
     )
 
@@ -262,8 +149,8 @@ def grant_state(row: Any, latest: datetime) -> GrantState:
     expires = row.expires_at
     return rules.state(
         row.revoked_at is not None,
-        None if expires is None else fast.to_us(expires),
-        fast.to_us(latest),
+        None if expires is None else db.to_us(expires),
+        db.to_us(latest),
     )
 
 
@@ -296,37 +183,32 @@ class ConsentCore:
         self.rt = rt
 
     # -- hosts and requirements ------------------------------------------------------
-    def host(self, conn: Connection, host_id: str) -> HostView:
-        rows = fast.query(conn, _HOST, (host_id,))
-        if not rows:
+    def host(self, conn: Conn, host_id: str) -> HostView:
+        row = _hosts.get_host(conn, host_id)
+        if row is None:
             raise UnknownHost("no such host", host_id=host_id)
-        ((kind, name, created_us),) = rows
-        return HostView(host_id, HostKind(kind), name, fast.from_us(created_us))
+        return HostView(row.host_id, HostKind(row.kind), row.name, row.created_at)
 
-    def requirements(self, conn: Connection, host_id: str) -> dict[EventType, RequirementView]:
+    def requirements(self, conn: Conn, host_id: str) -> dict[EventType, RequirementView]:
         out = {}
-        for etype, required, optional, purpose, updated_us in fast.query(
-            conn, _REQUIREMENTS, (host_id,)
-        ):
-            event_type = EventType(etype)
+        for row in _hosts.requirements_of(conn, host_id):
+            event_type = EventType(row.event_type)
             out[event_type] = RequirementView(
                 host_id=host_id,
                 event_type=event_type,
-                required=decode_fields(required),
-                optional=decode_fields(optional),
-                purpose=purpose,
-                updated_at=fast.from_us(updated_us),
+                required=decode_fields(row.required),
+                optional=decode_fields(row.optional),
+                purpose=row.purpose,
+                updated_at=row.updated_at,
             )
         return out
 
-    def declared(
-        self, conn: Connection, host_id: str, event_type: EventType
-    ) -> frozenset[DataField]:
+    def declared(self, conn: Conn, host_id: str, event_type: EventType) -> frozenset[DataField]:
         req = self.requirements(conn, host_id).get(event_type)
         return req.declared if req else frozenset()
 
     # -- agents ----------------------------------------------------------------------
-    def lock_agent(self, conn: Connection, agent_id: str) -> None:
+    def lock_agent(self, conn: Conn, agent_id: str) -> None:
         """Serialise consent changes of one person (PostgreSQL row lock; SQLite write
         transactions are exclusive anyway). Raises UnknownAgent."""
         if not lock_agent(conn, agent_id):
@@ -334,20 +216,13 @@ class ConsentCore:
 
     # -- registrations and grants ------------------------------------------------------
     def registrations_of(
-        self, conn: Connection, agent_id: str, host_id: str, event_id: str | None = None
+        self, conn: Conn, agent_id: str, host_id: str, event_id: str | None = None
     ) -> list[RegRow]:
-        if event_id is None:
-            rows = fast.query(conn, _REGS_OF, (agent_id, host_id))
-        else:
-            rows = fast.query(conn, _REGS_OF_EVENT, (agent_id, host_id, event_id))
         return [
-            RegRow(reg_id, agent_id, host_id, _EVENT_TYPES[etype], ev, fast.from_us(created))
-            for reg_id, etype, ev, created in rows
+            reg_from_row(r) for r in _events.registrations_of(conn, agent_id, host_id, event_id)
         ]
 
-    def one_registration(
-        self, conn: Connection, agent_id: str, host_id: str, event_id: str
-    ) -> RegRow:
+    def one_registration(self, conn: Conn, agent_id: str, host_id: str, event_id: str) -> RegRow:
         """The person's registration for one event; :class:`UnknownRegistration` if none."""
         regs = self.registrations_of(conn, agent_id, host_id, event_id)
         if not regs:
@@ -356,44 +231,33 @@ class ConsentCore:
             )
         return regs[0]
 
-    def profile(self, conn: Connection, agent_id: str) -> tuple[DataKey, dict[str, Any]]:
+    def profile(self, conn: Conn, agent_id: str) -> tuple[DataKey, dict[str, Any]]:
         """The person's data key and decrypted profile values."""
         dek = load_dek(conn, self.rt.provider, agent_id)
         record = profile_record(agent_id)
         return dek, open_records(conn, {agent_id: dek}, [record]).get(record, {})
 
     def default_share(
-        self, conn: Connection, agent_id: str, event_type: EventType, host_id: str
+        self, conn: Conn, agent_id: str, event_type: EventType, host_id: str
     ) -> frozenset[DataField]:
         """The default share: the per-host default if set, else the per-event-type default,
         else nothing."""
-        rows = dict(fast.query(conn, _DEFAULTS, (agent_id, event_type.value, host_id)))
+        rows = _grants.default_fields(conn, agent_id, event_type.value, host_id)
         if host_id in rows:
             return decode_fields(rows[host_id])
         return decode_fields(rows.get("", ""))
 
     def active_grants(
         self,
-        conn: Connection,
+        conn: Conn,
         agent_ids: Sequence[str],
         host_id: str,
         latest: datetime,
         event_id: str | None = None,
-    ) -> list[Any]:
+    ) -> list[GrantRow]:
         """Active grants of ``agent_ids`` to ``host_id``; with ``event_id``, only those that
         can cover that event (its own grants and host-wide grants)."""
-        out: list[Any] = []
-        latest_us = fast.to_us(latest)
-        for start in range(0, len(agent_ids), 500):
-            chunk = list(agent_ids[start : start + 500])
-            if event_id is None:
-                sql = fast.in_list(_ACTIVE, len(chunk))
-                params: tuple[Any, ...] = (host_id, latest_us, *chunk)
-            else:
-                sql = fast.in_list(_ACTIVE_FOR_EVENT, len(chunk))
-                params = (host_id, latest_us, event_id, *chunk)
-            out.extend(GrantRow.from_db(r) for r in fast.query(conn, sql, params))
-        return out
+        return _grants.active_grants(conn, agent_ids, host_id, db.to_us(latest), event_id)
 
     def coverage(
         self,
@@ -410,7 +274,7 @@ class ConsentCore:
             reg.event_id,
             reg.event_type.value,
             {f.value for f in declared},
-            fast.to_us(latest),
+            db.to_us(latest),
         )
         return {DataField(name): [mine[i] for i in ix] for name, ix in covered.items()}
 
@@ -442,7 +306,7 @@ class ConsentCore:
             expires_at,
             None,
         )
-        fast.execute(tx.conn, INSERT_GRANT, row.to_db())
+        _grants.insert_grant(tx.conn, row)
         return grant_id
 
     # -- shared copies -----------------------------------------------------------------
@@ -485,16 +349,8 @@ class ConsentCore:
             }
             seal_values(conn, dek, agent_id, reg.registration_id, values, tx.now.time)
 
-    def present_fields(self, conn: Connection, record_ids: Sequence[str]) -> dict[str, set[str]]:
-        out: dict[str, set[str]] = {}
-        for start in range(0, len(record_ids), 500):
-            chunk = list(record_ids[start : start + 500])
-            sql = fast.in_list(
-                "SELECT record_id, field FROM dualid_sealed WHERE record_id IN (*)", len(chunk)
-            )
-            for record_id, field_name in fast.query(conn, sql, chunk):
-                out.setdefault(record_id, set()).add(field_name)
-        return out
+    def present_fields(self, conn: Conn, record_ids: Sequence[str]) -> dict[str, set[str]]:
+        return _sealed.fields_present(conn, record_ids)
 
     def prune(self, tx: Tx, agent_id: str, regs: Sequence[RegRow]) -> int:
         """Delete from each registration's shared copy every field no active grant covers
@@ -509,19 +365,5 @@ class ConsentCore:
             for reg in (r for r in regs if r.host_id == host_id):
                 covered = self.coverage(grants, reg, frozenset(DataField), tx.now.latest)
                 keep = sorted(f.value for f in covered)
-                if keep:
-                    deleted += fast.execute(
-                        conn,
-                        fast.in_list(
-                            "DELETE FROM dualid_sealed WHERE record_id = ? AND field NOT IN (*)",
-                            len(keep),
-                        ),
-                        (reg.registration_id, *keep),
-                    )
-                else:
-                    deleted += fast.execute(
-                        conn,
-                        "DELETE FROM dualid_sealed WHERE record_id = ?",
-                        (reg.registration_id,),
-                    )
+                deleted += _sealed.delete_fields_except(conn, reg.registration_id, keep)
         return deleted

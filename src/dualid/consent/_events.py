@@ -9,12 +9,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, select
-from sqlalchemy.exc import IntegrityError
-
 from dualid import audit
 from dualid._runtime import Runtime, Tx, new_id
-from dualid.crypto._dek import load_deks
+from dualid._vault import load_deks
 from dualid.crypto._fields import open_rows
 from dualid.errors import (
     AlreadyExists,
@@ -30,16 +27,22 @@ from dualid.errors import (
 from dualid.identity._agents import check_agent_id
 from dualid.identity._profiles import profile_values
 from dualid.models import DataField, EventType, EventUserData
-from dualid.store import _fast as fast
+from dualid.store import _events, _grants, _sealed
+from dualid.store import _sql as db
 from dualid.store._audit import begin_snapshot
-from dualid.store._events import EventRow, ensure_event, get_event, insert_event, update_event
+from dualid.store._events import (
+    AttendeeRow,
+    EventRow,
+    ensure_event,
+    get_event,
+    insert_event,
+    update_event,
+)
 from dualid.store._hosts import lock_host
+from dualid.store._retry import retrying
 
 from . import _rules as rules
 from ._engine import (
-    GRANTS,
-    REGISTRATIONS,
-    SEALED,
     ConsentCore,
     RegRow,
     check_event_id,
@@ -56,20 +59,6 @@ __all__ = ["AttendeePage", "Events"]
 
 _PAGE_MAX = 1000
 _EVENT_TYPES = {e.value: e for e in EventType}
-_PAGE = fast.Sql(
-    "SELECT registration_id, agent_id, event_type FROM dualid_registration"
-    " WHERE host_id = ? AND event_id = ? AND registration_id > ?"
-    " ORDER BY registration_id LIMIT ?"
-)
-_EVENT_REGS = fast.Sql(
-    "SELECT registration_id, agent_id, event_type FROM dualid_registration"
-    " WHERE host_id = ? AND event_id = ? ORDER BY registration_id"
-)
-_ACTIVE_GRANTS = (
-    "SELECT agent_id, event_id, event_type, fields, created_at, expires_at FROM dualid_grant"
-    " WHERE host_id = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)"
-    " AND (event_id = ? OR event_id IS NULL) AND agent_id IN (*)"
-)
 _EMPTY_DATA: dict[str, Any] = dict.fromkeys(EventUserData.model_fields)
 
 
@@ -106,6 +95,7 @@ class Events:
         self._agent_in = agent_in
 
     # -- events ------------------------------------------------------------------------
+    @retrying
     def create(
         self,
         host_id: str,
@@ -177,6 +167,7 @@ class Events:
         return _event_view(found)
 
     # -- the person's side -------------------------------------------------------------
+    @retrying
     def register(
         self,
         agent_id: str,
@@ -203,6 +194,7 @@ class Events:
         with self._rt.write() as tx:
             return self._register_in(tx, agent_id, *args, expires_at)
 
+    @retrying
     def register_user(
         self,
         user_id: str,
@@ -281,21 +273,13 @@ class Events:
                 fields=[f.value for f in missing_value],
             )
         reg = RegRow(new_id("reg"), agent_id, host_id, etype, event_id, tx.now.time)
-        try:
-            conn.execute(
-                REGISTRATIONS.insert().values(
-                    registration_id=reg.registration_id,
-                    agent_id=agent_id,
-                    host_id=host_id,
-                    event_type=etype.value,
-                    event_id=event_id,
-                    created_at=tx.now.time,
-                )
-            )
-        except IntegrityError:
+        row = _events.RegistrationRow(
+            reg.registration_id, agent_id, host_id, etype.value, event_id, tx.now.time
+        )
+        if not _events.insert_registration(conn, row):
             raise DuplicateRegistration(
                 "already registered for this event", host_id=host_id, event_id=event_id
-            ) from None
+            )
         grant_id: str | None = None
         if wanted:
             grant_id = self._core.insert_grant(
@@ -352,14 +336,7 @@ class Events:
         """The person's registrations, oldest first, with what each currently shares."""
         check_agent_id(agent_id)
         with self._rt.read() as tx:
-            rows = [
-                reg_from_row(r)
-                for r in tx.conn.execute(
-                    select(REGISTRATIONS)
-                    .where(REGISTRATIONS.c.agent_id == agent_id)
-                    .order_by(REGISTRATIONS.c.created_at, REGISTRATIONS.c.registration_id)
-                )
-            ]
+            rows = [reg_from_row(r) for r in _events.registrations_of(tx.conn, agent_id)]
             out = []
             for reg in rows:
                 grants = self._core.active_grants(
@@ -381,6 +358,7 @@ class Events:
                 )
             return out
 
+    @retrying
     def cancel(self, agent_id: str, host_id: str, event_id: str) -> None:
         """Cancel a registration: its grants are revoked and its shared copy deleted."""
         check_agent_id(agent_id)
@@ -389,22 +367,10 @@ class Events:
         with self._rt.write() as tx:
             self._core.lock_agent(tx.conn, agent_id)
             reg = self._core.one_registration(tx.conn, agent_id, host_id, event_id)
-            tx.conn.execute(
-                GRANTS.update()
-                .where(
-                    and_(
-                        GRANTS.c.agent_id == agent_id,
-                        GRANTS.c.host_id == host_id,
-                        GRANTS.c.event_id == event_id,
-                        GRANTS.c.revoked_at.is_(None),
-                    )
-                )
-                .values(revoked_at=tx.now.time)
-            )
-            tx.conn.execute(SEALED.delete().where(SEALED.c.record_id == reg.registration_id))
-            tx.conn.execute(
-                REGISTRATIONS.delete().where(REGISTRATIONS.c.registration_id == reg.registration_id)
-            )
+            open_grants = _grants.unrevoked_grants(tx.conn, agent_id, host_id, event_id)
+            _grants.revoke_grants(tx.conn, [g.grant_id for g in open_grants], tx.now.time)
+            _sealed.delete_fields(tx.conn, reg.registration_id)
+            _events.delete_registration(tx.conn, reg.registration_id)
             audit.append(
                 tx.conn,
                 tx.now,
@@ -415,6 +381,7 @@ class Events:
             )
 
     # -- the host's side ------------------------------------------------------------------
+    @retrying
     def attendees(self, host_id: str, event_id: str) -> list[HostAttendee]:
         """Every attendee of ``event_id`` as ``host_id`` may see them: a pairwise ref, the
         currently consented fields only, and when sharing began, in a stable order. An
@@ -428,7 +395,7 @@ class Events:
         check_event_id(event_id)
         with self._rt.read() as tx:
             position = self._start_host_read(tx, host_id)
-            regs = fast.query(tx.conn, _EVENT_REGS, (host_id, event_id))
+            regs = _events.event_attendees(tx.conn, host_id, event_id)
             if not regs:
                 self._known_event(tx, host_id, event_id)
             items: list[HostAttendee] = []
@@ -455,6 +422,7 @@ class Events:
             yield from page.items
             cursor = page.next_cursor
 
+    @retrying
     def attendees_page(
         self, host_id: str, event_id: str, *, cursor: str | None = None, limit: int = 100
     ) -> AttendeePage:
@@ -467,7 +435,7 @@ class Events:
         after = _decode_cursor(cursor) if cursor is not None else ""
         with self._rt.read() as tx:
             position = self._start_host_read(tx, host_id)
-            regs = fast.query(tx.conn, _PAGE, (host_id, event_id, after, limit + 1))
+            regs = _events.event_attendees(tx.conn, host_id, event_id, after=after, limit=limit + 1)
             if not regs and cursor is None:
                 self._known_event(tx, host_id, event_id)
             more = len(regs) > limit
@@ -518,7 +486,7 @@ class Events:
             )
 
     def _view(
-        self, tx: Tx, host_id: str, event_id: str, regs: list[tuple[str, str, str]]
+        self, tx: Tx, host_id: str, event_id: str, regs: list[AttendeeRow]
     ) -> tuple[list[HostAttendee], set[str]]:
         """The attendees of one page of ``event_id`` (``(registration_id, agent_id,
         event_type)`` rows in registration order) as the host may see them, and the field
@@ -540,15 +508,18 @@ class Events:
         # to the registration it may cover.
         reg_of = {agent_id: (reg_id, etype) for reg_id, agent_id, etype in regs}
         agent_ids = list(reg_of)
-        latest_us = fast.to_us(tx.now.latest)
+        latest_us = db.to_us(tx.now.latest)
         grants_of: dict[str, tuple[list[GrantTerms], list[int]]] = {}
         for start in range(0, len(agent_ids), 500):
             chunk = agent_ids[start : start + 500]
-            for g_agent, g_event, g_type, g_fields, g_created, g_expires in fast.query(
-                conn,
-                fast.in_list(_ACTIVE_GRANTS, len(chunk)),
-                (host_id, latest_us, event_id, *chunk),
-            ):
+            for (
+                g_agent,
+                g_event,
+                g_type,
+                g_fields,
+                g_created,
+                g_expires,
+            ) in _grants.active_grant_terms(conn, host_id, event_id, latest_us, chunk):
                 mine = grants_of.get(g_agent)
                 if mine is None:
                     mine = grants_of[g_agent] = ([], [])
@@ -572,11 +543,11 @@ class Events:
         opened: dict[str, dict[str, Any]] = {}
         if covered_by_reg:
             deks = load_deks(conn, self._rt.provider, wanted_agents)
-            sealed = fast.query(conn, _PAGE_SEALED, (host_id, event_id, regs[0][0], regs[-1][0]))
+            sealed = _sealed.event_copies(conn, host_id, event_id, regs[0][0], regs[-1][0])
             opened = open_rows(sealed, deks, keep=covered_by_reg)
         pairwise_ref = self._rt.derived.pairwise_refs(host_id)
         trusted = EventUserData._trusted
-        from_us = fast.from_us
+        from_us = db.from_us
         event_types = _EVENT_TYPES
         # The model is frozen and pydantic copies this set whenever it copies a model, so
         # attendees showing the same fields can share one (fewer objects to build and
@@ -610,14 +581,6 @@ class Events:
                 fields_set = bare
             out.append(HostAttendee(pairwise_ref(agent_id), trusted(shown, fields_set), shared_at))
         return out, all_shown
-
-
-_PAGE_SEALED = fast.Sql(
-    "SELECT s.record_id, s.field, s.agent_id, s.dek_version, s.ciphertext"
-    " FROM dualid_registration r JOIN dualid_sealed s ON s.record_id = r.registration_id"
-    " WHERE r.host_id = ? AND r.event_id = ? AND r.registration_id >= ?"
-    " AND r.registration_id <= ?"
-)
 
 
 def _check_title(title: object) -> str | None:

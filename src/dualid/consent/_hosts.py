@@ -4,18 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import select, update
-
 from dualid import audit
 from dualid._runtime import Runtime
 from dualid.errors import AlreadyExists, InvalidInput, UnknownHost
 from dualid.models import DataField, EventType, HostKind
-from dualid.store._dialect import insert_ignore
-from dualid.store._hosts import lock_host
+from dualid.store import _hosts as store
+from dualid.store._retry import retrying
 
 from ._engine import (
-    HOSTS,
-    REQUIREMENTS,
     ConsentCore,
     check_host_id,
     check_purpose,
@@ -44,6 +40,7 @@ class Hosts:
         self._rt = rt
         self._core = core
 
+    @retrying
     def register(
         self, host_id: str, *, kind: HostKind | str, name: str, exist_ok: bool = False
     ) -> Host:
@@ -55,22 +52,13 @@ class Hosts:
         if not isinstance(name, str) or not name.strip() or len(name) > 200:
             raise InvalidInput("a host name is 1-200 characters")
         with self._rt.write() as tx:
-            values = {
-                "host_id": host_id,
-                "kind": host_kind.value,
-                "name": name.strip(),
-                "created_at": tx.now.time,
-            }
-            if not insert_ignore(tx.conn, HOSTS, values):
+            row = store.HostRow(host_id, host_kind.value, name.strip(), tx.now.time)
+            if not store.insert_host(tx.conn, row):
                 if not exist_ok:
                     raise AlreadyExists(
                         "a host with this id is already registered", host_id=host_id
                     )
-                tx.conn.execute(
-                    update(HOSTS)
-                    .where(HOSTS.c.host_id == host_id)
-                    .values(kind=host_kind.value, name=name.strip())
-                )
+                store.update_host(tx.conn, host_id, host_kind.value, name.strip())
             audit.append(
                 tx.conn,
                 tx.now,
@@ -87,9 +75,9 @@ class Hosts:
 
     def list(self) -> list[Host]:
         with self._rt.store.read() as conn:
-            rows = conn.execute(select(HOSTS.c.host_id).order_by(HOSTS.c.host_id)).scalars().all()
-            return [self._core.host(conn, host_id) for host_id in rows]
+            return [self._core.host(conn, host_id) for host_id in store.host_ids(conn)]
 
+    @retrying
     def require(
         self,
         host_id: str,
@@ -110,22 +98,13 @@ class Hosts:
         with self._rt.write() as tx:
             # The host's lock first (docs/concurrency.md): concurrent replacements of one
             # requirement apply one after the other.
-            if not lock_host(tx.conn, host_id):
+            if not store.lock_host(tx.conn, host_id):
                 raise UnknownHost("no such host", host_id=host_id)
-            tx.conn.execute(
-                REQUIREMENTS.delete().where(
-                    (REQUIREMENTS.c.host_id == host_id) & (REQUIREMENTS.c.event_type == etype.value)
-                )
-            )
-            tx.conn.execute(
-                REQUIREMENTS.insert().values(
-                    host_id=host_id,
-                    event_type=etype.value,
-                    required=encode_fields(req),
-                    optional=encode_fields(opt),
-                    purpose=why,
-                    updated_at=tx.now.time,
-                )
+            store.put_requirement(
+                tx.conn,
+                store.RequirementRow(
+                    host_id, etype.value, encode_fields(req), encode_fields(opt), why, tx.now.time
+                ),
             )
             audit.append(
                 tx.conn,

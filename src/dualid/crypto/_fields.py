@@ -2,7 +2,8 @@
 
 A record is a profile (``record_id`` = ``p:<agentId>``), the userId of an agent
 (``u:<agentId>``) or a registration snapshot (its registration id). Every field is one row,
-one AES-GCM ciphertext bound to agent, record, field and DEK version.
+one AES-GCM ciphertext bound to agent, record, field and DEK version. No I/O: the rows go
+to and come from :mod:`dualid.store` through :mod:`dualid._vault`.
 """
 
 from __future__ import annotations
@@ -10,14 +11,12 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Container, Iterable, Mapping, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
-from sqlalchemy import Connection
 
 from dualid.errors import DecryptionFailed
-from dualid.store import _fast as fast
 
 from ._aead import _NONCE, FORMAT_V1, field_aad, seal_field
 from ._dek import DataKey
@@ -25,15 +24,14 @@ from ._dek import DataKey
 __all__ = [
     "SealedRow",
     "decode_value",
-    "delete_fields",
     "encode_value",
-    "insert_sealed_rows",
-    "open_records",
     "open_rows",
-    "seal_values",
     "sealed_rows",
 ]
 
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
 
 # One tag byte, then the value: text as UTF-8, a date as ISO 8601, anything else JSON.
 # Decoding needs no JSON parser for the common (text) fields.
@@ -59,27 +57,6 @@ def decode_value(field: str, raw: bytes) -> Any:
     raise DecryptionFailed("a stored field has an unknown encoding")
 
 
-_INSERT = fast.Sql(
-    "INSERT INTO dualid_sealed (record_id, field, agent_id, dek_version, ciphertext, sealed_at)"
-    " VALUES (?, ?, ?, ?, ?, ?)"
-)
-
-
-def seal_values(
-    conn: Connection,
-    dek: DataKey,
-    agent_id: str,
-    record_id: str,
-    values: Mapping[str, Any],
-    now: datetime,
-) -> None:
-    """Write (replacing) one sealed row per field in ``values``."""
-    if not values:
-        return
-    delete_fields(conn, record_id, list(values))
-    insert_sealed_rows(conn, sealed_rows(dek, agent_id, record_id, values, now))
-
-
 SealedRow = tuple[str, str, str, int, bytes, int]
 """A ``dualid_sealed`` row in column order: record_id, field, agent_id, dek_version,
 ciphertext, sealed_at (microseconds since the epoch)."""
@@ -91,7 +68,7 @@ def sealed_rows(
     """The ``dualid_sealed`` rows of one record, a field each, for callers inserting them
     at once: one random read for all the nonces, one timestamp."""
     version = dek.version
-    sealed_at = fast.to_us(now)
+    sealed_at = (now - _EPOCH) // _US
     nonces = secrets.token_bytes(_NONCE * len(values))
     out: list[SealedRow] = []
     for i, (field, value) in enumerate(values.items()):
@@ -99,48 +76,6 @@ def sealed_rows(
         nonce = nonces[i * _NONCE : (i + 1) * _NONCE]
         blob = seal_field(dek.aead, encode_value(field, value), aad, nonce)
         out.append((record_id, field, agent_id, version, blob, sealed_at))
-    return out
-
-
-def insert_sealed_rows(conn: Connection | fast.RawConnection, rows: list[SealedRow]) -> None:
-    fast.executemany(conn, _INSERT, rows)
-
-
-def delete_fields(
-    conn: Connection | fast.RawConnection, record_id: str, fields: Iterable[str] | None = None
-) -> int:
-    """Delete the sealed rows of ``record_id`` (only ``fields``, when given)."""
-    if fields is None:
-        return fast.execute(conn, "DELETE FROM dualid_sealed WHERE record_id = ?", (record_id,))
-    names = list(fields)
-    if not names:
-        return 0
-    return fast.execute(
-        conn,
-        fast.in_list("DELETE FROM dualid_sealed WHERE record_id = ? AND field IN (*)", len(names)),
-        (record_id, *names),
-    )
-
-
-def open_records(
-    conn: Connection | fast.RawConnection,
-    deks: Mapping[str, DataKey],
-    record_ids: Iterable[str],
-) -> dict[str, dict[str, Any]]:
-    """Decrypt the rows of ``record_ids`` into ``{record_id: {field: value}}``.
-
-    Rows of agents not in ``deks`` are skipped (their key is gone: crypto-shredded); a row
-    that fails to authenticate raises :class:`~dualid.errors.DecryptionFailed`."""
-    ids = list(record_ids)
-    out: dict[str, dict[str, Any]] = {}
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        sql = fast.in_list(
-            "SELECT record_id, field, agent_id, dek_version, ciphertext FROM dualid_sealed"
-            " WHERE record_id IN (*)",
-            len(chunk),
-        )
-        open_rows(fast.query(conn, sql, chunk), deks, into=out)
     return out
 
 

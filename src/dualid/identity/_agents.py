@@ -3,34 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
-
-from sqlalchemy import Connection
 
 from dualid import audit
 from dualid._runtime import Runtime, Tx, new_id
-from dualid.crypto._dek import create_dek, insert_dek_rows, load_dek, new_dek
-from dualid.crypto._fields import (
-    SealedRow,
-    insert_sealed_rows,
-    open_records,
-    seal_values,
-    sealed_rows,
-)
+from dualid._vault import create_dek, load_dek, open_records, seal_values
+from dualid.crypto._dek import new_dek
+from dualid.crypto._fields import SealedRow, sealed_rows
 from dualid.errors import InvalidInput, StoreUnavailable, UnknownAgent
-from dualid.store import _fast as fast
-from dualid.store._dialect import insert_ignore
-from dualid.store._tables import Agent, table
+from dualid.store import _agents as store
+from dualid.store import _sql as db
+from dualid.store._retry import retrying
+from dualid.store._sealed import insert_sealed
+from dualid.store._sql import Conn
 
 __all__ = ["MAX_USER_ID_LENGTH", "Identity", "check_agent_id", "user_record"]
 
-_AGENTS = table(Agent)
-_IN_CHUNK = 500
-_INSERT_AGENT = fast.Sql(
-    "INSERT INTO dualid_agent (agent_id, user_index, created_at) VALUES (?, ?, ?)"
-    " ON CONFLICT DO NOTHING"
-)
-_LOOKUP = fast.Sql("SELECT agent_id FROM dualid_agent WHERE user_index = ?")
 MAX_USER_ID_LENGTH = 256
 _USER_FIELD = "user_id"
 
@@ -62,16 +49,16 @@ class Identity:
     def __init__(self, rt: Runtime) -> None:
         self._rt = rt
 
-    def _lookup(self, conn: Connection | fast.RawConnection, index: bytes) -> str | None:
-        rows = fast.query(conn, _LOOKUP, (index,))
-        return str(rows[0][0]) if rows else None
+    def _lookup(self, conn: Conn, index: bytes) -> str | None:
+        return store.agent_index(conn, index)
 
     def lookup(self, user_id: str) -> str | None:
         """The agentId of ``user_id`` if it has one; never creates."""
         index = self._rt.derived.user_index(_check_user_id(user_id))
-        with self._rt.store.raw() as conn:
+        with self._rt.store.autocommit() as conn:
             return self._lookup(conn, index)
 
+    @retrying
     def agent_for(self, user_id: str) -> str:
         """The agentId of ``user_id``, created on first call.
 
@@ -80,7 +67,7 @@ class Identity:
         blind index and encrypted under the new agent's own data key.
         """
         index = self._rt.derived.user_index(_check_user_id(user_id))
-        with self._rt.store.raw() as conn:
+        with self._rt.store.autocommit() as conn:
             found = self._lookup(conn, index)
         if found is not None:
             return found
@@ -96,12 +83,11 @@ class Identity:
     def _create(self, tx: Tx, user_id: str, index: bytes) -> str:
         conn = tx.conn
         agent_id = new_id("agt")
-        values = {"agent_id": agent_id, "user_index": index, "created_at": tx.now.time}
         # Someone else may create it between our read and our write: theirs stands. (An
         # erasure of the previous agent of this userId that commits meanwhile frees the
         # index again, so try once more rather than return an agent that is gone.)
         for _ in range(3):
-            if insert_ignore(conn, _AGENTS, values):
+            if store.insert_agent(conn, agent_id, index, tx.now.time):
                 break
             existing = self._lookup(conn, index)
             if existing is not None:
@@ -113,6 +99,7 @@ class Identity:
         audit.append(conn, tx.now, "agent.created", subject=agent_id)
         return agent_id
 
+    @retrying
     def agents_for(self, user_ids: Iterable[str], *, batch: int = 1000) -> dict[str, str]:
         """``{userId: agentId}`` for many users at once, creating the missing ones in
         transactions of ``batch`` users (bulk onboarding, ``dualid migrate-ids``)."""
@@ -140,18 +127,10 @@ class Identity:
                 found.update(self._create_many(tx, missing))
         return found
 
-    def _find(self, conn: Connection, by_index: dict[bytes, str]) -> dict[str, str]:
+    def _find(self, conn: Conn, by_index: dict[bytes, str]) -> dict[str, str]:
         """``{userId: agentId}`` for the blind indexes that have an agent."""
-        out: dict[str, str] = {}
-        keys = list(by_index)
-        for start in range(0, len(keys), _IN_CHUNK):
-            chunk = keys[start : start + _IN_CHUNK]
-            sql = fast.in_list(
-                "SELECT agent_id, user_index FROM dualid_agent WHERE user_index IN (*)", len(chunk)
-            )
-            for agent_id, index in fast.query(conn, sql, chunk):
-                out[by_index[bytes(index)]] = agent_id
-        return out
+        found = store.agents_by_index(conn, list(by_index))
+        return {by_index[index]: agent_id for index, agent_id in found.items()}
 
     def lookup_many(self, user_ids: Iterable[str]) -> dict[str, str]:
         """``{userId: agentId}`` for the given users that have an agentId; never creates
@@ -170,17 +149,12 @@ class Identity:
         # Insert in index order: concurrent bulk calls over overlapping users then take the
         # unique-index locks in one order and cannot deadlock (PostgreSQL 40P01).
         proposed = {index: new_id("agt") for index in sorted(missing)}
-        now_us = fast.to_us(now)
-        inserted = fast.executemany(
-            conn,
-            _INSERT_AGENT,
-            [(a, i, now_us) for i, a in proposed.items()],
-        )
+        inserted = store.insert_agents(conn, [(a, i) for i, a in proposed.items()], now)
         # Another writer may have created some of them between our read and our insert:
         # theirs stand, and only the rows we inserted get a key, a sealed userId and an entry.
         # SQLite counts the rows it inserted (and holds the write lock): when every one went
         # in, they are all ours; otherwise (and on PostgreSQL) read back who won.
-        if fast.dialect(conn) == "sqlite" and inserted == len(proposed):
+        if db.dialect(conn) == "sqlite" and inserted == len(proposed):
             winners = {missing[index]: agent_id for index, agent_id in proposed.items()}
         else:
             winners = self._find(conn, missing)
@@ -190,15 +164,15 @@ class Identity:
             if winners.get(user_id) == proposed[index]
         ]
         provider = self._rt.provider
-        keys: list[dict[str, Any]] = []
+        keys: list[store.AgentKeyRow] = []
         sealed: list[SealedRow] = []
         for index, user_id in created:
             agent_id = proposed[index]
-            dek, key_row = new_dek(provider, agent_id, now)
-            keys.append(key_row)
+            dek, key_id, wrapped = new_dek(provider, agent_id)
+            keys.append(store.AgentKeyRow(agent_id, key_id, dek.version, wrapped, now))
             sealed += sealed_rows(dek, agent_id, user_record(agent_id), {_USER_FIELD: user_id}, now)
-        insert_dek_rows(conn, keys)
-        insert_sealed_rows(conn, sealed)
+        store.insert_keys(conn, keys)
+        insert_sealed(conn, sealed)
         audit.append_many(
             conn,
             tx.now,
@@ -206,6 +180,7 @@ class Identity:
         )
         return winners
 
+    @retrying
     def user_for(self, agent_id: str, *, actor: str, reason: str) -> str:
         """The userId behind ``agent_id``: a privileged, audited reverse lookup.
 

@@ -7,13 +7,15 @@ from typing import Any
 from pydantic import ValidationError
 
 from dualid import audit
-from dualid._runtime import Runtime
-from dualid.crypto._dek import load_dek, unwrap_dek
-from dualid.crypto._fields import delete_fields, insert_sealed_rows, open_rows, sealed_rows
+from dualid._runtime import Runtime, Tx
+from dualid._vault import load_dek, open_records
+from dualid.crypto._dek import unwrap_dek
+from dualid.crypto._fields import open_rows, sealed_rows
 from dualid.errors import InvalidField, InvalidInput, UnknownAgent
 from dualid.models import DataField, EventUserData
-from dualid.store import _fast as fast
 from dualid.store._agents import lock_agent
+from dualid.store._retry import retrying
+from dualid.store._sealed import delete_fields, insert_sealed, key_and_record
 
 from ._agents import check_agent_id
 
@@ -43,13 +45,6 @@ def to_user_data(values: dict[str, Any], **meta: Any) -> EventUserData:
     return EventUserData._trusted({**_EMPTY, **values, **meta})
 
 
-_KEY_AND_PROFILE = fast.Sql(
-    "SELECT k.master_key_id, k.dek_version, k.wrapped, s.field, s.dek_version, s.ciphertext"
-    " FROM dualid_agent_key k LEFT JOIN dualid_sealed s ON s.record_id = ?"
-    " WHERE k.agent_id = ?"
-)
-
-
 class Profiles:
     """The person's own profile, which registrations and grants copy fields from.
 
@@ -59,6 +54,7 @@ class Profiles:
     def __init__(self, rt: Runtime) -> None:
         self._rt = rt
 
+    @retrying
     def put(self, agent_id: str, data: EventUserData) -> None:
         """Replace the profile of ``agent_id`` with the personal fields of ``data``
         (fields that are None are removed). A birthday after today, per the SDK's clock,
@@ -66,43 +62,56 @@ class Profiles:
         check_agent_id(agent_id)
         if not isinstance(data, EventUserData):
             raise InvalidInput("data must be an EventUserData")
-        with self._rt.write_fast() as tx:
-            if data.birthday is not None and data.birthday > tx.now.latest.date():
-                raise InvalidField("birthday is in the future", field="birthday")
-            # The person's lock first (docs/concurrency.md): concurrent puts replace the
-            # profile one after the other, and a put that loses to an erasure writes nothing.
-            if not lock_agent(tx.conn, agent_id):
-                raise UnknownAgent("no such agent (unknown or erased)")
-            dek = load_dek(tx.conn, self._rt.provider, agent_id)
-            values = profile_values(data)
-            record = profile_record(agent_id)
-            # put() replaces the whole profile: one delete, then the new rows.
-            delete_fields(tx.conn, record)
-            insert_sealed_rows(
-                tx.conn,
-                sealed_rows(dek, agent_id, record, values, tx.now.time),
-            )
-            audit.append(
-                tx.conn,
-                tx.now,
-                "profile.updated",
-                subject=agent_id,
-                details={"fields": sorted(values)},
-            )
+        with self._rt.write() as tx:
+            self._lock(tx, agent_id)
+            self._replace(tx, agent_id, data)
 
+    def _lock(self, tx: Tx, agent_id: str) -> None:
+        # The person's lock first (docs/concurrency.md): concurrent writes of one profile
+        # apply one after the other, and one that loses to an erasure writes nothing.
+        if not lock_agent(tx.conn, agent_id):
+            raise UnknownAgent("no such agent (unknown or erased)")
+
+    def _replace(self, tx: Tx, agent_id: str, data: EventUserData) -> None:
+        """Replace the whole profile (one delete, then the new rows), under the lock."""
+        if data.birthday is not None and data.birthday > tx.now.latest.date():
+            raise InvalidField("birthday is in the future", field="birthday")
+        dek = load_dek(tx.conn, self._rt.provider, agent_id)
+        values = profile_values(data)
+        record = profile_record(agent_id)
+        delete_fields(tx.conn, record)
+        insert_sealed(tx.conn, sealed_rows(dek, agent_id, record, values, tx.now.time))
+        audit.append(
+            tx.conn,
+            tx.now,
+            "profile.updated",
+            subject=agent_id,
+            details={"fields": sorted(values)},
+        )
+
+    @retrying
     def update(self, agent_id: str, **changes: Any) -> EventUserData:
         """Change some fields (``None`` removes one), validating the result; returns the
         new profile."""
-        current = self.get(agent_id) or EventUserData()
-        merged = {**profile_values(current), **changes}
-        try:
-            data = EventUserData(**merged)
-        except ValidationError as exc:
-            raise InvalidField(
-                "invalid profile data", fields=sorted({str(e["loc"][0]) for e in exc.errors()})
-            ) from None
-        self.put(agent_id, data)
-        return data
+        check_agent_id(agent_id)
+        with self._rt.write() as tx:
+            # Read, merge and write under the person's lock: concurrent updates of
+            # different fields both land.
+            self._lock(tx, agent_id)
+            record = profile_record(agent_id)
+            dek = load_dek(tx.conn, self._rt.provider, agent_id)
+            current = open_records(tx.conn, {agent_id: dek}, [record]).get(record, {})
+            try:
+                data = EventUserData(**{**current, **changes})
+            except (ValidationError, TypeError) as exc:
+                fields = (
+                    sorted({str(e["loc"][0]) for e in exc.errors()})
+                    if isinstance(exc, ValidationError)
+                    else []
+                )
+                raise InvalidField("invalid profile data", fields=fields) from None
+            self._replace(tx, agent_id, data)
+            return data
 
     def get(self, agent_id: str) -> EventUserData | None:
         """The stored profile, or None when the person has stored nothing."""
@@ -110,8 +119,8 @@ class Profiles:
         record = profile_record(agent_id)
         # One statement (one snapshot, no transaction to open): the agent's wrapped key
         # and its profile's sealed rows.
-        with self._rt.store.raw() as conn:
-            rows = fast.query(conn, _KEY_AND_PROFILE, (record, agent_id))
+        with self._rt.store.autocommit() as conn:
+            rows = key_and_record(conn, agent_id, record)
         if not rows:
             raise UnknownAgent("no such agent (unknown or erased)")
         key_id, version, wrapped = rows[0][:3]
@@ -121,6 +130,7 @@ class Profiles:
         sealed = [(record, field, agent_id, v, blob) for *_, field, v, blob in rows]
         return to_user_data(open_rows(sealed, {agent_id: dek})[record])
 
+    @retrying
     def delete(self, agent_id: str) -> None:
         """Remove every stored profile field (the agent and its registrations stay)."""
         check_agent_id(agent_id)

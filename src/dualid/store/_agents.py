@@ -1,5 +1,5 @@
-"""Statements of the agent aggregate: the agent row, the lock every write of one person
-takes first, and erasure of every row that belongs to the person.
+"""Statements of the agent aggregate: the agent row with its blind index, its wrapped data
+key, the lock every write of one person takes first, and erasure.
 
 The lock protocol (``docs/concurrency.md``): a write that changes one person's state
 locks that person's ``dualid_agent`` row first (``SELECT ... FOR UPDATE`` on PostgreSQL;
@@ -11,17 +11,79 @@ that comes after an erasure finds no agent row.
 
 from __future__ import annotations
 
-from sqlalchemy import Connection
+from collections.abc import Sequence
+from datetime import datetime
+from typing import NamedTuple
 
-from . import _fast as fast
+from . import _sql as db
+from ._sql import Conn
 
-__all__ = ["AGENT_TABLES", "erase_agent", "lock_agent"]
+__all__ = [
+    "AGENT_TABLES",
+    "AgentKeyRow",
+    "agent_index",
+    "agents_by_index",
+    "erase_agent",
+    "insert_agent",
+    "insert_agents",
+    "insert_keys",
+    "key_of",
+    "key_usage",
+    "keys_not_under",
+    "keys_of",
+    "lock_agent",
+    "rewrap_key",
+    "user_index_of",
+]
 
-_LOCK = fast.Sql("SELECT agent_id FROM dualid_agent WHERE agent_id = ?")
-_LOCK_PG = fast.Sql("SELECT agent_id FROM dualid_agent WHERE agent_id = ? FOR UPDATE")
+_CHUNK = 500
 
-# Every table holding rows of one agent, children first: erasure deletes from each, and a
-# test checks that this list names every table with an agent_id column.
+
+class AgentKeyRow(NamedTuple):
+    """A ``dualid_agent_key`` row: the agent's data key wrapped by a master key."""
+
+    agent_id: str
+    master_key_id: str
+    dek_version: int
+    wrapped: bytes
+    created_at: datetime
+
+
+_LOCK = db.Sql("SELECT agent_id FROM dualid_agent WHERE agent_id = ?")
+_LOCK_PG = db.Sql("SELECT agent_id FROM dualid_agent WHERE agent_id = ? FOR UPDATE")
+_LOOKUP = db.Sql("SELECT agent_id FROM dualid_agent WHERE user_index = ?")
+_BY_INDEX = "SELECT agent_id, user_index FROM dualid_agent WHERE user_index IN (*)"
+_INDEX_OF = db.Sql("SELECT user_index FROM dualid_agent WHERE agent_id = ?")
+_INSERT = db.Sql(
+    "INSERT INTO dualid_agent (agent_id, user_index, created_at) VALUES (?, ?, ?)"
+    " ON CONFLICT DO NOTHING"
+)
+_INSERT_ONE = db.Sql(
+    "INSERT INTO dualid_agent (agent_id, user_index, created_at) VALUES (?, ?, ?)"
+    " ON CONFLICT DO NOTHING RETURNING agent_id"
+)
+_INSERT_KEY = db.Sql(
+    "INSERT INTO dualid_agent_key (agent_id, master_key_id, dek_version, wrapped, created_at)"
+    " VALUES (?, ?, ?, ?, ?)"
+)
+_KEY = db.Sql("SELECT master_key_id, dek_version, wrapped FROM dualid_agent_key WHERE agent_id = ?")
+_KEYS = (
+    "SELECT agent_id, master_key_id, dek_version, wrapped FROM dualid_agent_key"
+    " WHERE agent_id IN (*)"
+)
+_NOT_UNDER = db.Sql(
+    "SELECT agent_id, master_key_id, dek_version, wrapped FROM dualid_agent_key"
+    " WHERE master_key_id <> ? ORDER BY agent_id LIMIT ?"
+)
+_NOT_UNDER_PG = db.Sql(
+    "SELECT agent_id, master_key_id, dek_version, wrapped FROM dualid_agent_key"
+    " WHERE master_key_id <> ? ORDER BY agent_id LIMIT ? FOR UPDATE SKIP LOCKED"
+)
+_REWRAP = db.Sql("UPDATE dualid_agent_key SET master_key_id = ?, wrapped = ? WHERE agent_id = ?")
+_USAGE = db.Sql("SELECT master_key_id, count(*) FROM dualid_agent_key GROUP BY master_key_id")
+
+# Every table holding rows of one agent, the data key first: erasure deletes from each,
+# and a test checks that this list names every table with an agent_id column.
 AGENT_TABLES = (
     "dualid_agent_key",
     "dualid_sealed",
@@ -30,19 +92,100 @@ AGENT_TABLES = (
     "dualid_default",
     "dualid_agent",
 )
-_DELETE = {name: fast.Sql(f"DELETE FROM {name} WHERE agent_id = ?") for name in AGENT_TABLES}  # noqa: S608 - fixed table names
+_DELETE = {name: db.Sql(f"DELETE FROM {name} WHERE agent_id = ?") for name in AGENT_TABLES}  # noqa: S608 - fixed table names
 
 
-def lock_agent(conn: Connection | fast.RawConnection, agent_id: str) -> bool:
+def lock_agent(conn: Conn, agent_id: str) -> bool:
     """Take the person's lock for the rest of the transaction; False when the agent does
     not exist (unknown, or erased by a transaction that committed first)."""
-    sql = _LOCK_PG if fast.dialect(conn) == "postgresql" else _LOCK
-    return bool(fast.query(conn, sql, (agent_id,)))
+    sql = _LOCK_PG if db.dialect(conn) == "postgresql" else _LOCK
+    return bool(db.query(conn, sql, (agent_id,)))
 
 
-def erase_agent(conn: Connection, agent_id: str) -> int | None:
+def erase_agent(conn: Conn, agent_id: str) -> int | None:
     """Lock the agent, then delete its data key and every row it owns (crypto-shredding:
     the key goes first). Returns the rows deleted, or None when there is no such agent."""
     if not lock_agent(conn, agent_id):
         return None
-    return sum(fast.execute(conn, _DELETE[name], (agent_id,)) for name in AGENT_TABLES)
+    return sum(db.execute(conn, _DELETE[name], (agent_id,)) for name in AGENT_TABLES)
+
+
+# -- the userId mapping -----------------------------------------------------------------
+def agent_index(conn: Conn, index: bytes) -> str | None:
+    """The agent with this blind index, if any."""
+    rows = db.query(conn, _LOOKUP, (index,))
+    return str(rows[0][0]) if rows else None
+
+
+def agents_by_index(conn: Conn, indexes: Sequence[bytes]) -> dict[bytes, str]:
+    """``{blind index: agentId}`` for the indexes that have an agent."""
+    out: dict[bytes, str] = {}
+    for start in range(0, len(indexes), _CHUNK):
+        chunk = list(indexes[start : start + _CHUNK])
+        for agent_id, index in db.query(conn, db.in_list(_BY_INDEX, len(chunk)), chunk):
+            out[bytes(index)] = agent_id
+    return out
+
+
+def user_index_of(conn: Conn, agent_id: str) -> bytes | None:
+    rows = db.query(conn, _INDEX_OF, (agent_id,))
+    return bytes(rows[0][0]) if rows else None
+
+
+def insert_agent(conn: Conn, agent_id: str, index: bytes, at: datetime) -> bool:
+    """Insert an agent unless its blind index has one; True when this call created it."""
+    return bool(db.query(conn, _INSERT_ONE, (agent_id, index, db.to_us(at))))
+
+
+def insert_agents(conn: Conn, rows: Sequence[tuple[str, bytes]], at: datetime) -> int:
+    """Insert ``(agent_id, index)`` rows, skipping taken indexes; the driver's row count
+    (SQLite: the rows inserted; psycopg may report -1)."""
+    at_us = db.to_us(at)
+    return db.executemany(conn, _INSERT, [(a, i, at_us) for a, i in rows])
+
+
+# -- data keys --------------------------------------------------------------------------
+def insert_keys(conn: Conn, rows: Sequence[AgentKeyRow]) -> None:
+    db.executemany(
+        conn,
+        _INSERT_KEY,
+        [(*r[:4], db.to_us(r.created_at)) for r in rows],
+    )
+
+
+def key_of(conn: Conn, agent_id: str) -> tuple[str, int, bytes] | None:
+    """``(master_key_id, dek_version, wrapped)`` of the agent's key; None when it has none
+    (unknown or erased)."""
+    rows = db.query(conn, _KEY, (agent_id,))
+    if not rows:
+        return None
+    key_id, version, wrapped = rows[0]
+    return key_id, version, bytes(wrapped)
+
+
+def keys_of(conn: Conn, agent_ids: Sequence[str]) -> list[tuple[str, str, int, bytes]]:
+    """``(agent_id, master_key_id, dek_version, wrapped)`` of the agents that have a key."""
+    out: list[tuple[str, str, int, bytes]] = []
+    for start in range(0, len(agent_ids), _CHUNK):
+        chunk = list(agent_ids[start : start + _CHUNK])
+        out += [
+            (a, k, v, bytes(w))
+            for a, k, v, w in db.query(conn, db.in_list(_KEYS, len(chunk)), chunk)
+        ]
+    return out
+
+
+def keys_not_under(conn: Conn, primary_id: str, limit: int) -> list[tuple[str, str, int, bytes]]:
+    """Up to ``limit`` keys wrapped by another master key than ``primary_id``, locked for
+    re-wrapping (PostgreSQL skips rows another rotation holds)."""
+    sql = _NOT_UNDER_PG if db.dialect(conn) == "postgresql" else _NOT_UNDER
+    return [(a, k, v, bytes(w)) for a, k, v, w in db.query(conn, sql, (primary_id, limit))]
+
+
+def rewrap_key(conn: Conn, agent_id: str, master_key_id: str, wrapped: bytes) -> None:
+    db.execute(conn, _REWRAP, (master_key_id, wrapped, agent_id))
+
+
+def key_usage(conn: Conn) -> dict[str, int]:
+    """``{master_key_id: data keys it wraps}``."""
+    return {k: int(n) for k, n in db.query(conn, _USAGE)}

@@ -35,7 +35,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.pool import StaticPool
 
 from dualid.errors import ConfigurationError, DualIdError, StoreError, StoreUnavailable
-from dualid.store._fast import RawConnection
+from dualid.store._sql import Conn, Hook
 
 __all__ = [
     "DEFAULT_CONNECT_TIMEOUT",
@@ -186,11 +186,20 @@ def _pg_connect_args(
 
 
 class Store:
-    """A database behind dualid: an engine plus transaction helpers.
+    """A database behind dualid: an engine, one pool of driver connections and the
+    transactions every store module runs in.
 
     ``write()`` opens a write transaction (``BEGIN IMMEDIATE`` on SQLite, so writers queue
-    instead of failing on lock upgrade); ``read()`` a read one. Both commit on success and
-    roll back on any exception, so an operation either happens whole or not at all.
+    instead of failing on lock upgrade); ``read()`` a read one; ``autocommit()`` a
+    connection for one read-only statement. Each yields a :class:`~dualid.store._sql.Conn`,
+    the one connection type of the store modules' statements, commits on success and rolls
+    back on any exception, so an operation either happens whole or not at all.
+    ``schema()`` is SQLAlchemy's Connection, for Alembic and inspection.
+
+    The pool: on a SQLite file, a LIFO of bare ``sqlite3`` connections
+    (:class:`_BareConnections`, opened through the engine so they get its pragmas); in
+    memory and on PostgreSQL, SQLAlchemy's pool (pre-ping, reset on return). ``hooks``:
+    callables given the text of every statement before it runs (fault injection in tests).
     """
 
     def __init__(
@@ -234,15 +243,18 @@ class Store:
             kwargs.setdefault("connect_args", {"check_same_thread": False})
         elif self.dialect == "sqlite":
             kwargs.setdefault("connect_args", {"timeout": 30, "check_same_thread": False})
-            # Every path ends its own transactions (SQLAlchemy's Connection rolls back on
-            # close; write_raw commits or rolls back; the driver runs in autocommit mode
-            # otherwise), so the pool's rollback on return would only repeat that.
+            # Every path ends its own transactions (write() and read() commit or roll back,
+            # SQLAlchemy's Connection in schema() rolls back on close, autocommit() opens
+            # none), so the pool's rollback on return would only repeat that.
             kwargs.setdefault("pool_reset_on_return", None)
         else:
             kwargs.setdefault("pool_pre_ping", True)
             kwargs["connect_args"] = _pg_connect_args(
                 parsed, kwargs.get("connect_args") or {}, **timeouts
             )
+        # Called with the text of every statement the SDK runs, before it runs (tests inject
+        # faults here: an exception aborts the statement and rolls its transaction back).
+        self.hooks: list[Hook] = []
         # One shared connection in memory: serialise its users across threads.
         self._memory_lock = threading.RLock() if self.memory else None
         try:
@@ -290,7 +302,7 @@ class Store:
     @contextmanager
     def _guarded(self) -> Iterator[None]:
         """Serialise users of a shared in-memory connection, and convert foreign database
-        errors (SQLAlchemy's, and the driver's own from store._fast) into StoreErrors."""
+        errors (SQLAlchemy's, and the driver's own from store._sql) into StoreErrors."""
         lock = self._memory_lock
         if lock is not None:
             lock.acquire()
@@ -319,64 +331,68 @@ class Store:
         return StoreError(f"database error: {what}")
 
     @contextmanager
-    def _transaction(self, write: bool) -> Iterator[Connection]:
+    def _connection(self) -> Iterator[Any]:
+        """A driver connection from the store's pool, given back afterwards: discarded
+        when it is still in a transaction (a failed rollback), never back into the pool
+        mid-transaction."""
+        conns = self._conns
+        conn = conns.take()
+        try:
+            yield conn
+        except BaseException:
+            try:
+                conn.rollback()
+            except Exception:
+                conns.discard(conn)
+            else:
+                conns.give(conn)
+            raise  # what failed, not the rollback
+        conns.give(conn)
+
+    @contextmanager
+    def _transaction(self, begin: str | None) -> Iterator[Conn]:
+        with self._guarded(), self._connection() as dbapi:
+            if begin is not None:
+                dbapi.execute(begin)
+            yield Conn(dbapi, self.dialect, self.hooks)
+            dbapi.commit()
+
+    @contextmanager
+    def write(self) -> Iterator[Conn]:
+        """A write transaction: commit on success, roll back on any exception (the
+        exception raised is the original one, even when the rollback fails too). On SQLite
+        it begins with ``BEGIN IMMEDIATE``, so writers queue instead of failing on lock
+        upgrade; on PostgreSQL it is READ COMMITTED and serialises through row locks
+        (``docs/concurrency.md``)."""
+        with self._transaction("BEGIN IMMEDIATE" if self.dialect == "sqlite" else None) as conn:
+            yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Conn]:
+        """A read transaction (SQLite: one snapshot from its first read; PostgreSQL: READ
+        COMMITTED unless its first statement makes it a snapshot, see
+        :func:`dualid.store._audit.begin_snapshot`)."""
+        with self._transaction("BEGIN" if self.dialect == "sqlite" else None) as conn:
+            yield conn
+
+    @contextmanager
+    def autocommit(self) -> Iterator[Conn]:
+        """A connection for single read-only statements without a transaction of their own
+        (warm ``agent_for``, ``profiles.get``: one statement is one snapshot); SQLite runs
+        it in autocommit mode, PostgreSQL's implicit transaction is ended on return."""
+        with self._guarded(), self._connection() as dbapi:
+            yield Conn(dbapi, self.dialect, self.hooks)
+
+    @contextmanager
+    def schema(self, *, write: bool = True) -> Iterator[Connection]:
+        """A SQLAlchemy :class:`~sqlalchemy.Connection` in a transaction, for schema work
+        (Alembic migrations, inspection) and operator tools; the SDK's own statements use
+        :meth:`write` and :meth:`read`. Same error conversion, same commit/rollback."""
         with self._guarded(), self.engine.connect() as conn:
             if write:
                 conn = conn.execution_options(dualid_write=True)
             with conn.begin():
                 yield conn
-
-    @contextmanager
-    def raw(self) -> Iterator[RawConnection]:
-        """A DBAPI connection for single read-only statements through
-        :mod:`dualid.store._fast` (warm ``agent_for``, ``profiles.get``); no transaction is
-        opened (SQLite autocommit; PostgreSQL's implicit one is rolled back on return). On a
-        SQLite file it is a bare ``sqlite3`` connection (see :class:`_BareConnections`),
-        elsewhere one from SQLAlchemy's pool."""
-        conns = self._conns
-        with self._guarded():
-            conn = conns.take()
-            try:
-                yield RawConnection(conn, self.dialect)
-            finally:
-                conns.give(conn)
-
-    @contextmanager
-    def write_raw(self) -> Iterator[RawConnection]:
-        """A write transaction on a DBAPI connection (as in :meth:`raw`), without
-        SQLAlchemy's Connection (about 30 us less per transaction): for the hottest writes,
-        which run only :mod:`dualid.store._fast` statements. Commit on success, roll back on
-        any exception (the exception raised is the original one, even when the rollback
-        fails too), like :meth:`write`; SQLAlchemy's cursor events do not fire."""
-        conns = self._conns
-        with self._guarded():
-            conn = conns.take()
-            try:
-                if self.dialect == "sqlite":
-                    conn.execute("BEGIN IMMEDIATE")
-                yield RawConnection(conn, self.dialect)
-                conn.commit()
-            except BaseException:
-                try:
-                    conn.rollback()
-                except Exception:
-                    conns.discard(conn)  # never back into a pool mid-transaction
-                else:
-                    conns.give(conn)
-                raise  # what failed, not the rollback
-            conns.give(conn)
-
-    @contextmanager
-    def write(self) -> Iterator[Connection]:
-        """A write transaction: commit on success, roll back on any exception."""
-        with self._transaction(True) as conn:
-            yield conn
-
-    @contextmanager
-    def read(self) -> Iterator[Connection]:
-        """A read transaction (a consistent snapshot on PostgreSQL)."""
-        with self._transaction(False) as conn:
-            yield conn
 
     def dispose(self) -> None:
         if self._bare is not None:
@@ -411,8 +427,9 @@ class _PoolConnections:
 
 
 class _BareConnections:
-    """Bare ``sqlite3`` connections for :meth:`Store.raw` and :meth:`Store.write_raw` on a
-    SQLite file: a LIFO of at most ``idle_max`` idle connections.
+    """Bare ``sqlite3`` connections for :meth:`Store.write`, :meth:`Store.read` and
+    :meth:`Store.autocommit` on a SQLite file: a LIFO of at most ``idle_max`` idle
+    connections.
 
     Each connection is opened by the engine, so its ``connect`` event sets the same pragmas
     as every other connection (WAL, ``synchronous=NORMAL``, foreign keys, busy timeout),

@@ -1,4 +1,5 @@
-"""Statements of the event aggregate: events (one host, one event type each).
+"""Statements of the event aggregate: events (one host, one event type each) and their
+registrations.
 
 Lock protocol (``docs/concurrency.md``): the first registration of an unknown event
 creates it with an insert that does nothing when the row exists; on PostgreSQL a second
@@ -9,13 +10,24 @@ two registrations racing with different event types exactly one type wins.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from sqlalchemy import Connection
+from . import _sql as db
+from ._sql import Conn
 
-from . import _fast as fast
-
-__all__ = ["EventRow", "ensure_event", "get_event", "insert_event", "update_event"]
+__all__ = [
+    "AttendeeRow",
+    "EventRow",
+    "RegistrationRow",
+    "delete_registration",
+    "ensure_event",
+    "event_attendees",
+    "get_event",
+    "insert_event",
+    "insert_registration",
+    "registrations_of",
+    "update_event",
+]
 
 
 class EventRow(NamedTuple):
@@ -27,35 +39,33 @@ class EventRow(NamedTuple):
     created_at: datetime
 
 
-_GET = fast.Sql(
+_GET = db.Sql(
     "SELECT host_id, event_id, event_type, title, starts_at, created_at FROM dualid_event"
     " WHERE host_id = ? AND event_id = ?"
 )
-_INSERT = fast.Sql(
+_INSERT = db.Sql(
     "INSERT INTO dualid_event (host_id, event_id, event_type, title, starts_at, created_at)"
     " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING event_id"
 )
-_UPDATE = fast.Sql(
+_UPDATE = db.Sql(
     "UPDATE dualid_event SET title = ?, starts_at = ? WHERE host_id = ? AND event_id = ?"
 )
 
 
 def _opt_us(value: datetime | None) -> int | None:
-    return None if value is None else fast.to_us(value)
+    return None if value is None else db.to_us(value)
 
 
-def get_event(
-    conn: Connection | fast.RawConnection, host_id: str, event_id: str
-) -> EventRow | None:
-    rows = fast.query(conn, _GET, (host_id, event_id))
+def get_event(conn: Conn, host_id: str, event_id: str) -> EventRow | None:
+    rows = db.query(conn, _GET, (host_id, event_id))
     if not rows:
         return None
     host, event, etype, title, starts_us, created_us = rows[0]
-    starts = None if starts_us is None else fast.from_us(starts_us)
-    return EventRow(host, event, etype, title, starts, fast.from_us(created_us))
+    starts = None if starts_us is None else db.from_us(starts_us)
+    return EventRow(host, event, etype, title, starts, db.from_us(created_us))
 
 
-def insert_event(conn: Connection, row: EventRow) -> bool:
+def insert_event(conn: Conn, row: EventRow) -> bool:
     """Insert the event unless it exists; True when this call created it."""
     params = (
         row.host_id,
@@ -63,13 +73,13 @@ def insert_event(conn: Connection, row: EventRow) -> bool:
         row.event_type,
         row.title,
         _opt_us(row.starts_at),
-        fast.to_us(row.created_at),
+        db.to_us(row.created_at),
     )
-    return bool(fast.query(conn, _INSERT, params))
+    return bool(db.query(conn, _INSERT, params))
 
 
 def ensure_event(
-    conn: Connection, host_id: str, event_id: str, event_type: str, now: datetime
+    conn: Conn, host_id: str, event_id: str, event_type: str, now: datetime
 ) -> tuple[str, bool]:
     """The event's type, creating the event with ``event_type`` when it does not exist;
     and whether this call created it."""
@@ -81,6 +91,90 @@ def ensure_event(
 
 
 def update_event(
-    conn: Connection, host_id: str, event_id: str, title: str | None, starts_at: datetime | None
+    conn: Conn, host_id: str, event_id: str, title: str | None, starts_at: datetime | None
 ) -> None:
-    fast.execute(conn, _UPDATE, (title, _opt_us(starts_at), host_id, event_id))
+    db.execute(conn, _UPDATE, (title, _opt_us(starts_at), host_id, event_id))
+
+
+# -- registrations ----------------------------------------------------------------------
+class RegistrationRow(NamedTuple):
+    registration_id: str
+    agent_id: str
+    host_id: str
+    event_type: str
+    event_id: str
+    created_at: datetime
+
+
+AttendeeRow = tuple[str, str, str]
+"""A registration as the host view pages through them: registration_id, agent_id,
+event_type (plain tuples: an attendee list reads tens of thousands)."""
+
+
+_REG_COLUMNS = "registration_id, agent_id, host_id, event_type, event_id, created_at"
+_REGS_OF = db.Sql(
+    f"SELECT {_REG_COLUMNS} FROM dualid_registration"  # noqa: S608
+    " WHERE agent_id = ? AND host_id = ? ORDER BY created_at, registration_id"
+)
+_REGS_OF_EVENT = db.Sql(
+    f"SELECT {_REG_COLUMNS} FROM dualid_registration"  # noqa: S608
+    " WHERE agent_id = ? AND host_id = ? AND event_id = ? ORDER BY created_at, registration_id"
+)
+_REGS_OF_AGENT = db.Sql(
+    f"SELECT {_REG_COLUMNS} FROM dualid_registration"  # noqa: S608
+    " WHERE agent_id = ? ORDER BY created_at, registration_id"
+)
+_INSERT_REG = db.Sql(
+    f"INSERT INTO dualid_registration ({_REG_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"  # noqa: S608
+    " ON CONFLICT DO NOTHING RETURNING registration_id"
+)
+_DELETE_REG = db.Sql("DELETE FROM dualid_registration WHERE registration_id = ?")
+_PAGE = db.Sql(
+    "SELECT registration_id, agent_id, event_type FROM dualid_registration"
+    " WHERE host_id = ? AND event_id = ? AND registration_id > ?"
+    " ORDER BY registration_id LIMIT ?"
+)
+_EVENT_REGS = db.Sql(
+    "SELECT registration_id, agent_id, event_type FROM dualid_registration"
+    " WHERE host_id = ? AND event_id = ? ORDER BY registration_id"
+)
+
+
+def _reg(r: tuple[Any, ...]) -> RegistrationRow:
+    return RegistrationRow(r[0], r[1], r[2], r[3], r[4], db.from_us(r[5]))
+
+
+def registrations_of(
+    conn: Conn, agent_id: str, host_id: str | None = None, event_id: str | None = None
+) -> list[RegistrationRow]:
+    """A person's registrations (with one host, for one event), oldest first."""
+    if host_id is None:
+        rows = db.query(conn, _REGS_OF_AGENT, (agent_id,))
+    elif event_id is None:
+        rows = db.query(conn, _REGS_OF, (agent_id, host_id))
+    else:
+        rows = db.query(conn, _REGS_OF_EVENT, (agent_id, host_id, event_id))
+    return [_reg(r) for r in rows]
+
+
+def insert_registration(conn: Conn, row: RegistrationRow) -> bool:
+    """Insert a registration; False when the person already has one for that event."""
+    params = (*row[:5], db.to_us(row.created_at))
+    return bool(db.query(conn, _INSERT_REG, params))
+
+
+def delete_registration(conn: Conn, registration_id: str) -> int:
+    return db.execute(conn, _DELETE_REG, (registration_id,))
+
+
+def event_attendees(
+    conn: Conn, host_id: str, event_id: str, *, after: str = "", limit: int | None = None
+) -> list[AttendeeRow]:
+    """The event's registrations in registration order (after the cursor ``after``, at
+    most ``limit``)."""
+    if limit is None and not after:
+        rows = db.query(conn, _EVENT_REGS, (host_id, event_id))
+    else:
+        bound = limit if limit is not None else 2**62
+        rows = db.query(conn, _PAGE, (host_id, event_id, after, bound))
+    return rows

@@ -52,7 +52,7 @@ def history() -> list[tuple[str, str | None, str]]:
 
 def current(store: Store) -> str | None:
     """The revision the database is at (None for an empty database)."""
-    with store.read() as conn:
+    with store.schema(write=False) as conn:
         ctx = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
         return ctx.get_current_revision()
 
@@ -60,8 +60,12 @@ def current(store: Store) -> str | None:
 def _run(store: Store, direction: str, revision: str) -> None:
     cfg = _config()
     try:
-        with store.write() as conn:
+        with store.schema() as conn:
             if store.dialect == "postgresql":
+                # DDL may take longer than the statement timeout meant for requests, and
+                # an instance starting behind another's migration waits for its lock.
+                conn.exec_driver_sql("SET LOCAL statement_timeout = 0")
+                conn.exec_driver_sql("SET LOCAL lock_timeout = 0")
                 conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_LOCK_KEY})")
             cfg.attributes["connection"] = conn
             if direction == "up":

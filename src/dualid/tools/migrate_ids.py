@@ -45,8 +45,7 @@ from dualid.errors import (
     StoreError,
     StoreUnavailable,
 )
-
-from ._agents import MAX_USER_ID_LENGTH
+from dualid.identity._agents import MAX_USER_ID_LENGTH
 
 if TYPE_CHECKING:
     from dualid.sdk import DualId

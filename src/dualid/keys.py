@@ -1,4 +1,9 @@
-"""Key management as the SDK exposes it: rotation and status."""
+"""Key management as the SDK exposes it: master-key rotation and status (``sdk.keys``).
+
+.. versionadded:: 0.2.0
+   ``Keys``, ``KeyStatus`` and ``RotationReport`` are public (``from dualid.keys import
+   ...`` or ``from dualid import ...``).
+"""
 
 from __future__ import annotations
 
@@ -7,14 +12,17 @@ from dataclasses import dataclass
 
 from dualid import audit
 from dualid._runtime import Runtime
-
-from ._dek import rewrap_batch, usage_by_master_key
+from dualid._vault import key_usage, rewrap_batch
+from dualid.store._retry import retrying
 
 __all__ = ["KeyStatus", "Keys", "RotationReport"]
 
 
 @dataclass(frozen=True)
 class RotationReport:
+    """What :meth:`Keys.rotate` did: keys re-wrapped, the primary they are under now, and
+    how many are still under another master key (0 when rotation is complete)."""
+
     rewrapped: int
     primary_id: str
     remaining: int
@@ -43,10 +51,11 @@ class Keys:
 
     def status(self) -> KeyStatus:
         with self._rt.store.read() as conn:
-            usage = usage_by_master_key(conn)
+            usage = key_usage(conn)
         provider = self._rt.provider
         return KeyStatus(provider.primary_id, tuple(provider.key_ids()), usage)
 
+    @retrying
     def rotate(
         self, *, batch: int = 500, progress: Callable[[int, int], None] | None = None
     ) -> RotationReport:

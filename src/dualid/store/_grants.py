@@ -1,0 +1,270 @@
+"""Statements of the grant aggregate: grants and a person's default shares.
+
+Lock protocol (``docs/concurrency.md``): every write here belongs to one person and runs
+after that person's lock (:func:`dualid.store._agents.lock_agent`); what it decides on is
+read after the lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from . import _sql as db
+from ._sql import Conn
+
+__all__ = [
+    "DefaultRow",
+    "GrantRow",
+    "GrantTerms",
+    "active_grant_terms",
+    "active_grants",
+    "default_fields",
+    "defaults_of",
+    "expired_pairs",
+    "grant_by_id",
+    "grants_of",
+    "insert_grant",
+    "put_default",
+    "revoke_grants",
+    "unrevoked_grants",
+]
+
+_CHUNK = 500
+_COLUMNS = (
+    "grant_id, agent_id, host_id, event_id, event_type, fields, purpose, created_at,"
+    " created_uncertainty_us, created_hlc, expires_at, revoked_at"
+)
+
+
+def _opt_dt(value: int | None) -> datetime | None:
+    return None if value is None else db.from_us(value)
+
+
+def _opt_us(value: datetime | None) -> int | None:
+    return None if value is None else db.to_us(value)
+
+
+class GrantRow(NamedTuple):
+    """A ``dualid_grant`` row."""
+
+    grant_id: str
+    agent_id: str
+    host_id: str
+    event_id: str | None
+    event_type: str | None
+    fields: str
+    purpose: str
+    created_at: datetime
+    created_uncertainty_us: int
+    created_hlc: str
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+    @classmethod
+    def from_db(cls, r: Sequence[Any]) -> GrantRow:
+        return cls(
+            r[0],
+            r[1],
+            r[2],
+            r[3],
+            r[4],
+            r[5],
+            r[6],
+            db.from_us(r[7]),
+            r[8],
+            r[9],
+            _opt_dt(r[10]),
+            _opt_dt(r[11]),
+        )
+
+    def to_db(self) -> tuple[Any, ...]:
+        return (
+            self.grant_id,
+            self.agent_id,
+            self.host_id,
+            self.event_id,
+            self.event_type,
+            self.fields,
+            self.purpose,
+            db.to_us(self.created_at),
+            self.created_uncertainty_us,
+            self.created_hlc,
+            _opt_us(self.expires_at),
+            _opt_us(self.revoked_at),
+        )
+
+
+GrantTerms = tuple[str, str | None, str | None, str, int, int | None]
+"""What the host view reads of an active grant: agent_id, event_id, event_type, fields,
+created_at and expires_at (microseconds), all in the covering index
+``ix_dualid_grant_active``."""
+
+
+class DefaultRow(NamedTuple):
+    agent_id: str
+    event_type: str
+    host_id: str  # '' for every host
+    fields: str
+    updated_at: datetime
+
+
+_BY_ID = db.Sql(f"SELECT {_COLUMNS} FROM dualid_grant WHERE grant_id = ?")  # noqa: S608
+_INSERT = db.Sql(
+    f"INSERT INTO dualid_grant ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
+)
+_ACTIVE = (
+    f"SELECT {_COLUMNS} FROM dualid_grant"  # noqa: S608
+    " WHERE host_id = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)"
+    " AND agent_id IN (*)"
+)
+_ACTIVE_FOR_EVENT = (
+    f"SELECT {_COLUMNS} FROM dualid_grant"  # noqa: S608
+    " WHERE host_id = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)"
+    " AND (event_id = ? OR event_id IS NULL) AND agent_id IN (*)"
+)
+_ACTIVE_TERMS = (
+    "SELECT agent_id, event_id, event_type, fields, created_at, expires_at FROM dualid_grant"
+    " WHERE host_id = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)"
+    " AND (event_id = ? OR event_id IS NULL) AND agent_id IN (*)"
+)
+_OF_AGENT = db.Sql(
+    f"SELECT {_COLUMNS} FROM dualid_grant WHERE agent_id = ?"  # noqa: S608
+    " ORDER BY created_hlc, grant_id"
+)
+_OF_AGENT_HOST = db.Sql(
+    f"SELECT {_COLUMNS} FROM dualid_grant WHERE agent_id = ? AND host_id = ?"  # noqa: S608
+    " ORDER BY created_hlc, grant_id"
+)
+_UNREVOKED = db.Sql(
+    f"SELECT {_COLUMNS} FROM dualid_grant"  # noqa: S608
+    " WHERE agent_id = ? AND host_id = ? AND revoked_at IS NULL ORDER BY created_hlc, grant_id"
+)
+_UNREVOKED_EVENT = db.Sql(
+    f"SELECT {_COLUMNS} FROM dualid_grant"  # noqa: S608
+    " WHERE agent_id = ? AND host_id = ? AND event_id = ? AND revoked_at IS NULL"
+    " ORDER BY created_hlc, grant_id"
+)
+_REVOKE = "UPDATE dualid_grant SET revoked_at = ? WHERE grant_id IN (*) AND revoked_at IS NULL"
+_EXPIRED_PAIRS = db.Sql(
+    "SELECT DISTINCT agent_id, host_id FROM dualid_grant WHERE revoked_at IS NULL"
+    " AND expires_at IS NOT NULL AND expires_at <= ? ORDER BY agent_id, host_id"
+)
+_DEFAULTS_FOR = db.Sql(
+    "SELECT host_id, fields FROM dualid_default"
+    " WHERE agent_id = ? AND event_type = ? AND host_id IN (?, '')"
+)
+_DEFAULTS_OF = db.Sql(
+    "SELECT agent_id, event_type, host_id, fields, updated_at FROM dualid_default"
+    " WHERE agent_id = ? ORDER BY event_type, host_id"
+)
+_DELETE_DEFAULT = db.Sql(
+    "DELETE FROM dualid_default WHERE agent_id = ? AND event_type = ? AND host_id = ?"
+)
+_INSERT_DEFAULT = db.Sql(
+    "INSERT INTO dualid_default (agent_id, event_type, host_id, fields, updated_at)"
+    " VALUES (?, ?, ?, ?, ?)"
+)
+
+
+def grant_by_id(conn: Conn, grant_id: str) -> GrantRow | None:
+    rows = db.query(conn, _BY_ID, (grant_id,))
+    return GrantRow.from_db(rows[0]) if rows else None
+
+
+def insert_grant(conn: Conn, row: GrantRow) -> None:
+    db.execute(conn, _INSERT, row.to_db())
+
+
+def active_grants(
+    conn: Conn,
+    agent_ids: Sequence[str],
+    host_id: str,
+    latest_us: int,
+    event_id: str | None = None,
+) -> list[GrantRow]:
+    """Active grants (not revoked, not expired at ``latest_us``) of ``agent_ids`` to
+    ``host_id``; with ``event_id``, only those that can apply to it (its own grants and
+    host-wide ones). The P2 rule itself is applied by the caller (consent._rules)."""
+    out: list[GrantRow] = []
+    for start in range(0, len(agent_ids), _CHUNK):
+        chunk = list(agent_ids[start : start + _CHUNK])
+        if event_id is None:
+            sql = db.in_list(_ACTIVE, len(chunk))
+            params: tuple[Any, ...] = (host_id, latest_us, *chunk)
+        else:
+            sql = db.in_list(_ACTIVE_FOR_EVENT, len(chunk))
+            params = (host_id, latest_us, event_id, *chunk)
+        out.extend(GrantRow.from_db(r) for r in db.query(conn, sql, params))
+    return out
+
+
+def active_grant_terms(
+    conn: Conn, host_id: str, event_id: str, latest_us: int, agent_ids: Sequence[str]
+) -> list[GrantTerms]:
+    """:func:`active_grants` for the host view: only the columns the rule needs, read from
+    the covering index (tens of thousands of rows per attendee list), as plain tuples
+    ``(agent_id, event_id, event_type, fields, created_us, expires_us)``."""
+    out: list[GrantTerms] = []
+    for start in range(0, len(agent_ids), _CHUNK):
+        chunk = agent_ids[start : start + _CHUNK]
+        sql = db.in_list(_ACTIVE_TERMS, len(chunk))
+        out += db.query(conn, sql, (host_id, latest_us, event_id, *chunk))
+    return out
+
+
+def grants_of(conn: Conn, agent_id: str, host_id: str | None = None) -> list[GrantRow]:
+    """Every grant of a person (to one host), in the order they were given."""
+    if host_id is None:
+        rows = db.query(conn, _OF_AGENT, (agent_id,))
+    else:
+        rows = db.query(conn, _OF_AGENT_HOST, (agent_id, host_id))
+    return [GrantRow.from_db(r) for r in rows]
+
+
+def unrevoked_grants(
+    conn: Conn, agent_id: str, host_id: str, event_id: str | None = None
+) -> list[GrantRow]:
+    """The person's grants to a host (for one event) that are not revoked (expired ones
+    included)."""
+    if event_id is None:
+        rows = db.query(conn, _UNREVOKED, (agent_id, host_id))
+    else:
+        rows = db.query(conn, _UNREVOKED_EVENT, (agent_id, host_id, event_id))
+    return [GrantRow.from_db(r) for r in rows]
+
+
+def revoke_grants(conn: Conn, grant_ids: Sequence[str], at: datetime) -> int:
+    """Mark the grants revoked at ``at`` (those not revoked yet); how many were."""
+    done = 0
+    for start in range(0, len(grant_ids), _CHUNK):
+        chunk = grant_ids[start : start + _CHUNK]
+        sql = db.in_list(_REVOKE, len(chunk))
+        done += db.execute(conn, sql, (db.to_us(at), *chunk))
+    return done
+
+
+def expired_pairs(conn: Conn, latest_us: int) -> list[tuple[str, str]]:
+    """``(agent_id, host_id)`` of every unrevoked grant expired at ``latest_us``."""
+    return [(a, h) for a, h in db.query(conn, _EXPIRED_PAIRS, (latest_us,))]
+
+
+def default_fields(conn: Conn, agent_id: str, event_type: str, host_id: str) -> dict[str, str]:
+    """``{host_id or '': fields}``: the person's default for this host and for any host."""
+    return {h: f for h, f in db.query(conn, _DEFAULTS_FOR, (agent_id, event_type, host_id))}
+
+
+def defaults_of(conn: Conn, agent_id: str) -> list[DefaultRow]:
+    return [
+        DefaultRow(a, e, h, f, db.from_us(u))
+        for a, e, h, f, u in db.query(conn, _DEFAULTS_OF, (agent_id,))
+    ]
+
+
+def put_default(
+    conn: Conn, agent_id: str, event_type: str, host_id: str, fields: str, at: datetime
+) -> None:
+    """Replace one default (under the person's lock, so no concurrent insert races it)."""
+    db.execute(conn, _DELETE_DEFAULT, (agent_id, event_type, host_id))
+    db.execute(conn, _INSERT_DEFAULT, (agent_id, event_type, host_id, fields, db.to_us(at)))

@@ -1,0 +1,132 @@
+"""How every statement of the SDK runs: fixed SQL on the transaction's DBAPI connection.
+
+The store modules (one per aggregate) hold every statement the SDK runs, written once with
+``?`` placeholders (:class:`Sql`) and run through :func:`query`, :func:`execute` and
+:func:`executemany` on a :class:`Conn`, the one connection type of a transaction that
+:class:`~dualid.store.Store` opened. SQLAlchemy Core would cost tens of microseconds per
+statement (building, cache keys, result processing) on paths that run thousands of them;
+SQLAlchemy stays for the engine, the pool, the table definitions and Alembic. Parameters
+are always bound, never formatted into the text. The store's statement hooks
+(:attr:`Store.hooks`) see every statement before it runs (tests inject faults there).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+__all__ = [
+    "Conn",
+    "Sql",
+    "dialect",
+    "execute",
+    "executemany",
+    "from_us",
+    "in_list",
+    "query",
+    "to_us",
+]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+
+
+def to_us(value: datetime) -> int:
+    """Aware datetime -> microseconds since the epoch (the stored form, see UtcMicros)."""
+    return (value - _EPOCH) // _US
+
+
+def from_us(value: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=value)
+
+
+class Sql:
+    """One statement written with ``?`` placeholders; the PostgreSQL (psycopg ``%s``) form
+    is derived once. The text must hold no other ``?`` or ``%``."""
+
+    __slots__ = ("postgresql", "sqlite")
+
+    def __init__(self, text: str) -> None:
+        if "%" in text:
+            raise ValueError("Sql text must not contain '%'")
+        self.sqlite = text
+        self.postgresql = text.replace("?", "%s")
+
+    def text(self, conn: Conn) -> str:
+        return self.postgresql if conn.dialect_name == "postgresql" else self.sqlite
+
+
+Hook = Callable[[str], None]
+
+
+class Conn:
+    """The connection of one transaction (or of one autocommit statement): the driver's
+    connection, its dialect, and the store's statement hooks."""
+
+    __slots__ = ("dbapi", "dialect_name", "hooks")
+
+    def __init__(self, dbapi: Any, dialect_name: str, hooks: Sequence[Hook] = ()) -> None:
+        self.dbapi = dbapi
+        self.dialect_name = dialect_name
+        self.hooks = hooks
+
+
+def dialect(conn: Conn) -> str:
+    """``"sqlite"`` or ``"postgresql"``."""
+    return conn.dialect_name
+
+
+def in_list(template: str, count: int) -> str:
+    """``template`` with its ``IN (*)`` marker expanded to ``count`` (> 0) placeholders:
+    only placeholders are ever added to the text."""
+    if "(*)" not in template or count < 1:
+        raise ValueError("in_list needs a template with '(*)' and a positive count")
+    return template.replace("(*)", "(" + ",".join("?" * count) + ")")
+
+
+def _run(conn: Conn, sql: Sql | str, params: Any, many: bool) -> Any:
+    text = sql.text(conn) if isinstance(sql, Sql) else Sql(sql).text(conn)
+    for hook in conn.hooks:
+        hook(text)
+    cur = conn.dbapi.cursor()
+    try:
+        if many:
+            cur.executemany(text, params)
+        else:
+            cur.execute(text, params)
+    except BaseException:
+        cur.close()
+        raise
+    return cur
+
+
+def query(conn: Conn, sql: Sql | str, params: Sequence[Any] = ()) -> list[Any]:
+    """All rows (tuples) of a SELECT."""
+    cur = _run(conn, sql, tuple(params), False)
+    try:
+        return list(cur.fetchall())
+    finally:
+        cur.close()
+
+
+def execute(conn: Conn, sql: Sql | str, params: Sequence[Any] = ()) -> int:
+    """Run one statement; returns the row count."""
+    cur = _run(conn, sql, tuple(params), False)
+    try:
+        return int(cur.rowcount)
+    finally:
+        cur.close()
+
+
+def executemany(conn: Conn, sql: Sql | str, rows: Iterable[Sequence[Any]]) -> int:
+    """Run one statement per row; returns the driver's row count (SQLite: the rows
+    changed in total; psycopg may report -1)."""
+    batch = [tuple(r) for r in rows]
+    if not batch:
+        return 0
+    cur = _run(conn, sql, batch, True)
+    try:
+        return int(cur.rowcount)
+    finally:
+        cur.close()

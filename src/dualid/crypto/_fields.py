@@ -11,11 +11,12 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Container, Iterable, Mapping, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
 
+from dualid._micros import to_us
 from dualid.errors import DecryptionFailed
 
 from ._aead import _NONCE, FORMAT_V1, field_aad, seal_field
@@ -29,9 +30,6 @@ __all__ = [
     "sealed_rows",
 ]
 
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_US = timedelta(microseconds=1)
 
 # One tag byte, then the value: text as UTF-8, a date as ISO 8601, anything else JSON.
 # Decoding needs no JSON parser for the common (text) fields.
@@ -68,7 +66,7 @@ def sealed_rows(
     """The ``dualid_sealed`` rows of one record, a field each, for callers inserting them
     at once: one random read for all the nonces, one timestamp."""
     version = dek.version
-    sealed_at = (now - _EPOCH) // _US
+    sealed_at = to_us(now)
     nonces = secrets.token_bytes(_NONCE * len(values))
     out: list[SealedRow] = []
     for i, (field, value) in enumerate(values.items()):

@@ -13,8 +13,9 @@ are always bound, never formatted into the text. The store's statement hooks
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from dualid._micros import from_us, to_us
 
 __all__ = [
     "Conn",
@@ -27,18 +28,6 @@ __all__ = [
     "query",
     "to_us",
 ]
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_US = timedelta(microseconds=1)
-
-
-def to_us(value: datetime) -> int:
-    """Aware datetime -> microseconds since the epoch (the stored form, see UtcMicros)."""
-    return (value - _EPOCH) // _US
-
-
-def from_us(value: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=value)
 
 
 class Sql:

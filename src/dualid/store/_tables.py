@@ -8,7 +8,7 @@ personal data in plaintext (P3): userIds and profile fields live only in ``duali
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import BigInteger, Index, Integer, LargeBinary, Table, Text, UniqueConstraint
@@ -16,7 +16,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+from dualid._micros import from_us, to_us
 
 __all__ = [
     "Agent",
@@ -48,12 +48,12 @@ class UtcMicros(TypeDecorator[datetime]):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetimes are not stored")
-        return (value - EPOCH) // timedelta(microseconds=1)
+        return to_us(value)
 
     def process_result_value(self, value: int | None, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        return EPOCH + timedelta(microseconds=value)
+        return from_us(value)
 
 
 def _ts(nullable: bool = False, index: bool = False) -> Any:

@@ -272,3 +272,20 @@ def test_explain_reasons(mworld):
     sdk.profiles.update(mworld.ana, email=None)
     sdk.consent.grant(mworld.ana, mworld.host, fields={"email"}, purpose="p")
     assert explain(mworld.ana, mworld.host, "res-1", "email").reason == "no_value"
+
+
+def test_registrations_report_what_the_host_sees(world):
+    # After revoke_event the copy is gone while a host-wide grant still covers the field:
+    # the host sees nothing, and the person's view of the registration agrees.
+    sdk = world.sdk
+    sdk.consent.grant(world.ana, world.host, fields={DataField.EMAIL}, purpose="newsletter")
+    sdk.events.register(world.ana, world.host, EventType.RESERVATION, "res-1", share=SHARE)
+    (reg,) = [r for r in sdk.events.registrations(world.ana) if r.event_id == "res-1"]
+    assert DataField.EMAIL in reg.shared
+    assert _emails(sdk, world.host, "res-1") == ["ana.lima@example.com"]
+    sdk.consent.revoke_event(world.ana, world.host, "res-1")
+    assert _emails(sdk, world.host, "res-1") == [None]
+    (reg,) = [r for r in sdk.events.registrations(world.ana) if r.event_id == "res-1"]
+    assert reg.shared == frozenset()
+    explained = sdk.consent.explain(world.ana, world.host, "res-1", DataField.EMAIL)
+    assert (explained.visible, explained.reason) == (False, "no_value")

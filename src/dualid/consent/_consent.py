@@ -25,6 +25,7 @@ from dualid.store._retry import retrying
 from dualid.store._sealed import delete_fields
 from dualid.store._sql import Conn
 
+from . import _rules as rules
 from ._engine import (
     ConsentCore,
     GrantRow,
@@ -103,10 +104,12 @@ class Consent:
                 etype = regs[0].event_type
                 declared = requirements[etype].declared if etype in requirements else frozenset()
             else:
+                # The registrations this host-wide grant applies to (the P2 rule).
+                kind = etype.value if etype is not None else None
                 regs = [
                     r
                     for r in self._core.registrations_of(conn, agent_id, host_id)
-                    if etype is None or r.event_type == etype
+                    if rules.applies(None, kind, r.event_id, r.event_type.value)
                 ]
                 if etype is not None:
                     declared = (

@@ -333,10 +333,13 @@ class Events:
         )
 
     def registrations(self, agent_id: str) -> list[Registration]:
-        """The person's registrations, oldest first, with what each currently shares."""
+        """The person's registrations, oldest first, with what each currently shares:
+        the fields the host sees (covered by an active grant, with a value in the shared
+        copy)."""
         check_agent_id(agent_id)
         with self._rt.read() as tx:
             rows = [reg_from_row(r) for r in _events.registrations_of(tx.conn, agent_id)]
+            present = _sealed.fields_present(tx.conn, [r.registration_id for r in rows])
             out = []
             for reg in rows:
                 grants = self._core.active_grants(
@@ -352,7 +355,10 @@ class Events:
                         reg.event_type,
                         reg.event_id,
                         reg.created_at,
-                        frozenset(covered),
+                        # what the host sees: covered, and with a value in the copy (P2)
+                        frozenset(
+                            f for f in covered if f.value in present.get(reg.registration_id, ())
+                        ),
                         event_grant,
                     )
                 )

@@ -13,7 +13,8 @@ from .conftest import Run, subprocess_env
 def test_help_lists_every_command(dualid: Run) -> None:
     result = dualid("--help")
     assert result.exit_code == 0
-    for command in ("demo", "db", "migrate-ids", "keys", "audit", "clock", "clock-audit"):
+    commands = ("demo", "db", "migrate-ids", "keys", "audit", "consent", "clock", "clock-audit")
+    for command in commands:
         assert command in result.stdout
 
 

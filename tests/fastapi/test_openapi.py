@@ -38,13 +38,17 @@ ROUTES = {
     ("get", "/v1/me/sharing"),
     ("post", "/v1/me/registrations"),
     ("get", "/v1/me/registrations"),
+    ("delete", "/v1/me/registrations/{registration_id}"),
+    ("get", "/v1/me/registrations/{registration_id}/explain"),
     ("post", "/v1/me/grants"),
     ("delete", "/v1/me/grants/{grant_id}"),
     ("get", "/v1/me/grants/{grant_id}/receipt"),
     ("delete", "/v1/me/hosts/{host_id}/grants"),
+    ("delete", "/v1/me/hosts/{host_id}/events/{event_id}/grants"),
     ("get", "/v1/me/defaults"),
     ("put", "/v1/me/defaults/{event_type}"),
     ("get", "/v1/me/history"),
+    ("get", "/v1/me/export"),
     ("delete", "/v1/me"),
 }
 

@@ -112,6 +112,17 @@ def test_p1_no_agent_id_in_any_response_or_header(client: TestClient, world: Wor
     call("GET", "/v1/hosts/me/events/res-3/attendees", host=BISTRO, params={"cursor": "%%"})
     call("DELETE", f"/v1/me/hosts/{CLUB}/grants", user=ANA)
     call("DELETE", "/v1/me/hosts/ghost/grants", user=ANA)
+    # One registration's routes, the export.
+    ana_regs = call("GET", "/v1/me/registrations", user=ANA).json()["items"]
+    ben_regs = call("GET", "/v1/me/registrations", user=BEN).json()["items"]
+    for reg in (*ana_regs, *ben_regs):
+        call("GET", f"/v1/me/registrations/{reg['id']}/explain", user=ANA)
+    for user in (ANA, BEN, CARA):
+        call("GET", "/v1/me/export", user=user)
+    call("DELETE", f"/v1/me/hosts/{BISTRO}/events/res-1/grants", user=ANA)
+    call("DELETE", f"/v1/me/hosts/{BISTRO}/events/res-9/grants", user=ANA)
+    call("DELETE", f"/v1/me/registrations/{ben_regs[0]['id']}", user=ANA)  # 404
+    call("DELETE", f"/v1/me/registrations/{ana_regs[0]['id']}", user=ANA)
     for user in (ANA, BEN, CARA):
         call("GET", "/v1/me/history", user=user)
         call("GET", "/v1/me/sharing", user=user)
@@ -119,6 +130,7 @@ def test_p1_no_agent_id_in_any_response_or_header(client: TestClient, world: Wor
     call("DELETE", "/v1/me", user=BEN)
     call("GET", "/v1/hosts/me/events/res-1/attendees", host=BISTRO)
     call("GET", "/v1/me/history", user=BEN)
+    call("GET", "/v1/me/export", user=BEN)
     call("GET", "/v1/me", user=BEN)  # 405
     call("GET", "/v1/me/profile")  # 401
 

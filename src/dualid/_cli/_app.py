@@ -6,6 +6,7 @@ import typer
 
 from ._audit import audit_app
 from ._clock import clock_app, clock_audit_command
+from ._consent import consent_app
 from ._db import db_app
 from ._demo import demo_command
 from ._keys import keys_app
@@ -17,8 +18,8 @@ app = typer.Typer(
     name="dualid",
     help=(
         "Operate dualid: schema migrations, moving userId columns to agentIds, key "
-        "rotation, audit verification, and the clock. Store commands take --db URL "
-        "(default DUALID_DATABASE_URL, then sqlite:///./dualid.db)."
+        "rotation, audit verification, purging expired consent, and the clock. Store "
+        "commands take --db URL (default DUALID_DATABASE_URL, then sqlite:///./dualid.db)."
     ),
     no_args_is_help=True,
     add_completion=False,
@@ -29,5 +30,6 @@ app.add_typer(db_app, name="db")
 app.command("migrate-ids")(migrate_ids_command)
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_app, name="audit")
+app.add_typer(consent_app, name="consent")
 app.add_typer(clock_app, name="clock")
 app.command("clock-audit")(clock_audit_command)

@@ -23,7 +23,9 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from dualid import consent
+from dualid.clock import ClockStatus
 from dualid.models import DataField, EventType, EventUserData, HostKind
+from dualid.sdk import EXPORT_FORMAT
 
 __all__ = [
     "EVENT_ID_PATTERN",
@@ -33,6 +35,10 @@ __all__ = [
     "Default",
     "DefaultList",
     "DefaultUpdate",
+    "Export",
+    "ExportClock",
+    "ExportHost",
+    "FieldExplanation",
     "FieldName",
     "Grant",
     "GrantRequest",
@@ -42,6 +48,7 @@ __all__ = [
     "Problem",
     "Profile",
     "Registration",
+    "RegistrationExplanation",
     "RegistrationList",
     "RegistrationRequest",
     "Requirement",
@@ -377,3 +384,73 @@ class HistoryEntry(_Out):
 class HistoryPage(_Out):
     items: list[HistoryEntry]
     next_cursor: str | None
+
+
+class FieldExplanation(_Out):
+    """Why the host sees, or does not see, one field of the person for one event."""
+
+    field: FieldName
+    visible: bool
+    reason: str = Field(
+        description="visible, not_declared (the host did not ask for it), no_grant, revoked, "
+        "expired, or no_value (consented, but no value was shared)",
+        examples=["visible"],
+    )
+    declared: bool = Field(description="The host's requirement lists the field.")
+    required: bool = Field(description="The host's requirement lists it as required.")
+    grant_ids: list[str] = Field(description="The grants behind the answer.")
+    detail: str
+
+    @classmethod
+    def of(cls, explanation: consent.Explanation) -> FieldExplanation:
+        return cls(
+            field=FieldName(explanation.field.alias),
+            visible=explanation.visible,
+            reason=explanation.reason,
+            declared=explanation.declared,
+            required=explanation.required,
+            grant_ids=list(explanation.grant_ids),
+            detail=explanation.detail,
+        )
+
+
+class RegistrationExplanation(_Out):
+    """One explanation per data field, in the order of :class:`FieldName`."""
+
+    registration_id: str
+    host_id: str
+    event_type: EventType
+    event_id: str
+    items: list[FieldExplanation]
+
+
+# -- the export (GDPR Art. 15 and 20) ----------------------------------------------------------
+class ExportClock(_Out):
+    status: ClockStatus
+    uncertainty_ms: float = Field(description="The clock's error bound at the export.")
+
+
+class ExportHost(_Out):
+    host_id: str
+    name: str
+    kind: HostKind
+
+
+class Export(_Out):
+    """Everything dualid holds about the person, as ``sdk.export()`` returns it: the right
+    of access and to data portability (GDPR Art. 15 and 20). It holds no agentId, not even
+    the person's own, and nothing of other people."""
+
+    format: str = Field(description="The document's format and version.", examples=[EXPORT_FORMAT])
+    exported_at: datetime
+    clock: ExportClock
+    profile: Profile | None = Field(description="The stored values; null when none.")
+    hosts: list[ExportHost] = Field(description="The hosts named anywhere in the document.")
+    registrations: list[Registration]
+    grants: list[Grant] = Field(description="Every grant: active, revoked and expired.")
+    defaults: list[Default]
+    history: list[HistoryEntry] = Field(description="The person's audit trail, oldest first.")
+    receipts: list[dict[str, JsonValue]] = Field(
+        description="A signed consent receipt per grant, exactly as signed (snake_case keys, "
+        "Ed25519); see GET /me/grants/{grant_id}/receipt."
+    )

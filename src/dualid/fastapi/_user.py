@@ -10,28 +10,34 @@ import contextlib
 import json
 import re
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import ValidationError
 
-from dualid.errors import InvalidField, UnknownAgent, UnknownGrant
+from dualid import consent
+from dualid.errors import InvalidField, UnknownAgent, UnknownGrant, UnknownRegistration
 from dualid.models import DataField, EventType, EventUserData
-from dualid.sdk import DualId
+from dualid.sdk import EXPORT_FORMAT, DualId
 
 from ._errors import ErrorCode, ProblemError
 from ._routing import DEFAULT_MAX_BODY_BYTES, problem_responses, route_class
 from ._schemas import (
+    EVENT_ID_PATTERN,
     HOST_ID_PATTERN,
     Default,
     DefaultList,
     DefaultUpdate,
+    Export,
+    FieldExplanation,
     Grant,
     GrantRequest,
     HistoryEntry,
     HistoryPage,
     Profile,
     Registration,
+    RegistrationExplanation,
     RegistrationList,
     RegistrationRequest,
     RevokeResult,
@@ -101,6 +107,27 @@ def _is_agent(value: Any) -> bool:
     return isinstance(value, str) and _AGENT_ID.search(value) is not None
 
 
+def _empty_export(sdk: DualId) -> dict[str, Any]:
+    """The export of a person dualid holds nothing about: the document of
+    :meth:`DualId.export` with every part empty (a test keeps the two in step)."""
+    reading = sdk.clock.now()
+    return {
+        "format": EXPORT_FORMAT,
+        "exportedAt": reading.time.isoformat(),
+        "clock": {
+            "status": reading.status.value,
+            "uncertaintyMs": reading.uncertainty / timedelta(milliseconds=1),
+        },
+        "profile": None,
+        "hosts": [],
+        "registrations": [],
+        "grants": [],
+        "defaults": [],
+        "history": [],
+        "receipts": [],
+    }
+
+
 def user_router(
     sdk: DualId,
     *,
@@ -116,10 +143,17 @@ def user_router(
     another person's grant gets 404, exactly as for a grant that does not exist.
 
     Routes: ``GET|PUT /me/profile``, ``GET /me/sharing``, ``GET|POST /me/registrations``,
-    ``POST /me/grants``, ``DELETE /me/grants/{grant_id}``,
-    ``GET /me/grants/{grant_id}/receipt``, ``DELETE /me/hosts/{host_id}/grants``,
-    ``GET /me/defaults``, ``PUT /me/defaults/{event_type}``, ``GET /me/history``,
+    ``DELETE /me/registrations/{registration_id}``,
+    ``GET /me/registrations/{registration_id}/explain``, ``POST /me/grants``,
+    ``DELETE /me/grants/{grant_id}``, ``GET /me/grants/{grant_id}/receipt``,
+    ``DELETE /me/hosts/{host_id}/grants``,
+    ``DELETE /me/hosts/{host_id}/events/{event_id}/grants``, ``GET /me/defaults``,
+    ``PUT /me/defaults/{event_type}``, ``GET /me/history``, ``GET /me/export``,
     ``DELETE /me``.
+
+    .. versionchanged:: 0.2.0
+       ``DELETE /me/registrations/{registration_id}``, ``GET .../explain``,
+       ``DELETE /me/hosts/{host_id}/events/{event_id}/grants`` and ``GET /me/export``.
     """
     router = APIRouter(route_class=route_class(max_body_bytes), tags=["me"])
 
@@ -129,6 +163,19 @@ def user_router(
     Caller = Annotated[_Person, Depends(current_person)]
     HostIdPath = Annotated[str, Path(pattern=HOST_ID_PATTERN, max_length=64)]
     GrantIdPath = Annotated[str, Path(max_length=64)]
+    EventIdPath = Annotated[str, Path(pattern=EVENT_ID_PATTERN, max_length=128)]
+    RegistrationIdPath = Annotated[str, Path(max_length=64)]
+
+    def own_registration(person: _Person, registration_id: str) -> tuple[str, consent.Registration]:
+        """The caller's agentId and one of their registrations. Another person's id is
+        answered exactly like an id that does not exist: the lookup only ever sees the
+        caller's own."""
+        agent_id = person.agent_id
+        if agent_id is not None:
+            for reg in sdk.events.registrations(agent_id):
+                if reg.id == registration_id:
+                    return agent_id, reg
+        raise UnknownRegistration("no such registration")
 
     # -- profile ---------------------------------------------------------------------------
     @router.get(
@@ -222,6 +269,58 @@ def user_router(
         regs = sdk.events.registrations(person.agent_id)
         return RegistrationList(items=[Registration.of(r) for r in regs])
 
+    @router.delete(
+        "/me/registrations/{registration_id}",
+        status_code=204,
+        response_class=Response,
+        operation_id="cancelRegistration",
+        summary="Cancel one of the person's registrations",
+        description=(
+            "Its grants are revoked and the data shared with the host for it is deleted; "
+            "the host no longer lists the person. Grants for every event of the host stay."
+        ),
+        responses=problem_responses(
+            {404: "UNKNOWN_REGISTRATION: no such registration of this person."}
+        ),
+    )
+    def cancel_registration(person: Caller, registration_id: RegistrationIdPath) -> Response:
+        agent_id, reg = own_registration(person, registration_id)
+        try:
+            sdk.events.cancel(agent_id, reg.host_id, reg.event_id)
+        except UnknownAgent:  # erased meanwhile: the registration is gone with the person
+            raise UnknownRegistration("no such registration") from None
+        return Response(status_code=204)
+
+    @router.get(
+        "/me/registrations/{registration_id}/explain",
+        response_model=RegistrationExplanation,
+        operation_id="explainRegistration",
+        summary="Why the host sees, or does not see, each field of the person",
+        description=(
+            "One answer per data field: whether the host sees it for this registration's "
+            "event and why (the grant, the requirement, or the missing piece)."
+        ),
+        responses=problem_responses(
+            {404: "UNKNOWN_REGISTRATION: no such registration of this person."}
+        ),
+    )
+    def explain_registration(
+        person: Caller, registration_id: RegistrationIdPath
+    ) -> RegistrationExplanation:
+        agent_id, reg = own_registration(person, registration_id)
+        answers = [
+            sdk.consent.explain(agent_id, reg.host_id, reg.event_id, field) for field in DataField
+        ]
+        if any(a.reason == "not_registered" for a in answers):  # cancelled meanwhile
+            raise UnknownRegistration("no such registration")
+        return RegistrationExplanation(
+            registration_id=reg.id,
+            host_id=reg.host_id,
+            event_type=reg.event_type,
+            event_id=reg.event_id,
+            items=[FieldExplanation.of(a) for a in answers],
+        )
+
     # -- grants --------------------------------------------------------------------------------
     @router.post(
         "/me/grants",
@@ -300,6 +399,32 @@ def user_router(
             return RevokeResult(revoked=0)
         return RevokeResult(revoked=sdk.consent.revoke_host(person.agent_id, host_id))
 
+    @router.delete(
+        "/me/hosts/{host_id}/events/{event_id}/grants",
+        response_model=RevokeResult,
+        operation_id="revokeEventGrants",
+        summary="Withdraw everything shared for one event",
+        description=(
+            "The event's grants end and the data shared for it is deleted; the person stays "
+            "registered, and grants for every event of the host stay in force for the others."
+        ),
+        responses=problem_responses(
+            {
+                404: "UNKNOWN_HOST: no such host; UNKNOWN_REGISTRATION: the person is not "
+                "registered for this event."
+            }
+        ),
+    )
+    def revoke_event(person: Caller, host_id: HostIdPath, event_id: EventIdPath) -> RevokeResult:
+        sdk.hosts.get(host_id)
+        if person.agent_id is None:
+            raise UnknownRegistration("not registered for this event")
+        try:
+            revoked = sdk.consent.revoke_event(person.agent_id, host_id, event_id)
+        except UnknownAgent:  # erased meanwhile
+            raise UnknownRegistration("not registered for this event") from None
+        return RevokeResult(revoked=revoked)
+
     # -- defaults ------------------------------------------------------------------------------
     @router.get(
         "/me/defaults",
@@ -368,6 +493,32 @@ def user_router(
         ]
         next_cursor = _encode_cursor(records[-1].seq) if more else None
         return HistoryPage(items=items, next_cursor=next_cursor)
+
+    # -- the export ---------------------------------------------------------------------------
+    @router.get(
+        "/me/export",
+        response_model=Export,
+        operation_id="exportMe",
+        summary="Everything held about the person, in one document (GDPR Art. 15 and 20)",
+        description=(
+            "Profile, registrations, grants active and past, defaults, the audit trail and a "
+            "signed receipt per grant, as `sdk.export()` returns it; no agentId. The export "
+            "is recorded in the person's history (`agent.exported`). A person with nothing "
+            "stored gets the same document with every part empty, and nothing is created."
+        ),
+        responses=problem_responses(),
+    )
+    def export_me(person: Caller) -> Response:
+        doc = None
+        if person.agent_id is not None:
+            # Erased concurrently: nothing is held any more.
+            with contextlib.suppress(UnknownAgent):
+                doc = sdk.export(person.agent_id)
+        if doc is None:
+            doc = _empty_export(sdk)
+        # Sent as built: a response model would reformat its times, and the receipts in it
+        # stay exactly as signed.
+        return Response(json.dumps(doc, ensure_ascii=False), media_type="application/json")
 
     # -- erasure -------------------------------------------------------------------------------
     @router.delete(

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -54,12 +55,27 @@ def _call(path: str, *args: Any, **kwargs: Any) -> Call:
     return (path, args, kwargs)
 
 
-def _race(url: str, key: str, plans: dict[str, list[Call]]) -> dict[str, list[Outcome]]:
-    """Run one process per plan, one call per round, the rounds released by a barrier."""
+def _race(
+    url: str,
+    key: str,
+    plans: dict[str, list[Call]],
+    not_before: Sequence[datetime | None] | None = None,
+    lags: dict[str, list[float]] | None = None,
+) -> dict[str, list[Outcome]]:
+    """Run one process per plan, one call per round, the rounds released by a barrier
+    (with ``not_before``, each round not before its moment of the SDK's clock; with
+    ``lags``, a worker's call that many seconds after the barrier)."""
     assert len(plans) == PROCESSES
     assert len({len(p) for p in plans.values()}) == 1, "every plan needs the same rounds"
+    rounds = len(next(iter(plans.values())))
+    assert not_before is None or len(not_before) == rounds
+    assert lags is None or (set(lags) <= set(plans) and {len(v) for v in lags.values()} <= {rounds})
     outcomes = _run_all(
-        _lock_workers.play, [(url, key, name, plan) for name, plan in plans.items()]
+        _lock_workers.play,
+        [
+            (url, key, name, plan, not_before, (lags or {}).get(name))
+            for name, plan in plans.items()
+        ],
     )
     assert set(outcomes) == set(plans)
     return outcomes
@@ -162,6 +178,22 @@ def _refs(sdk: DualId, host_id: str, event_id: str) -> list[str] | str:
         return [a.ref for a in sdk.events.attendees(host_id, event_id)]
     except dualid.errors.DualIdError as exc:
         return exc.code
+
+
+def _copy_rows(url: str, record_ids: Sequence[str], field: str) -> list[int]:
+    """How many sealed rows of ``field`` each record (a registration's shared copy) holds."""
+    with _db(url) as conn:
+        return [
+            int(
+                conn.execute(
+                    sa.text(
+                        "SELECT count(*) FROM dualid_sealed WHERE record_id = :r AND field = :f"
+                    ),
+                    {"r": record_id, "f": field},
+                ).scalar_one()
+            )
+            for record_id in record_ids
+        ]
 
 
 def _chain_problems(sdk: DualId) -> list[str]:
@@ -420,6 +452,76 @@ def test_concurrent_profile_puts_all_succeed_and_the_last_wins(postgres_url: str
     assert problems == [], "\n".join(problems)
 
 
+# -- profiles.update: read, merge and write under the person's lock -----------------------
+# One field per worker; each round's person starts with a birthday that no call touches.
+_UPDATED = ("name", "phone_number", "email", "company_affiliation")
+_BORN = date(1990, 5, 17)
+
+
+def _update_of(field: str, r: int) -> str:
+    return {
+        "name": f"Updated {r}",
+        "phone_number": f"+1415555{2670 + r}",
+        "email": f"updated{r}@example.com",
+        "company_affiliation": f"Company {r}",
+    }[field]
+
+
+def test_concurrent_profile_updates_of_different_fields_all_land(postgres_url: str) -> None:
+    """Four processes update one person's profile at once, each a different field: every
+    call succeeds and the profile ends with all four new values and the birthday no call
+    touched (each update reads the profile again under the person's lock, so none is
+    lost). The log has one profile.updated per call, each holding one field more than the
+    one before, and each call returned the profile its own entry logged."""
+    key = generate_master_key()
+    with _open(postgres_url, key) as sdk:
+        agents = []
+        for r in range(ROUNDS):
+            agent = sdk.identity.agent_for(f"updater-{r}")
+            sdk.profiles.put(agent, EventUserData(birthday=_BORN))
+            agents.append(agent)
+    plans = {
+        field: [
+            _call("profiles.update", a, **{field: _update_of(field, r)})
+            for r, a in enumerate(agents)
+        ]
+        for field in _UPDATED
+    }
+    outcomes = _race(postgres_url, key, plans)
+    problems = _unexpected(outcomes, {w: {"ok"} for w in plans})
+    with _open(postgres_url, key) as sdk:
+        log = _log(sdk)
+        for r, agent in enumerate(agents):
+            final = sdk.profiles.get(agent)
+            want: dict[str, Any] = {"birthday": _BORN} | {f: _update_of(f, r) for f in _UPDATED}
+            lost = sorted(f for f, v in want.items() if getattr(final, f, None) != v)
+            if lost:  # field names only: the values are the person's
+                problems.append(f"round {r}: the profile lost the updates of {lost}")
+            updates = _of(log, agent, "profile.updated")[1:]  # after the initial put
+            logged = [e.details["fields"] for e in updates]
+            if len(logged) != PROCESSES:
+                problems.append(f"round {r}: {len(logged)} profile.updated entries, not 4")
+                continue
+            # The k-th update to commit merged into the k-1 before it: one field more.
+            before = ["birthday"]
+            for k, fields in enumerate(logged):
+                added = set(fields) - set(before)
+                if set(before) - set(fields) or len(added) != 1:
+                    problems.append(f"round {r}: update #{k} logged {fields} after {before}")
+                    break
+                (field,) = added
+                if field in outcomes and outcomes[field][r] != ("ok", fields):
+                    problems.append(
+                        f"round {r}: the {field} update returned {outcomes[field][r]},"
+                        f" its entry logged {fields}"
+                    )
+                before = fields
+            if before != sorted(want):
+                problems.append(f"round {r}: the last update logged {before}")
+        problems += _chain_problems(sdk)
+    assert problems == [], "\n".join(problems)
+
+
 _OPTIONAL: list[set[DataField]] = [set(), {EMAIL}, {PHONE}, {EMAIL, PHONE}]
 
 
@@ -602,6 +704,110 @@ def test_grant_and_revoke_host_race_state_matches_the_log(postgres_url: str) -> 
                     f"round {r}: the host sees {sorted(shown)}, active grants cover"
                     f" {sorted(covered)}"
                 )
+        problems += _chain_problems(sdk)
+    assert problems == [], "\n".join(problems)
+
+
+# -- purge_expired racing grant: a fresh grant keeps the copy it covers -------------------
+# Round r's expiring grant expires LEAD + r * STEP after the setup: the workers (spawned,
+# a few seconds to start) hold each round until its grant has expired by the SDK's own
+# clock, so each round's purge finds an expired grant of that round's person and none of a
+# later one. A late start only makes a round's race weaker, never the checks wrong.
+_EXPIRY_LEAD = timedelta(seconds=4)
+_EXPIRY_STEP = timedelta(milliseconds=400)
+# The grants take the person's lock sooner than a purge does (it reads the expired grants
+# first), so in odd rounds they start this much later: there the purge deletes the copy's
+# email first and both grants fill it again, at once.
+_GRANT_LAG = 0.1
+
+
+def test_purge_expired_racing_a_fresh_grant_keeps_the_copy(postgres_url: str) -> None:
+    """Two processes purge expired consent while two grant the same email again, for the
+    event whose email grant has just expired: every call succeeds, the shared copy keeps
+    its one email row and the host sees the email (each purge reads the person's grants
+    again under their lock, so a grant committed first keeps the copy, and a purge that
+    went first is refilled by the grant), no purge deleted anything after a fresh grant
+    was logged, the purges' counts agree with the log, and P2 holds on the replay."""
+    key = generate_master_key()
+    with _open(postgres_url, key) as sdk:
+        _prepare_host(sdk)  # CLUB: name required, email optional
+        agents, events, copies = [], [], []
+        for r in range(ROUNDS):
+            agent = _person(sdk, f"expiring-{r}")
+            events.append(f"ev-x-{r}")
+            copies.append(sdk.events.register(agent, HOST, CLUB, events[-1], share={NAME}).id)
+            agents.append(agent)
+        start = sdk.clock.now().latest  # expiry is judged by the clock's latest bound
+        expiries = [start + _EXPIRY_LEAD + r * _EXPIRY_STEP for r in range(ROUNDS)]
+        expiring = [
+            sdk.consent.grant(
+                a, HOST, fields={EMAIL}, event_id=e, purpose="reminders", expires_at=x
+            ).id
+            for a, e, x in zip(agents, events, expiries, strict=True)
+        ]
+    assert _copy_rows(postgres_url, copies, "email") == [1] * ROUNDS  # the copies to purge
+    purge = [_call("consent.purge_expired") for _ in range(ROUNDS)]
+    grant = [
+        _call("consent.grant", a, HOST, fields={"email"}, event_id=e, purpose="newsletter")
+        for a, e in zip(agents, events, strict=True)
+    ]
+    plans = {"purge-0": purge, "purge-1": purge, "grant-0": grant, "grant-1": grant}
+    lag = [_GRANT_LAG * (r % 2) for r in range(ROUNDS)]
+    outcomes = _race(
+        postgres_url, key, plans, not_before=expiries, lags={"grant-0": lag, "grant-1": lag}
+    )
+    problems = _unexpected(outcomes, {w: {"ok"} for w in plans})
+    for r, rows in enumerate(_copy_rows(postgres_url, copies, "email")):
+        if rows != 1:
+            problems.append(f"round {r}: the shared copy holds {rows} email rows, not 1")
+    with _open(postgres_url, key) as sdk:
+        for r, event in enumerate(events):
+            try:
+                listed = sdk.events.attendees(HOST, event)
+            except dualid.errors.DualIdError as exc:
+                problems.append(f"round {r}: the host cannot read {event}: {exc.code}")
+                continue
+            if [a.data.email for a in listed] != [FULL["email"]]:
+                problems.append(
+                    f"round {r}: the host sees {[sorted(_personal(a.data)) for a in listed]}"
+                )
+        log = _log(sdk)  # after the host reads: the replay judges them too
+        p2, _ = _p2_violations(log)
+        problems += p2
+        for r, agent in enumerate(agents):
+            fresh = {outcomes[w][r][1] for w in ("grant-0", "grant-1") if outcomes[w][r][0] == "ok"}
+            granted = [
+                e
+                for e in _of(log, agent, "consent.granted")
+                if e.details["grant_id"] != expiring[r]
+            ]
+            if {e.details["grant_id"] for e in granted} != fresh or len(fresh) != 2:
+                problems.append(f"round {r}: grants returned {fresh}, logged {granted}")
+            active = {g.id for g in sdk.consent.grants(agent) if EMAIL in g.fields}
+            if active != fresh:
+                problems.append(f"round {r}: active email grants {active}, granted {fresh}")
+            purged = _of(log, agent, "consent.expired_purged")
+            if len(purged) > 1 or any(e.details["values"] != 1 for e in purged):
+                problems.append(f"round {r}: purged {[e.details for e in purged]}")
+            if purged and granted and purged[-1].seq > min(e.seq for e in granted):
+                problems.append(
+                    f"round {r}: a purge (#{purged[-1].seq}) deleted the email after a"
+                    f" fresh grant was logged (#{min(e.seq for e in granted)})"
+                )
+        prev = 0
+        for r, agent in enumerate(agents):
+            mine = [e for e in _of(log, agent, "consent.expired_purged", "consent.granted") if e.details.get("grant_id") != expiring[r]]
+            order = "".join("P" if e.action == "consent.expired_purged" else "G" for e in mine)
+            first = min((e for e in mine if e.action == "consent.granted"), key=lambda e: e.seq)
+            delay = first.at + timedelta(microseconds=first.uncertainty_us) - expiries[r]
+            print("DIAG", r, order, [e.seq > prev for e in mine if e.action == "consent.expired_purged"], [o[r][1] for n, o in outcomes.items() if n.startswith("purge")], round(delay.total_seconds(), 3))
+            prev = max(e.seq for e in mine if e.action == "consent.granted")
+        returned = sum(
+            detail for w in ("purge-0", "purge-1") for kind, detail in outcomes[w] if kind == "ok"
+        )
+        logged = sum(e.details["values"] for e in log if e.action == "consent.expired_purged")
+        if returned != logged:
+            problems.append(f"the purges returned {returned} values deleted, the log has {logged}")
         problems += _chain_problems(sdk)
     assert problems == [], "\n".join(problems)
 

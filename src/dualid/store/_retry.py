@@ -137,7 +137,28 @@ def retrying(
     def decorate(func: Callable[P, T]) -> Callable[P, T]:
         @functools.wraps(func)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
-            return run_retrying(lambda: func(*args, **kwargs), attempts=attempts)
+            # run_retrying's loop without its per-call closure and context manager: every
+            # public write goes through here.
+            if _inside.get():
+                return func(*args, **kwargs)
+            token = _inside.set(True)
+            try:
+                replay = 0
+                while True:
+                    try:
+                        return func(*args, **kwargs)
+                    except StoreUnavailable as exc:
+                        replay += 1
+                        if not exc.replayable or replay >= attempts:
+                            raise
+                        log.debug(
+                            "replaying a unit of work rolled back by the database (%d of %d)",
+                            replay,
+                            attempts - 1,
+                        )
+                    time.sleep(backoff(replay))
+            finally:
+                _inside.reset(token)
 
         return wrapper
 

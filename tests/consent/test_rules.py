@@ -252,3 +252,31 @@ def test_no_grants_no_fields():
     assert coverage([], "ev-1", "reservation", set(FIELD_NAMES), LATEST) == {}
     empty = [GrantTerms(None, None, "", None, False)]
     assert coverage(empty, "ev-1", "reservation", set(FIELD_NAMES), LATEST) == {}
+
+
+@given(
+    grants=st.lists(
+        st.tuples(grant_terms, st.integers(0, 10**9)).filter(lambda t: not t[0].revoked),
+        max_size=8,
+    ),
+    event_id=event_ids,
+    event_type=event_types,
+    declared=declared_sets,
+    latest_us=st.one_of(st.just(LATEST), st.integers(LATEST - 4, LATEST + 4)),
+)
+@settings(max_examples=300)
+def test_the_host_views_bulk_form_agrees_with_coverage(
+    grants, event_id, event_type, declared, latest_us
+):
+    from dualid.consent._rules import host_view_coverage
+
+    # One registration of agent "a"; the bulk form keeps the earliest covering grant.
+    rows = [
+        ("a", g.event_id, g.event_type, g.fields, created, g.expires_us) for g, created in grants
+    ]
+    bulk = host_view_coverage(
+        rows, {"a": ("reg_1", event_type)}, event_id, {event_type: declared}, latest_us
+    )
+    single = coverage([g for g, _ in grants], event_id, event_type, declared, latest_us)
+    expected = {name: min(grants[i][1] for i in ix) for name, ix in single.items()}
+    assert bulk == ({"reg_1": expected} if expected else {})

@@ -52,7 +52,6 @@ from ._engine import (
     parse_fields,
     reg_from_row,
 )
-from ._rules import GrantTerms
 from ._types import Event, HostAttendee, Registration
 
 __all__ = ["AttendeePage", "Events"]
@@ -513,39 +512,19 @@ class Events:
         # An agent has at most one registration per event, so each grant row maps straight
         # to the registration it may cover.
         reg_of = {agent_id: (reg_id, etype) for reg_id, agent_id, etype in regs}
+        regs_agent = {reg_id: agent_id for reg_id, agent_id, _etype in regs}
         agent_ids = list(reg_of)
         latest_us = db.to_us(tx.now.latest)
-        grants_of: dict[str, tuple[list[GrantTerms], list[int]]] = {}
+        # The P2 rule (_rules) over the page's grants; the earliest covering grant of
+        # each field says since when it is shared.
+        covered_by_reg: dict[str, dict[str, int]] = {}
         for start in range(0, len(agent_ids), 500):
             chunk = agent_ids[start : start + 500]
-            for (
-                g_agent,
-                g_event,
-                g_type,
-                g_fields,
-                g_created,
-                g_expires,
-            ) in _grants.active_grant_terms(conn, host_id, event_id, latest_us, chunk):
-                mine = grants_of.get(g_agent)
-                if mine is None:
-                    mine = grants_of[g_agent] = ([], [])
-                mine[0].append(GrantTerms(g_event, g_type, g_fields, g_expires, False))
-                mine[1].append(g_created)
-        # The P2 rule (one implementation, _rules.coverage) per registration; the earliest
-        # covering grant of each field says since when it is shared.
-        empty: frozenset[str] = frozenset()
-        covered_by_reg: dict[str, dict[str, int]] = {}
-        wanted_agents: dict[str, None] = {}
-        coverage = rules.coverage
-        for g_agent, (terms, created) in grants_of.items():
-            reg_id, etype = reg_of[g_agent]
-            fields = coverage(terms, event_id, etype, declared_by_type.get(etype, empty), latest_us)
-            if fields:
-                covered_by_reg[reg_id] = {
-                    name: min(created[i] for i in ix) if len(ix) > 1 else created[ix[0]]
-                    for name, ix in fields.items()
-                }
-                wanted_agents[g_agent] = None
+            terms = _grants.active_grant_terms(conn, host_id, event_id, latest_us, chunk)
+            covered_by_reg.update(
+                rules.host_view_coverage(terms, reg_of, event_id, declared_by_type, latest_us)
+            )
+        wanted_agents = {regs_agent[r]: None for r in covered_by_reg}
         opened: dict[str, dict[str, Any]] = {}
         if covered_by_reg:
             deks = load_deks(conn, self._rt.provider, wanted_agents)

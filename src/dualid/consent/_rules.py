@@ -17,12 +17,12 @@ form), so the rule is the same wherever the values come from.
 
 from __future__ import annotations
 
-from collections.abc import Container, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from typing import NamedTuple
 
 from ._types import GrantState
 
-__all__ = ["GrantTerms", "applies", "coverage", "state"]
+__all__ = ["GrantTerms", "applies", "coverage", "host_view_coverage", "state"]
 
 
 class GrantTerms(NamedTuple):
@@ -78,4 +78,38 @@ def coverage(
                     out[name] = [i]
                 else:
                     covering.append(i)
+    return out
+
+
+def host_view_coverage(
+    rows: Iterable[tuple[str, str | None, str | None, str, int, int | None]],
+    registration_of: Mapping[str, tuple[str, str]],
+    event_id: str,
+    declared_by_type: Mapping[str, Container[str]],
+    latest_us: int,
+) -> dict[str, dict[str, int]]:
+    """:func:`coverage` for a whole page of the host view at once (tens of thousands of
+    grants, one pass, no per-grant objects): ``rows`` are unrevoked grants ``(agent_id,
+    event_id, event_type, fields, created_us, expires_us)`` of one host,
+    ``registration_of`` maps each agent to its ``(registration_id, event_type)`` for
+    ``event_id``. Returns ``{registration_id: {field: created_us of the earliest active
+    grant covering it}}`` (same rule, same predicates; tested equal to :func:`coverage`)."""
+    active = GrantState.ACTIVE
+    empty: frozenset[str] = frozenset()
+    out: dict[str, dict[str, int]] = {}
+    for agent_id, g_event, g_type, fields, created_us, expires_us in rows:
+        if state(False, expires_us, latest_us) is not active:
+            continue
+        reg_id, etype = registration_of[agent_id]
+        if not applies(g_event, g_type, event_id, etype):
+            continue
+        declared = declared_by_type.get(etype, empty)
+        covered = out.get(reg_id)
+        for name in fields.split(","):
+            if name in declared:
+                if covered is None:
+                    covered = out[reg_id] = {}
+                prev = covered.get(name)
+                if prev is None or created_us < prev:
+                    covered[name] = created_us
     return out

@@ -58,7 +58,6 @@ class Identity:
         with self._rt.store.autocommit() as conn:
             return self._lookup(conn, index)
 
-    @retrying
     def agent_for(self, user_id: str) -> str:
         """The agentId of ``user_id``, created on first call.
 
@@ -71,6 +70,10 @@ class Identity:
             found = self._lookup(conn, index)
         if found is not None:
             return found
+        return self._create_new(user_id, index)
+
+    @retrying
+    def _create_new(self, user_id: str, index: bytes) -> str:
         with self._rt.write() as tx:
             return self._create(tx, user_id, index)
 

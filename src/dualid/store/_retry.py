@@ -24,8 +24,7 @@ import functools
 import logging
 import random
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from contextvars import ContextVar
 from typing import ParamSpec, TypeVar, overload
 
@@ -67,19 +66,6 @@ def backoff(
     return (rng or random).uniform(0.0, ceiling)
 
 
-@contextmanager
-def _unit() -> Iterator[bool]:
-    """Marks a unit of work; yields whether it is the outermost one."""
-    if _inside.get():
-        yield False
-        return
-    token = _inside.set(True)
-    try:
-        yield True
-    finally:
-        _inside.reset(token)
-
-
 def run_retrying(
     fn: Callable[[], T],
     *,
@@ -98,13 +84,29 @@ def run_retrying(
     """
     if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 1:
         raise InvalidInput("attempts must be a positive integer")
-    with _unit() as outermost:
-        if not outermost:
-            return fn()
+    return _run(fn, (), {}, attempts, base_delay, max_delay, sleep, rng)
+
+
+def _run(
+    fn: Callable[..., T],
+    args: tuple[object, ...],
+    kwargs: dict[str, object],
+    attempts: int,
+    base_delay: float,
+    max_delay: float,
+    sleep: Callable[[float], object] | None,
+    rng: random.Random | None,
+) -> T:
+    """The replay loop of :func:`run_retrying` and :func:`retrying` (the decorator passes
+    its arguments through instead of building a closure per call)."""
+    if _inside.get():
+        return fn(*args, **kwargs)  # a nested unit: the outermost one replays
+    token = _inside.set(True)
+    try:
         replay = 0
         while True:
             try:
-                return fn()
+                return fn(*args, **kwargs)
             except StoreUnavailable as exc:
                 replay += 1
                 if not exc.replayable or replay >= attempts:
@@ -116,6 +118,8 @@ def run_retrying(
                 )
             pause = backoff(replay, base_delay=base_delay, max_delay=max_delay, rng=rng)
             (sleep or time.sleep)(pause)
+    finally:
+        _inside.reset(token)
 
 
 @overload
@@ -137,28 +141,9 @@ def retrying(
     def decorate(func: Callable[P, T]) -> Callable[P, T]:
         @functools.wraps(func)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
-            # run_retrying's loop without its per-call closure and context manager: every
-            # public write goes through here.
-            if _inside.get():
-                return func(*args, **kwargs)
-            token = _inside.set(True)
-            try:
-                replay = 0
-                while True:
-                    try:
-                        return func(*args, **kwargs)
-                    except StoreUnavailable as exc:
-                        replay += 1
-                        if not exc.replayable or replay >= attempts:
-                            raise
-                        log.debug(
-                            "replaying a unit of work rolled back by the database (%d of %d)",
-                            replay,
-                            attempts - 1,
-                        )
-                    time.sleep(backoff(replay))
-            finally:
-                _inside.reset(token)
+            return _run(
+                func, args, kwargs, attempts, DEFAULT_BASE_DELAY, DEFAULT_MAX_DELAY, None, None
+            )
 
         return wrapper
 

@@ -380,12 +380,9 @@ class Store:
         """A connection for single read-only statements without a transaction of their own
         (warm ``agent_for``, ``profiles.get``: one statement is one snapshot); SQLite runs
         it in autocommit mode, PostgreSQL's implicit transaction is ended on return.
-        The warmest path of all: one context, the guard and the pool inlined."""
-        lock = self._memory_lock
-        if lock is not None:
-            lock.acquire()
-        conns = self._conns
-        try:
+        The warmest path of all: the pool is used inline (no second context)."""
+        with self._guarded():
+            conns = self._conns
             dbapi = conns.take()
             try:
                 yield Conn(dbapi, self.dialect, self.hooks)
@@ -393,13 +390,6 @@ class Store:
                 # no transaction to end: the pool's own reset (or the bare LIFO's check
                 # for one left open) covers a statement that failed
                 conns.give(dbapi)
-        except DualIdError:
-            raise
-        except (SQLAlchemyError, self._dbapi_error) as exc:
-            raise self._convert(exc) from None
-        finally:
-            if lock is not None:
-                lock.release()
 
     @contextmanager
     def schema(self, *, write: bool = True) -> Iterator[Connection]:

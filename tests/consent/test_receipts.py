@@ -78,3 +78,34 @@ def test_receipt_owner_check(mworld, receipt):
     assert mworld.sdk.consent.receipt(grant.id, agent_id=mworld.ana)["consent"]["grant_id"]
     with pytest.raises(UnknownGrant):
         mworld.sdk.consent.receipt(grant.id, agent_id=mworld.bo)
+
+
+def _receipt_with_urlsafe_characters(sdk, grant_id):
+    # A signature's encoding differs between the two alphabets only where it has '-' or '_';
+    # each receipt is signed afresh (new issue time), so a few tries find one that does.
+    for _ in range(50):
+        rec = sdk.consent.receipt(grant_id)
+        if set(rec["signature"]["value"]) & {"-", "_"}:
+            return rec
+    raise AssertionError("no signature with '-' or '_' in 50 receipts")
+
+
+def test_receipt_signature_must_be_canonical_urlsafe_base64(mworld, receipt):
+    grant, rec = receipt
+    sdk = mworld.sdk
+    rec = _receipt_with_urlsafe_characters(sdk, grant.id)
+    value = rec["signature"]["value"]
+    assert value.endswith("==")
+    assert sdk.consent.verify_receipt(rec)
+    variants = {
+        "standard alphabet": value.replace("-", "+").replace("_", "/"),
+        "data after the padding": value + "AA",
+        "junk after the padding": value + "!",
+        "unpadded": value.rstrip("="),
+        "embedded newline": value[:40] + "\n" + value[40:],
+        "not a string": value.encode(),
+    }
+    for name, variant in variants.items():
+        forged = copy.deepcopy(rec)
+        forged["signature"]["value"] = variant
+        assert not sdk.consent.verify_receipt(forged), name

@@ -68,12 +68,29 @@ def build_receipt(
     return body
 
 
+def _decode_signature(value: object) -> bytes:
+    """The signature bytes of ``value``, which must be exactly what `build_receipt` writes.
+
+    `base64.urlsafe_b64decode` is lenient: it drops characters outside the alphabet, ignores
+    anything after the padding and reads the standard alphabet's ``+`` and ``/`` as well. A
+    receipt has one valid spelling, so that two receipts that verify are byte-identical and a
+    store of receipts can't be stuffed with variants of one signature: anything but the
+    canonical URL-safe encoding (padded, no trailing data) is refused.
+    """
+    if not isinstance(value, str):
+        raise TypeError("signature value must be a string")
+    raw = base64.urlsafe_b64decode(value.encode("ascii"))
+    if base64.urlsafe_b64encode(raw).decode("ascii") != value:
+        raise ValueError("signature is not canonical URL-safe base64")
+    return raw
+
+
 def verify_receipt(receipt: Mapping[str, Any], public_key: Ed25519PublicKey) -> bool:
     try:
         sig = receipt["signature"]
         if not isinstance(sig, Mapping) or sig.get("alg") != "Ed25519":
             return False
-        raw = base64.urlsafe_b64decode(str(sig["value"]).encode("ascii"))
+        raw = _decode_signature(sig["value"])
         body = {k: v for k, v in receipt.items() if k != "signature"}
         public_key.verify(raw, canonical(body))
     except (InvalidSignature, KeyError, TypeError, ValueError):

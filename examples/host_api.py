@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import sys
 import tempfile
 from collections.abc import AsyncIterator
@@ -96,96 +97,191 @@ def __getattr__(name: str) -> Any:
 
 
 # -- the self-check --------------------------------------------------------------------------
-async def exercise(app: FastAPI) -> None:
-    """One person's journey through both routers, checked step by step."""
-    sdk: DualId = app.state.sdk
+class Journey:
+    """Calls the API and records which documented operations it has called."""
+
+    def __init__(self, http: httpx.AsyncClient, operations: dict[str, tuple[str, str]]) -> None:
+        self.http = http
+        # operationId -> (METHOD, regex of the path template)
+        self.operations = {
+            op: (method, re.compile("^" + re.sub(r"\{[^}]+\}", "[^/]+", path) + "$"))
+            for op, (method, path) in operations.items()
+        }
+        self.called: set[str] = set()
+
+    async def call(self, method: str, path: str, expect: int, **kw: Any) -> Any:
+        resp = await self.http.request(method, path, **kw)
+        assert resp.status_code == expect, f"{method} {path}: {resp.status_code} {resp.text}"
+        print(f"{method:6} {path:60} {resp.status_code}")
+        bare = path.split("?", 1)[0]
+        for op, (op_method, pattern) in self.operations.items():
+            if op_method == method and pattern.match(bare):
+                self.called.add(op)
+        return resp.json() if resp.content else None
+
+    def uncalled(self) -> set[str]:
+        return set(self.operations) - self.called
+
+
+async def exercise(http: httpx.AsyncClient) -> dict[str, Any]:
+    """One person's journey through every operation of both routers, checked step by step.
+    Returns a receipt to verify (the caller may hold the SDK that signed it)."""
+    spec = (await http.get("/openapi.json")).json()
+    journey = Journey(
+        http,
+        {
+            op["operationId"]: (method.upper(), path)
+            for path, ops in spec["paths"].items()
+            for method, op in ops.items()
+        },
+    )
+    call = journey.call
     host = {"X-Host-Id": DEMO_HOST}
     ana = {"X-User-Id": "user-ana"}
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://demo") as http:
 
-        async def call(method: str, path: str, expect: int, **kw: Any) -> Any:
-            resp = await http.request(method, path, **kw)
-            assert resp.status_code == expect, f"{method} {path}: {resp.status_code} {resp.text}"
-            print(f"{method:6} {path:45} {resp.status_code}")
-            return resp.json() if resp.content else None
+    me = await call("GET", "/v1/hosts/me", 200, headers=host)
+    assert me["requirements"][0]["required"] == ["name", "phoneNumber"]
+    await call("GET", "/v1/hosts/me", 401)
+    await call(
+        "PUT",
+        "/v1/hosts/me/requirements/community_event",
+        200,
+        headers=host,
+        json={"required": ["name"], "optional": ["email"], "purpose": "wine tasting"},
+    )
+    req = await call("GET", "/v1/hosts/me/requirements/community_event", 200, headers=host)
+    assert req["optional"] == ["email"]
+    empty = await call("GET", "/v1/me/profile", 200, headers=ana)
+    assert not any(empty.values())
+    await call(
+        "PUT",
+        "/v1/me/profile",
+        200,
+        headers=ana,
+        json={"name": "Ana", "phoneNumber": "+1 415 555 2671", "email": "ana@example.org"},
+    )
+    await call(
+        "PUT",
+        "/v1/me/defaults/community_event",
+        200,
+        headers=ana,
+        json={"fields": ["name", "email"], "hostId": DEMO_HOST},
+    )
+    defaults = await call("GET", "/v1/me/defaults", 200, headers=ana)
+    assert sorted(defaults["items"][0]["fields"]) == ["email", "name"]
+    reg = await call(
+        "POST",
+        "/v1/me/registrations",
+        201,
+        headers=ana,
+        json={
+            "hostId": DEMO_HOST,
+            "eventType": "reservation",
+            "eventId": "res-991",
+            "share": ["name", "phoneNumber"],
+        },
+    )
+    attendees = "/v1/hosts/me/events/res-991/attendees"
+    (guest,) = (await call("GET", attendees, 200, headers=host))["items"]
+    assert guest["phoneNumber"] == "+14155552671"
+    assert "email" not in guest
+    problem = await call(
+        "POST",
+        "/v1/me/registrations",
+        409,
+        headers=ana,
+        json={"hostId": DEMO_HOST, "eventType": "reservation", "eventId": "res-991"},
+    )
+    assert problem["code"] == "DUPLICATE_REGISTRATION"
+    grant = await call(
+        "POST",
+        "/v1/me/grants",
+        201,
+        headers=ana,
+        json={
+            "hostId": DEMO_HOST,
+            "fields": ["email"],
+            "eventId": "res-991",
+            "purpose": "confirmation",
+        },
+    )
+    (guest,) = (await call("GET", attendees, 200, headers=host))["items"]
+    assert guest["email"] == "ana@example.org"
+    explained = await call("GET", f"/v1/me/registrations/{reg['id']}/explain", 200, headers=ana)
+    assert {i["field"]: i["visible"] for i in explained["items"]}["email"] is True
+    receipt = await call("GET", f"/v1/me/grants/{grant['id']}/receipt", 200, headers=ana)
+    await call("GET", f"/v1/me/grants/{reg['grantId']}/receipt", 404, headers={"X-User-Id": "eve"})
+    revoked = await call("DELETE", f"/v1/me/grants/{grant['id']}", 200, headers=ana)
+    assert revoked["revokedAt"] is not None
+    (guest,) = (await call("GET", attendees, 200, headers=host))["items"]
+    assert "email" not in guest
+    await call("GET", "/v1/me/sharing", 200, headers=ana)
+    ended = await call(
+        "DELETE", f"/v1/me/hosts/{DEMO_HOST}/events/res-991/grants", 200, headers=ana
+    )
+    assert ended["revoked"] == 1
+    (guest,) = (await call("GET", attendees, 200, headers=host))["items"]
+    assert "name" not in guest
+    tasting = await call(
+        "POST",
+        "/v1/me/registrations",
+        201,
+        headers=ana,
+        json={"hostId": DEMO_HOST, "eventType": "community_event", "eventId": "taste-1"},
+    )
+    (taster,) = (await call("GET", "/v1/hosts/me/events/taste-1/attendees", 200, headers=host))[
+        "items"
+    ]
+    assert taster["email"] == "ana@example.org"  # from Ana's default for this host
+    await call("DELETE", f"/v1/me/hosts/{DEMO_HOST}/grants", 200, headers=ana)
+    mine = await call("GET", "/v1/me/registrations", 200, headers=ana)
+    assert {r["eventId"] for r in mine["items"]} == {"res-991", "taste-1"}
+    await call("DELETE", f"/v1/me/registrations/{tasting['id']}", 204, headers=ana)
+    history = await call("GET", "/v1/me/history", 200, headers=ana)
+    assert history["items"][0]["action"] == "agent.created"
+    export = await call("GET", "/v1/me/export", 200, headers=ana)
+    assert export["profile"]["name"] == "Ana"
+    await call("DELETE", "/v1/me", 204, headers=ana)
+    # the event stays; its only attendee is gone
+    assert (await call("GET", attendees, 200, headers=host))["items"] == []
+    missing = journey.uncalled()
+    assert not missing, f"operations the journey never called: {sorted(missing)}"
+    print(f"all {len(journey.operations)} operations called")
+    return dict(receipt)
 
-        me = await call("GET", "/v1/hosts/me", 200, headers=host)
-        assert me["requirements"][0]["required"] == ["name", "phoneNumber"]
-        await call("GET", "/v1/hosts/me", 401)
-        await call(
-            "PUT",
-            "/v1/me/profile",
-            200,
-            headers=ana,
-            json={"name": "Ana", "phoneNumber": "+1 415 555 2671", "email": "ana@example.org"},
-        )
-        reg = await call(
-            "POST",
-            "/v1/me/registrations",
-            201,
-            headers=ana,
-            json={
-                "hostId": DEMO_HOST,
-                "eventType": "reservation",
-                "eventId": "res-991",
-                "share": ["name", "phoneNumber"],
-            },
-        )
-        attendees = "/v1/hosts/me/events/res-991/attendees"
-        (guest,) = (await call("GET", attendees, 200, headers=host))["items"]
-        assert guest["phoneNumber"] == "+14155552671"
-        assert "email" not in guest
-        problem = await call(
-            "POST",
-            "/v1/me/registrations",
-            409,
-            headers=ana,
-            json={"hostId": DEMO_HOST, "eventType": "reservation", "eventId": "res-991"},
-        )
-        assert problem["code"] == "DUPLICATE_REGISTRATION"
-        grant = await call(
-            "POST",
-            "/v1/me/grants",
-            201,
-            headers=ana,
-            json={
-                "hostId": DEMO_HOST,
-                "fields": ["email"],
-                "eventId": "res-991",
-                "purpose": "confirmation",
-            },
-        )
-        (guest,) = (await call("GET", attendees, 200, headers=host))["items"]
-        assert guest["email"] == "ana@example.org"
-        receipt = await call("GET", f"/v1/me/grants/{grant['id']}/receipt", 200, headers=ana)
-        assert sdk.consent.verify_receipt(receipt)
-        await call(
-            "GET", f"/v1/me/grants/{reg['grantId']}/receipt", 404, headers={"X-User-Id": "eve"}
-        )
-        await call("GET", "/v1/me/sharing", 200, headers=ana)
-        await call("DELETE", f"/v1/me/hosts/{DEMO_HOST}/grants", 200, headers=ana)
-        (guest,) = (await call("GET", attendees, 200, headers=host))["items"]
-        assert set(guest) == {"ref", "sharedAt"}
-        history = await call("GET", "/v1/me/history", 200, headers=ana)
-        assert history["items"][0]["action"] == "agent.created"
-        await call("DELETE", "/v1/me", 204, headers=ana)
-        # the event stays; its only attendee is gone
-        assert (await call("GET", attendees, 200, headers=host))["items"] == []
-    assert sdk.audit.verify().ok
-    print("audit chain verified")
 
+def main(argv: list[str]) -> int:
+    """``python examples/host_api.py``: the journey in-process on a temporary database.
+    ``python examples/host_api.py http://127.0.0.1:8000``: the same journey against a
+    running server (CI runs it against uvicorn on PostgreSQL)."""
+    if argv:
 
-def main() -> int:
+        async def remote() -> None:
+            async with httpx.AsyncClient(base_url=argv[0], timeout=30) as http:
+                await exercise(http)
+
+        asyncio.run(remote())
+        print("ok")
+        return 0
     with tempfile.TemporaryDirectory() as tmp:
         app = create_app(f"sqlite:///{Path(tmp) / 'demo.db'}")
+        sdk: DualId = app.state.sdk
         try:
-            asyncio.run(exercise(app))
+
+            async def local() -> dict[str, Any]:
+                transport = httpx.ASGITransport(app=app)
+                async with httpx.AsyncClient(transport=transport, base_url="http://demo") as http:
+                    return await exercise(http)
+
+            receipt = asyncio.run(local())
+            assert sdk.consent.verify_receipt(receipt)
+            assert sdk.audit.verify().ok
+            print("receipt and audit chain verified")
         finally:
-            app.state.sdk.close()
+            sdk.close()
     print("ok")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

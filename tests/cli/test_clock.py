@@ -136,6 +136,24 @@ def test_missing_path_is_an_error(cli: Run, tmp_path: Path) -> None:
     assert "[ENOENT]" in result.stderr
 
 
+def test_audit_finds_reads_spelled_with_getattr(dualid: Run, tmp_path: Path) -> None:
+    (tmp_path / "booking.py").write_text(
+        "import datetime as dt\n"
+        "from datetime import datetime\n"
+        "a = getattr(datetime, 'now')()\n"
+        "b = getattr(dt.datetime, 'now')()\n"
+        "c = getattr(dt.date, 'today', None)\n"
+    )
+    result = dualid("clock-audit", str(tmp_path), "--format", "json")
+    assert result.exit_code == 1, result.output
+    found = [(f["line"], f["call"], f["kind"]) for f in json.loads(result.stdout)["findings"]]
+    assert found == [
+        (3, "datetime.datetime.now", "call"),
+        (4, "datetime.datetime.now", "call"),
+        (5, "datetime.date.today", "reference"),
+    ]
+
+
 @pytest.mark.parametrize(
     ("source", "expected"),
     [

@@ -154,8 +154,9 @@ def clock_audit_command(
     ] = None,
 ) -> None:
     """List every wall-clock read (datetime.now/utcnow/today, date.today, time.time,
-    time.time_ns, however imported) with file, line and a priority guess. Exit 1 when
-    any is found (a CI gate), 0 when none, 2 when a file cannot be parsed."""
+    time.time_ns, however imported or looked up with getattr) with file, line and a priority
+    guess. Exit 1 when any is found (a CI gate), 0 when none, 2 when a file cannot be
+    parsed."""
     result = scan(paths, allow=allow or ())
     if output is OutputFormat.json:
         typer.echo(json.dumps(result.to_dict(), indent=2))

@@ -8,11 +8,12 @@ each file (it does not grep), follows the imports, and reports every call of, or
 ``datetime.date.today``, ``time.time`` and ``time.time_ns``
 
 however they are imported (``import datetime as dt``, ``from datetime import datetime as
-DT``, ``import time as t``, ``from time import time``, ``from datetime import *``). A
-reference without a call counts too: ``Field(default_factory=datetime.utcnow)`` reads the
-clock on every row. Each finding gets a priority guessed from its path and the names of the
-enclosing functions and classes: ``payments``, ``queue/reservation``, ``audit/admin``,
-``analytics`` or ``other``, in that order of urgency.
+DT``, ``import time as t``, ``from time import time``, ``from datetime import *``) or looked
+up (``getattr(dt.datetime, "now")``). A reference without a call counts too:
+``Field(default_factory=datetime.utcnow)`` reads the clock on every row. The project's own
+P8 test runs this scanner over ``dualid`` itself. Each finding gets a priority guessed from
+its path and the names of the enclosing functions and classes: ``payments``,
+``queue/reservation``, ``audit/admin``, ``analytics`` or ``other``, in that order of urgency.
 
 >>> findings = scan_source("from time import time as now\\nstamp = now()\\n", "pay/x.py")
 >>> [(f.line, f.call, f.priority.value) for f in findings]
@@ -326,12 +327,37 @@ class _Visitor(ast.NodeVisitor):
 
     def visit_Call(self, node: ast.Call) -> None:
         self._callees.add(id(node.func))
+        if name := self._getattr_read(node):
+            self._report(node, name)
         self.generic_visit(node)
+
+    def _getattr_read(self, node: ast.Call) -> str | None:
+        """``getattr(datetime, "now")`` (with or without a default) spells the read with a
+        string; the qualified name it looks up, when that is a literal."""
+        builtin = (
+            isinstance(node.func, ast.Name)
+            and node.func.id == "getattr"
+            and "getattr" not in self.bindings  # not an import of that name
+        ) or self.qualified(node.func) == "builtins.getattr"
+        if not (
+            builtin
+            and len(node.args) >= 2
+            and isinstance(node.args[1], ast.Constant)
+            and isinstance(node.args[1].value, str)
+        ):
+            return None
+        base = self.qualified(node.args[0])
+        name = None if base is None else f"{base}.{node.args[1].value}"
+        return name if name in WALL_CLOCK_READS else None
 
     def _check(self, node: ast.Name | ast.Attribute) -> bool:
         name = self.qualified(node)
         if name not in WALL_CLOCK_READS:
             return False
+        self._report(node, name)
+        return True
+
+    def _report(self, node: ast.expr, name: str) -> None:
         scope = list(self.scope)
         self.findings.append(
             Finding(
@@ -345,7 +371,6 @@ class _Visitor(ast.NodeVisitor):
                 priority=guess_priority(self.priority_path, scope),
             )
         )
-        return True
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
         if not self._check(node):

@@ -50,10 +50,24 @@ class Keys:
         self._rt = rt
 
     def status(self) -> KeyStatus:
-        with self._rt.store.read() as conn:
-            usage = key_usage(conn)
+        """Configured key ids and how many wrapped keys each protects. Keys stored under
+        an id the provider knows by another name (a :class:`~dualid.crypto.LocalKeyProvider`
+        key named after the store was started with it unnamed) count for that name."""
+        usage = self._stored_usage()
         provider = self._rt.provider
+        canonical: Callable[[str], str] | None = getattr(provider, "canonical_id", None)
+        if canonical is not None:
+            folded: dict[str, int] = {}
+            for key_id, count in usage.items():
+                name = canonical(key_id)
+                folded[name] = folded.get(name, 0) + count
+            usage = folded
         return KeyStatus(provider.primary_id, tuple(provider.key_ids()), usage)
+
+    def _stored_usage(self) -> dict[str, int]:
+        """Wrapped keys per key id as stored (what :meth:`rotate` re-wraps)."""
+        with self._rt.store.read() as conn:
+            return key_usage(conn)
 
     @retrying
     def rotate(
@@ -63,7 +77,7 @@ class Keys:
         per transaction. Field ciphertexts are untouched. Interrupted, it resumes where it
         stopped (each batch commits on its own); run again, it does nothing."""
         primary = self._rt.provider.primary_id
-        total = sum(n for k, n in self.status().in_use.items() if k != primary)
+        total = sum(n for k, n in self._stored_usage().items() if k != primary)
         done = 0
         while True:
             with self._rt.write() as tx:
@@ -80,5 +94,5 @@ class Keys:
                 progress(done, total)
             if count == 0:
                 break
-        remaining = sum(n for k, n in self.status().in_use.items() if k != primary)
+        remaining = sum(n for k, n in self._stored_usage().items() if k != primary)
         return RotationReport(done, primary, remaining)

@@ -10,12 +10,13 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from dualid import audit
 from dualid._runtime import Runtime
-from dualid._vault import load_or_create_secret
+from dualid._vault import key_usage, load_or_create_secret
 from dualid.audit import AuditLog
 from dualid.clock import AtomicClock, Clock, SystemClock
 from dualid.consent import Consent, Events, Hosts
@@ -38,6 +39,7 @@ from dualid.store import DEFAULT_URL, Store, upgrade
 from dualid.store._agents import erase_agent, lock_agent
 from dualid.store._migrate import ensure_current
 from dualid.store._retry import retrying
+from dualid.store._sql import Conn
 
 __all__ = ["DATABASE_URL_ENV", "EXPORT_FORMAT", "NTP_SERVERS_ENV", "DualId", "ErasureReport"]
 
@@ -78,7 +80,9 @@ def _default_clock(store: Store) -> tuple[Clock, AtomicClock | None]:
     return clock, clock
 
 
-def _resolve_keys(store: Store, keys: KeyProvider | str | None) -> KeyProvider:
+def _resolve_keys(store: Store, keys: KeyProvider | str | None) -> KeyProvider | Path:
+    """The provider to open ``store`` with, or the path of a SQLite store's key file that
+    does not exist yet (:func:`_new_key_file` decides, once it can read the store)."""
     if isinstance(keys, str):
         return LocalKeyProvider.from_string(keys)
     if keys is not None:
@@ -88,13 +92,26 @@ def _resolve_keys(store: Store, keys: KeyProvider | str | None) -> KeyProvider:
         return from_env
     if store.sqlite_path is not None:
         key_file = store.sqlite_path.with_name(store.sqlite_path.name + ".key")
-        return LocalKeyProvider.from_file(key_file, create=True)
+        return LocalKeyProvider.from_file(key_file, create=False) if key_file.exists() else key_file
     if store.memory:
         return LocalKeyProvider.ephemeral()
     raise MissingKeyError(
         "no master key configured: set DUALID_MASTER_KEY or pass keys=; a PostgreSQL "
         "store never invents one"
     )
+
+
+def _new_key_file(conn: Conn, key_file: Path) -> LocalKeyProvider:
+    """The key file of a SQLite store opened without one, created (0600) only while the
+    store holds nothing wrapped by a master key. Beside a database that has data, a new key
+    could read none of it: that is an error, and no useless key file is left behind."""
+    if key_usage(conn) and not key_file.exists():
+        raise MissingKeyError(
+            f"the database {key_file.name.removesuffix('.key')} holds encrypted data but its "
+            f"key file {key_file.name} is missing: restore the key file, or set "
+            "DUALID_MASTER_KEY to the key the database was created with"
+        )
+    return LocalKeyProvider.from_file(key_file, create=True)
 
 
 class _ExpiryPurge:
@@ -252,6 +269,8 @@ class DualId:
             if clock is None:
                 clock, owned = _default_clock(store)
             with store.write() as conn:
+                if isinstance(provider, Path):
+                    provider = _new_key_file(conn, provider)
                 try:
                     root = load_or_create_secret(conn, provider, "root", clock.now().time)
                 except DecryptionFailed:

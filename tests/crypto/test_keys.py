@@ -135,6 +135,13 @@ def test_duplicate_ids_rejected() -> None:
         LocalKeyProvider.from_string(f"a:{generate_master_key()},a:{generate_master_key()}")
 
 
+def test_an_id_longer_than_the_store_keeps_is_refused() -> None:
+    # dualid_agent_key.master_key_id holds 64 characters.
+    assert LocalKeyProvider.from_string(f"{'a' * 64}:{generate_master_key()}").primary_id
+    with pytest.raises(ConfigurationError, match="1 to 64 characters"):
+        LocalKeyProvider.from_string(f"{'a' * 65}:{generate_master_key()}")
+
+
 @pytest.mark.parametrize("spec", ["", " , ,"])
 def test_no_key_is_missing_key(spec: str) -> None:
     with pytest.raises(MissingKeyError):
@@ -228,3 +235,133 @@ def test_in_memory_store_gets_an_ephemeral_key(
     monkeypatch.delenv(ENV_MASTER_KEY, raising=False)
     with DualId.open("sqlite://", clock=clock) as sdk:
         assert sdk.keys.status().primary_id == "ephemeral"
+
+
+# ------------------------------------------------------------- key ids and fingerprints
+
+
+def test_an_unnamed_key_s_id_is_its_documented_fingerprint() -> None:
+    import hashlib
+
+    from dualid.crypto import key_fingerprint
+
+    key = generate_master_key()
+    raw = base64.urlsafe_b64decode(key)
+    # docs/keys.md: "k" + the first 10 hex digits of SHA-256("dualid key id|" + key bytes)
+    expected = "k" + hashlib.sha256(b"dualid key id|" + raw).hexdigest()[:10]
+    assert key_fingerprint(raw) == expected
+    assert LocalKeyProvider.from_string(key).primary_id == expected
+
+
+def test_a_key_named_later_still_reads_what_it_wrapped_unnamed(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    from dualid import EventUserData
+
+    k1, k2 = generate_master_key(), generate_master_key()
+    url = f"sqlite:///{tmp_path}/dualid.db"
+    with DualId.open(url, keys=k1, clock=clock) as sdk:  # unnamed, as the README does
+        agent = sdk.identity.agent_for("user-1")
+        sdk.profiles.put(agent, EventUserData(name="Ana"))
+        unnamed_id = sdk.keys.status().primary_id
+    with DualId.open(url, keys=f"new:{k2},old:{k1}", clock=clock) as sdk:
+        profile = sdk.profiles.get(agent)
+        assert profile is not None
+        assert profile.name == "Ana"
+        before = sdk.keys.status()
+        assert before.in_use == {"old": 2}  # counted for the name, not as an unknown id
+        assert before.removable == ()
+        report = sdk.keys.rotate()
+        assert (report.rewrapped, report.remaining) == (2, 0)
+        assert sdk.keys.status().in_use == {"new": 2}
+        assert sdk.keys.status().removable == ("old",)
+    with DualId.open(url, keys=f"new:{k2}", clock=clock) as sdk:
+        assert sdk.profiles.get(agent) is not None
+    assert unnamed_id.startswith("k")
+
+
+def test_a_key_missing_from_the_configuration_names_what_is_configured() -> None:
+    provider = LocalKeyProvider.from_string(f"new:{generate_master_key()}")
+    with pytest.raises(MissingKeyError, match=r"'old' is not configured \(configured: new\)"):
+        provider.unwrap("old", b"\0" * 40, b"")
+    with pytest.raises(MissingKeyError, match=r"docs/keys\.md"):
+        provider.unwrap_many([("old", b"\0" * 40, b"")])
+
+
+def test_one_key_twice_or_an_id_that_is_another_key_s_fingerprint_is_refused() -> None:
+    k1, k2 = generate_master_key(), generate_master_key()
+    with pytest.raises(ConfigurationError, match="configured twice"):
+        LocalKeyProvider.from_string(f"a:{k1},b:{k1}")
+    with pytest.raises(ConfigurationError, match="configured twice"):
+        LocalKeyProvider.from_string(f"a:{k1},{k1}")
+    fingerprint = LocalKeyProvider.from_string(k1).primary_id
+    with pytest.raises(ConfigurationError, match="fingerprint"):
+        LocalKeyProvider.from_string(f"{fingerprint}:{k2},old:{k1}")
+    # Naming a key by its own fingerprint is naming it as it already was.
+    assert LocalKeyProvider.from_string(f"{fingerprint}:{k1}").primary_id == fingerprint
+
+
+# ------------------------------------------------------------------------ the key file
+
+
+def _owned_by_someone_else(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    if os.geteuid() == 0:
+        os.chown(path, 4242, -1)  # really another user's file
+    else:
+        uid = path.stat().st_uid
+        monkeypatch.setattr(os, "geteuid", lambda: uid + 1)
+
+
+def test_key_file_owned_by_another_user_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clock: FakeClock
+) -> None:
+    monkeypatch.delenv(ENV_MASTER_KEY, raising=False)
+    url = f"sqlite:///{tmp_path}/dualid.db"
+    with DualId.open(url, clock=clock) as sdk:
+        sdk.identity.agent_for("user-1")
+    key_file = tmp_path / "dualid.db.key"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    key = key_file.read_text().strip()
+    _owned_by_someone_else(key_file, monkeypatch)
+    with pytest.raises(ConfigurationError, match="belongs to another user") as info:
+        DualId.open(url, clock=clock)
+    assert info.value.code == "CONFIGURATION_ERROR"
+    assert "chown" in str(info.value)
+    assert key not in str(info.value)
+    with pytest.raises(ConfigurationError, match="belongs to another user"):
+        LocalKeyProvider.from_file(key_file, create=False)
+
+
+def test_missing_key_file_beside_a_database_with_data_creates_no_key_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clock: FakeClock
+) -> None:
+    monkeypatch.delenv(ENV_MASTER_KEY, raising=False)
+    db = tmp_path / "app.db"
+    with DualId.open(f"sqlite:///{db}", clock=clock) as sdk:
+        sdk.identity.agent_for("user-1")
+    key_file = tmp_path / "app.db.key"
+    key_file.unlink()  # lost (or never copied along with the database)
+    before = db.read_bytes()
+    with pytest.raises(MissingKeyError, match=r"key file app\.db\.key is missing") as info:
+        DualId.open(f"sqlite:///{db}", clock=clock)
+    assert info.value.code == "MISSING_KEY"
+    assert not key_file.exists()
+    assert db.read_bytes() == before
+
+
+def test_a_migrated_but_empty_database_gets_its_key_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clock: FakeClock
+) -> None:
+    # `dualid db upgrade` before the first open: the schema exists, nothing is wrapped yet.
+    monkeypatch.delenv(ENV_MASTER_KEY, raising=False)
+    from dualid.store import Store, upgrade
+
+    url = f"sqlite:///{tmp_path}/dualid.db"
+    store = Store(url)
+    try:
+        upgrade(store)
+    finally:
+        store.dispose()
+    with DualId.open(url, clock=clock) as sdk:
+        sdk.identity.agent_for("user-1")
+    assert (tmp_path / "dualid.db.key").exists()

@@ -8,7 +8,13 @@ that data key, with associated data binding agent, record, field and key version
 from ._aead import field_aad, open_field, seal_field
 from ._dek import DataKey
 from ._derive import DerivedKeys
-from ._keys import ENV_MASTER_KEY, KeyProvider, LocalKeyProvider, generate_master_key
+from ._keys import (
+    ENV_MASTER_KEY,
+    KeyProvider,
+    LocalKeyProvider,
+    generate_master_key,
+    key_fingerprint,
+)
 
 __all__ = [
     "ENV_MASTER_KEY",
@@ -18,6 +24,7 @@ __all__ = [
     "LocalKeyProvider",
     "field_aad",
     "generate_master_key",
+    "key_fingerprint",
     "open_field",
     "seal_field",
 ]

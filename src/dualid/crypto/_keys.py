@@ -22,6 +22,7 @@ __all__ = [
     "KeyProvider",
     "LocalKeyProvider",
     "generate_master_key",
+    "key_fingerprint",
 ]
 
 ENV_MASTER_KEY = "DUALID_MASTER_KEY"
@@ -46,7 +47,10 @@ class KeyProvider(Protocol):
     A provider may also offer ``unwrap_many(items)``: ``(key_id, blob, aad)`` triples in,
     the plaintexts out in the same order, with the errors of ``unwrap``. dualid uses it
     where it unwraps many keys at once (a host's attendee list), so a KMS can answer a
-    page in one call; without it, ``unwrap`` is called per key.
+    page in one call; without it, ``unwrap`` is called per key. And ``canonical_id(key_id)``:
+    the configured id of a key stored under another id, for ``sdk.keys.status()``.
+
+    The full contract, with a minimal provider to start from: ``docs/keys.md``.
     """
 
     @property
@@ -69,9 +73,30 @@ def _decode_key(text: str) -> bytes:
     return raw
 
 
-def _default_id(raw: bytes) -> str:
-    # A stable id for keys given without one; a fingerprint, not the key.
+def key_fingerprint(raw: bytes) -> str:
+    """The id of a master key given without one: ``"k"`` and the first 10 hex digits of
+    ``SHA-256(b"dualid key id|" + key)``, where ``key`` is the 32 decoded bytes. A
+    fingerprint, not the key: it names the key in ``dualid keys status`` and in the store.
+
+    >>> key_fingerprint(bytes(32))
+    'k3053a2648b'
+    """
     return "k" + hashlib.sha256(b"dualid key id|" + raw).hexdigest()[:10]
+
+
+def _check_key_file(name: str, info: os.stat_result) -> None:
+    """Refuse a key file that another account owns or can read."""
+    getuid = getattr(os, "geteuid", None)  # POSIX only; Windows has ACLs instead
+    if getuid is not None and info.st_uid != getuid():
+        raise ConfigurationError(
+            f"the key file {name} belongs to another user (uid {info.st_uid}, this process "
+            f"runs as uid {getuid()}); chown it to this user or run as its owner"
+        )
+    mode = stat.S_IMODE(info.st_mode)
+    if mode & 0o077:
+        raise ConfigurationError(
+            f"the key file {name} is readable by others (mode {mode:o}); chmod 600 it"
+        )
 
 
 class LocalKeyProvider:
@@ -79,6 +104,12 @@ class LocalKeyProvider:
     given directly. The first key is primary (new wraps); every key can unwrap (the
     MultiFernet model), so rotation is: put the new key first, run ``sdk.keys.rotate()``,
     then drop the old key.
+
+    A key given without an id gets its :func:`key_fingerprint` as id. Every key also
+    answers to its fingerprint, so a store started with an unnamed key keeps working once
+    that key is named (``DUALID_MASTER_KEY="new:<K2>,old:<K1>"``): what was wrapped under
+    ``k...`` is read with ``old``, and :meth:`canonical_id` tells ``sdk.keys.status()``
+    they are one key.
 
     >>> provider = LocalKeyProvider.from_string(generate_master_key())
     >>> key_id, blob = provider.wrap(b"secret", b"context")
@@ -93,11 +124,23 @@ class LocalKeyProvider:
         if len(set(self._order)) != len(self._order):
             raise ConfigurationError("two master keys share one id")
         for key_id, raw in keys:
-            if not key_id or ":" in key_id or "," in key_id:
-                raise ConfigurationError("a master key id must be non-empty without ':' or ','")
+            if not key_id or ":" in key_id or "," in key_id or len(key_id) > 64:
+                raise ConfigurationError(
+                    "a master key id must be 1 to 64 characters without ':' or ','"
+                )
             if len(raw) != 32:
                 raise ConfigurationError("a master key must be 32 bytes")
         self._aeads: Mapping[str, AESGCM] = {key_id: AESGCM(raw) for key_id, raw in keys}
+        fingerprints = [key_fingerprint(raw) for _, raw in keys]
+        if len(set(fingerprints)) != len(fingerprints):
+            raise ConfigurationError("one master key is configured twice")
+        # fingerprint -> id, for the keys whose id is a name of the operator's choosing.
+        self._aliases: dict[str, str] = {}
+        for (key_id, _), fingerprint in zip(keys, fingerprints, strict=True):
+            if fingerprint != key_id:
+                if fingerprint in self._aeads:
+                    raise ConfigurationError("a master key id is another key's fingerprint")
+                self._aliases[fingerprint] = key_id
 
     @classmethod
     def from_string(cls, spec: str) -> LocalKeyProvider:
@@ -109,7 +152,7 @@ class LocalKeyProvider:
                 continue
             key_id, sep, text = part.rpartition(":")
             raw = _decode_key(text)
-            keys.append((key_id if sep else _default_id(raw), raw))
+            keys.append((key_id if sep else key_fingerprint(raw), raw))
         if not keys:
             raise MissingKeyError(f"{ENV_MASTER_KEY} holds no key")
         return cls(keys)
@@ -123,11 +166,16 @@ class LocalKeyProvider:
     @classmethod
     def from_file(cls, path: str | os.PathLike[str], *, create: bool = True) -> LocalKeyProvider:
         """Keys from a file in the ``DUALID_MASTER_KEY`` format. With ``create`` a missing
-        file is created with one new key and mode 0600 (owner read/write only)."""
+        file is created with one new key and mode 0600 (owner read/write only).
+
+        The file must belong to the user running the process and be readable by nobody
+        else (no group or other bits): anything else is a
+        :class:`~dualid.errors.ConfigurationError` naming the file and the fix, since a
+        key file another account can write could swap in a key of its choosing."""
         file = Path(path)
         if not file.exists():
             if not create:
-                raise MissingKeyError("the key file does not exist")
+                raise MissingKeyError(f"the key file {file.name} does not exist")
             flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
             try:
                 fd = os.open(file, flags, 0o600)
@@ -138,12 +186,15 @@ class LocalKeyProvider:
             else:
                 with os.fdopen(fd, "w") as handle:
                     handle.write(generate_master_key() + "\n")
-        mode = stat.S_IMODE(file.stat().st_mode)
-        if mode & 0o077:
-            raise ConfigurationError(
-                f"the key file {file.name} is readable by others (mode {mode:o}); chmod 600 it"
-            )
-        return cls.from_string(file.read_text().strip())
+        try:
+            # One open file for the checks and the read: the file checked is the file read.
+            with file.open("r", encoding="ascii") as handle:
+                _check_key_file(file.name, os.fstat(handle.fileno()))
+                text = handle.read()
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "it is not ASCII text"
+            raise ConfigurationError(f"cannot read the key file {file.name}: {reason}") from None
+        return cls.from_string(text.strip())
 
     @classmethod
     def ephemeral(cls) -> LocalKeyProvider:
@@ -157,15 +208,28 @@ class LocalKeyProvider:
     def key_ids(self) -> Sequence[str]:
         return tuple(self._order)
 
+    def canonical_id(self, key_id: str) -> str:
+        """The configured id of the key stored as ``key_id``: a named key's fingerprint
+        resolves to its name; any other id is returned as it is."""
+        return self._aliases.get(key_id, key_id)
+
+    def _aead(self, key_id: str) -> AESGCM:
+        aead = self._aeads.get(self._aliases.get(key_id, key_id))
+        if aead is None:
+            raise MissingKeyError(
+                f"master key {key_id!r} is not configured (configured: "
+                f"{', '.join(self._order)}); a key given without an id has its fingerprint "
+                "as id, see docs/keys.md"
+            )
+        return aead
+
     def wrap(self, plaintext: bytes, aad: bytes) -> tuple[str, bytes]:
         nonce = secrets.token_bytes(_NONCE)
         key_id = self._order[0]
         return key_id, nonce + self._aeads[key_id].encrypt(nonce, plaintext, aad)
 
     def unwrap(self, key_id: str, blob: bytes, aad: bytes) -> bytes:
-        aead = self._aeads.get(key_id)
-        if aead is None:
-            raise MissingKeyError(f"master key {key_id!r} is not configured")
+        aead = self._aead(key_id)
         try:
             return aead.decrypt(blob[:_NONCE], blob[_NONCE:], aad)
         except InvalidTag:
@@ -179,7 +243,7 @@ class LocalKeyProvider:
             for key_id, blob, aad in items:
                 aead = aeads.get(key_id)
                 if aead is None:
-                    raise MissingKeyError(f"master key {key_id!r} is not configured")
+                    aead = self._aead(key_id)
                 out.append(aead.decrypt(blob[:_NONCE], blob[_NONCE:], aad))
         except InvalidTag:
             raise DecryptionFailed("a wrapped key did not authenticate") from None

@@ -8,11 +8,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from dualid.consent._engine import _EVENT_ID, _HOST_ID
 from dualid.fastapi import API_VERSION
 from dualid.fastapi._schemas import EVENT_ID_PATTERN, HOST_ID_PATTERN, FieldName
 from dualid.fastapi.openapi import openapi_document, render
 from dualid.models import DataField
+
+from .conftest import ANA, BISTRO, TestClient, World, host_headers, state, user_headers
+from .test_host_routes import assert_problem
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMITTED = ROOT / "docs" / "openapi.json"
@@ -80,13 +85,13 @@ def test_every_route_is_documented_with_its_failures() -> None:
     for path, ops in doc["paths"].items():
         for method, op in ops.items():
             responses = op["responses"]
-            assert {"401", "422", "500", "503"} <= set(responses), (method, path)
+            assert {"400", "401", "422", "500", "503"} <= set(responses), (method, path)
             for status, response in responses.items():
                 if status.startswith(("4", "5")):
                     assert response["content"]["application/json"]["schema"] == problem
                     assert response["description"]
             if "requestBody" in op:
-                assert "413" in responses
+                assert {"400", "413"} <= set(responses), (method, path)
             assert op["operationId"]
             assert "HTTPValidationError" not in json.dumps(op)
 
@@ -113,3 +118,35 @@ def test_patterns_match_the_sdk() -> None:
     assert f"^{_EVENT_ID.pattern}$" == EVENT_ID_PATTERN
     assert [f.value for f in FieldName] == [d.alias for d in DataField]
     assert re.fullmatch(HOST_ID_PATTERN[1:-1], "bistro-7")
+
+
+BODY_ROUTES = [
+    (method, path)
+    for path, ops in openapi_document()["paths"].items()
+    for method, op in ops.items()
+    if "requestBody" in op
+]
+
+
+def test_the_routes_that_take_a_body() -> None:
+    assert sorted(BODY_ROUTES) == [
+        ("post", "/v1/me/grants"),
+        ("post", "/v1/me/registrations"),
+        ("put", "/v1/hosts/me/requirements/{event_type}"),
+        ("put", "/v1/me/defaults/{event_type}"),
+        ("put", "/v1/me/profile"),
+    ]
+
+
+@pytest.mark.parametrize(("method", "path"), [*BODY_ROUTES, ("get", "/v1/me/profile")])
+def test_the_documented_400_is_what_a_bad_content_length_gets(
+    client: TestClient, world: World, method: str, path: str
+) -> None:
+    url = path.replace("{event_type}", "reservation")
+    headers = {**host_headers(BISTRO), **user_headers(ANA), "content-length": "2x"}
+    before = state(world.sdk)
+    resp = client.request(method.upper(), url, content=b"{}", headers=headers)
+    assert_problem(resp, 400, "BAD_REQUEST")
+    assert state(world.sdk) == before
+    documented = openapi_document()["paths"][path][method]["responses"]["400"]
+    assert "BAD_REQUEST" in documented["description"]

@@ -111,6 +111,9 @@ def route_class(max_body_bytes: int = DEFAULT_MAX_BODY_BYTES) -> type[ProblemRou
 
 
 _COMMON: Final[Mapping[int, str]] = {
+    # Every route reads the request through _read_bounded, which refuses a bad
+    # Content-Length whatever the method, so 400 is common, not only for bodies.
+    400: "BAD_REQUEST: the request cannot be read at all (an invalid Content-Length).",
     401: "Not authenticated: raised by the application's authentication dependency "
     "(UNAUTHENTICATED), or FORBIDDEN (403).",
     422: "VALIDATION_ERROR: the request does not match this schema (malformed JSON, unknown "

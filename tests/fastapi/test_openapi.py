@@ -65,15 +65,40 @@ def test_committed_openapi_is_current() -> None:
     assert COMMITTED.read_text(encoding="utf-8") == render(current), REGENERATE
 
 
+def _openapi(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "dualid.fastapi.openapi", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
+        check=False,
+    )
+
+
 def test_export_command_checks(tmp_path: Path) -> None:
     out = tmp_path / "openapi.json"
-    cmd = [sys.executable, "-m", "dualid.fastapi.openapi", "--output", str(out)]
-    check = subprocess.run([*cmd, "--check"], capture_output=True, text=True, timeout=120)
-    assert check.returncode == 1
-    assert "python -m dualid.fastapi.openapi" in check.stderr
-    assert subprocess.run(cmd, capture_output=True, timeout=120).returncode == 0
-    assert subprocess.run([*cmd, "--check"], capture_output=True, timeout=120).returncode == 0
+    assert _openapi("--output", str(out)).returncode == 0
+    assert _openapi("--output", str(out), "--check").returncode == 0
     assert json.loads(out.read_text()) == json.loads(COMMITTED.read_text())
+    out.write_text(out.read_text().replace('"title"', '"Title"', 1))
+    stale = _openapi("--check", str(out))
+    assert stale.returncode == 1
+    assert f"out of date: run python -m dualid.fastapi.openapi {out}" in stale.stderr
+
+
+def test_check_takes_the_path_and_a_missing_file_is_not_out_of_date(tmp_path: Path) -> None:
+    # Outside the repository root the default docs/openapi.json is not there: say so.
+    missing = _openapi("--check", cwd=tmp_path)
+    assert missing.returncode == 2
+    assert "no OpenAPI document at docs/openapi.json" in missing.stderr
+    assert "out of date" not in missing.stderr
+    assert not (tmp_path / "docs").exists()  # --check writes nothing
+    assert _openapi("--check", str(COMMITTED), cwd=tmp_path).returncode == 0
+    assert _openapi("--check", cwd=ROOT).returncode == 0  # the default, from the root
+    written = _openapi(str(tmp_path / "api.json"), cwd=tmp_path)
+    assert written.returncode == 0
+    assert (tmp_path / "api.json").read_text() == COMMITTED.read_text()
 
 
 def test_every_route_is_documented_with_its_failures() -> None:

@@ -1,9 +1,11 @@
 """The reference OpenAPI document of the HTTP API, and the command that exports it.
 
-``python -m dualid.fastapi.openapi`` writes ``docs/openapi.json``;
-``python -m dualid.fastapi.openapi --check`` exits 1 when the file is out of date. The
-document describes both routers mounted under ``/v1``, with the authentication left to the
-application (shown as two bearer schemes, ``hostAuth`` and ``userAuth``).
+``python -m dualid.fastapi.openapi [PATH]`` writes the document to ``PATH`` (default
+``docs/openapi.json``, relative to the current directory);
+``python -m dualid.fastapi.openapi --check [PATH]`` writes nothing and exits 1 when the file
+differs, 2 when there is no file at ``PATH``. The document describes both routers mounted
+under ``/v1``, with the authentication left to the application (shown as two bearer
+schemes, ``hostAuth`` and ``userAuth``).
 """
 
 from __future__ import annotations
@@ -91,19 +93,44 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m dualid.fastapi.openapi", description=__doc__.splitlines()[0]
     )
-    parser.add_argument("--output", "-o", type=Path, default=DEFAULT_PATH)
     parser.add_argument(
-        "--check", action="store_true", help="exit 1 if the file differs, write nothing"
+        "path",
+        nargs="?",
+        type=Path,
+        metavar="PATH",
+        help=f"the document to write or check (default: {DEFAULT_PATH}, from the current "
+        "directory)",
+    )
+    parser.add_argument(
+        "--output", "-o", type=Path, metavar="PATH", help="the same as PATH (kept for scripts)"
+    )
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 1 if the file differs, 2 if it does not exist",
     )
     args = parser.parse_args(argv)
-    text = render()
-    path: Path = args.output
+    if args.path is not None and args.output is not None and args.path != args.output:
+        parser.error("give the path once: PATH or --output, not two different ones")
+    path: Path = args.path or args.output or DEFAULT_PATH
     if args.check:
-        current = path.read_text(encoding="utf-8") if path.exists() else ""
-        if current != text:
-            print(f"{path} is out of date: run python -m dualid.fastapi.openapi", file=sys.stderr)
+        if not path.is_file():
+            # Not "out of date": most likely the wrong directory, and regenerating there
+            # would write a stray copy.
+            print(
+                f"{parser.prog}: error: no OpenAPI document at {path}: run from the "
+                "repository root or pass its path (--check PATH)",
+                file=sys.stderr,
+            )
+            return 2
+        if path.read_text(encoding="utf-8") != render():
+            print(
+                f"{path} is out of date: run python -m dualid.fastapi.openapi {path}",
+                file=sys.stderr,
+            )
             return 1
         return 0
+    text = render()
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     print(f"wrote {path}")

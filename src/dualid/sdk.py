@@ -295,6 +295,19 @@ class DualId:
     def clock(self) -> Clock:
         return self._rt.clock
 
+    def derive_secret(self, purpose: str) -> bytes:
+        """A stable 32-byte secret for one ``purpose`` of the application (signing CSRF
+        tokens or cookies), derived from this store's root secret: every instance on the
+        same store and master key gets the same bytes, each purpose different ones, and
+        none is a key the SDK uses itself. ``dualid.ui`` signs its CSRF tokens with
+        ``derive_secret("dualid.ui/csrf")``.
+
+        .. versionadded:: 0.2.0
+        """
+        if not isinstance(purpose, str) or not purpose.strip() or len(purpose) > 200:
+            raise InvalidInput("a purpose is a non-empty text of at most 200 characters")
+        return self._rt.derived.application_secret(purpose)
+
     @property
     def store(self) -> Store:
         return self._rt.store

@@ -45,6 +45,10 @@ def test_wheel_installs_and_runs_the_demo(tmp_path: Path) -> None:
     assert "dualid/store/migrations/env.py" in names
     assert "dualid/store/migrations/script.py.mako" in names
     assert "dualid/cli.py" in names
+    # dualid.ui's package data: templates, the stylesheet and the compiled catalogs.
+    assert "dualid/ui/templates/consent.html" in names
+    assert "dualid/ui/static/dualid.css" in names
+    assert "dualid/ui/locale/de/LC_MESSAGES/dualid.mo" in names
 
     venv = tmp_path / "venv"
     _run(sys.executable, "-m", "venv", venv)

@@ -56,6 +56,7 @@ class DerivedKeys:
     blind_index: bytes
     pairwise: bytes
     signing: Ed25519PrivateKey
+    application: bytes
     # The blind-index HMAC with its key already absorbed (bulk lookups hash tens of
     # thousands of userIds).
     _index_mac: _HmacSha256 = field(init=False, repr=False, compare=False)
@@ -69,7 +70,14 @@ class DerivedKeys:
             blind_index=_hkdf(root, "dualid/blind-index/v1"),
             pairwise=_hkdf(root, "dualid/pairwise-ref/v1"),
             signing=Ed25519PrivateKey.from_private_bytes(_hkdf(root, "dualid/receipt-sign/v1")),
+            application=_hkdf(root, "dualid/application/v1"),
         )
+
+    def application_secret(self, purpose: str) -> bytes:
+        """A 32-byte key for one ``purpose`` of the application's (CSRF tokens, say):
+        HMAC-SHA256 under a key of its own, so it is none of the SDK's keys and one
+        purpose's secret tells nothing about another's."""
+        return hmac.new(self.application, purpose.encode(), hashlib.sha256).digest()
 
     def user_index(self, user_id: str) -> bytes:
         """Keyed blind index of a userId (HMAC-SHA256): equality lookups without storing

@@ -207,28 +207,36 @@ def test_failed_sync_turns_synced_into_holdover(servers: Servers, make_clock: Ma
     assert clock.now().status is ClockStatus.SYNCED
 
 
+@pytest.mark.parametrize("drift_ppm", [300.0, -300.0])  # the local oscillator: fast, slow
 def test_drift_is_learned_and_corrected_in_holdover(
-    servers: Servers, make_clock: MakeClock
+    servers: Servers, make_clock: MakeClock, drift_ppm: float
 ) -> None:
-    sim = SimTime(drift_ppm=300.0)  # the local oscillator runs 300 ppm fast
+    sim = SimTime(drift_ppm=drift_ppm)
     server = servers(time_ns=sim.true_ns)
     clock = make_clock([server.address], poll_interval=600, **driven(sim))
     for _ in range(6):
         assert clock.sync().ok
         sim.advance(600)
-    assert clock.sync().ok
+    report = clock.sync()
+    assert report.ok
     drift = clock.drift
     assert drift.learned
     state = clock.state()
-    assert state.frequency_ppm == pytest.approx(300.0, abs=max(5.0, state.skew_ppm))
+    assert state.frequency_ppm == pytest.approx(drift_ppm, abs=max(5.0, state.skew_ppm))
     assert state.skew_ppm < 20
+    # One sign convention (positive = the local clock runs fast) for every view of it.
+    assert drift.freq * 1e6 == pytest.approx(state.frequency_ppm)
+    assert drift.freq * 1e6 == pytest.approx(report.frequency_ppm)
+    assert drift.skew * 1e6 == pytest.approx(state.skew_ppm)
+    assert drift.correction == -drift.freq
+    assert (drift.freq > 0) is (drift_ppm > 0)
     server.stop()
     hours = 2
     sim.advance(hours * 3600)
     reading = clock.now()
     assert reading.status is ClockStatus.HOLDOVER
     err = abs(error_ns(reading, sim.true_ns()))
-    uncorrected = 300e-6 * hours * 3600 * S
+    uncorrected = abs(drift_ppm) * 1e-6 * hours * 3600 * S
     assert err < uncorrected / 20
     assert_contains(reading, sim.true_ns())
     assert reading.uncertainty.total_seconds() * S < uncorrected / 5
@@ -352,8 +360,12 @@ def test_restart_after_a_reboot_is_unsynced_but_monotonic(
     assert first.sync().ok
     freq = first.drift.freq
     assert first.drift.learned
+    assert freq > 0  # SimTime(drift_ppm=100): fast
     last = first.now()
     first.close()
+    # The state file keeps the rate correction under "freq", as files written before
+    # the sign convention was settled do, so they restore with the right sign.
+    assert json.loads(state.read_text())["freq"] == -freq
     sim.wall_error = -30.0  # the new boot's system clock is behind what was issued
     rebooted = SimTime(start_ns=sim.true_ns(), wall_error=-30.0)
     second = make_clock(

@@ -4,10 +4,11 @@ monotonic timeline and a hybrid logical clock.
 The model in one paragraph: the process measures elapsed time with a monotonic clock
 (``CLOCK_BOOTTIME`` on Linux, which keeps counting through suspend). A successful sync
 gives an *anchor*: at monotonic time ``m0`` the true time was ``T0`` within ``B0``. From
-then on ``time(m) = T0 + (m - m0) * (1 + freq)`` where ``freq`` is the learned frequency
-correction, and the bound grows as ``B0 + (skew + |residual| + floor) * (m - m0)``. A
-correction that would move the timeline backwards is slewed (or, if large, held) instead
-of stepped; while it is being worked off, the bound includes it.
+then on ``time(m) = T0 + (m - m0) * (1 - freq)`` where ``freq`` is the learned frequency
+error of the local clock (positive = it runs fast), and the bound grows as
+``B0 + (skew + |residual| + floor) * (m - m0)``. A correction that would move the
+timeline backwards is slewed (or, if large, held) instead of stepped; while it is being
+worked off, the bound includes it.
 """
 
 from __future__ import annotations
@@ -608,7 +609,7 @@ class AtomicClock:
         for idx, srv in enumerate(self._servers):
             if srv.dropped:
                 continue
-            src = srv.filter.best(mono, max_age_ns=max_age, freq=est.freq, skew=est.skew)
+            src = srv.filter.best(mono, max_age_ns=max_age, freq=est.correction, skew=est.skew)
             if src is None:
                 srv.selection = "unreachable"
                 continue
@@ -651,7 +652,7 @@ class AtomicClock:
         tl = _Timeline(
             anchor_mono=mono,
             anchor_true=anchor_true,
-            rate=1.0 + est.freq,
+            rate=1.0 + est.correction,
             bound0=bound0,
             growth=est.skew + est.residual + self._floor,
             wander=est.residual + self._floor,
@@ -697,7 +698,7 @@ class AtomicClock:
             bound=bound,
             step=step,
             slew=slew,
-            frequency_ppm=-est.freq * 1e6,
+            frequency_ppm=est.freq * 1e6,
             skew_ppm=est.skew * 1e6,
             packets_sent=self._packets_sent - sent_before,
             truechimers=chimers,
@@ -839,7 +840,7 @@ class AtomicClock:
             synced_once=tl is not None,
             last_sync=last_sync,
             last_attempt_ok=self._last_attempt_ok,
-            frequency_ppm=-est.freq * 1e6,
+            frequency_ppm=est.freq * 1e6,
             skew_ppm=est.skew * 1e6,
             residual_ppm=est.residual * 1e6,
             frequency_learned=est.learned,
@@ -856,7 +857,9 @@ class AtomicClock:
 
     @property
     def drift(self) -> DriftEstimate:
-        """The current frequency estimate (``freq`` is the correction applied)."""
+        """The learned frequency error: ``freq`` positive when the local clock runs fast,
+        the same sign as :attr:`ClockState.frequency_ppm` (``freq * 1e6``); the correction
+        applied is ``drift.correction``."""
         return self._drift.estimate
 
     # --------------------------------------------------------------- re-timing
@@ -921,7 +924,8 @@ class AtomicClock:
                 "boot_id": self._boot_id,
                 "saved_mono_ns": self._mono(),
                 "saved_wall_ns": self._wall(),
-                "freq": est.freq,
+                # The file keeps the rate correction under "freq", as it always has.
+                "freq": est.correction,
                 "skew": est.skew,
                 "residual": est.residual,
                 "learned": est.learned,
@@ -946,7 +950,7 @@ class AtomicClock:
             mono = self._mono()
             wall = self._wall()
             same_boot = self._same_boot(data, mono, wall)
-            freq = float(data["freq"])
+            freq = -float(data["freq"])  # the file holds the correction
             skew = float(data["skew"])
             learned = bool(data["learned"])
             if abs(freq) > 2 * self._max_drift or not math.isfinite(skew):
@@ -968,7 +972,7 @@ class AtomicClock:
                 tl = _Timeline(
                     anchor_mono=int(raw["anchor_mono"]),
                     anchor_true=int(raw["anchor_true"]),
-                    rate=1.0 + estimate.freq,
+                    rate=1.0 + estimate.correction,
                     bound0=float(raw["bound0"]),
                     growth=estimate.skew + estimate.residual + self._floor,
                     wander=estimate.residual + self._floor,

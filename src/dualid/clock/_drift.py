@@ -5,6 +5,11 @@ Each successful sync gives one point: at local monotonic time ``m`` the true tim
 1 ppm), ``d`` falls by ``f`` per unit of ``m``. A weighted least-squares line through the
 recent points gives ``-f`` as its slope.
 
+Sign convention, the same everywhere dualid shows a frequency (``DriftEstimate.freq``,
+``ClockState.frequency_ppm``, ``SyncReport.frequency_ppm``, ``dualid clock status``):
+**positive means the local clock runs fast**. The correction applied to the timeline is its
+opposite (:attr:`DriftEstimate.correction`).
+
 The frequency's uncertainty (``skew``) is honest, not just statistical: the slope is a
 linear combination ``sum(c_i * d_i)`` of the points, so if each point is off by at most
 ``err_i`` the slope is off by at most ``sum(|c_i| * err_i)``. To that the statistical
@@ -29,16 +34,27 @@ class DriftPoint:
 
 @dataclass(frozen=True, slots=True)
 class DriftEstimate:
-    """``freq``: rate correction, true time advances ``(1 + freq)`` per monotonic unit.
-    ``skew``: bound on the error of ``freq``. ``residual``: how far the newest estimate
-    moved from the previous one (frequency wander). ``learned``: whether ``freq`` comes
-    from measurements (at least two points) rather than a prior."""
+    """The local clock's learned frequency error.
+
+    ``freq``: the error, dimensionless (1e-6 = 1 ppm); **positive = the local clock runs
+    fast** (true time advances ``1 - freq`` per second of the local clock), the sign of
+    ``clock.state().frequency_ppm``, which is ``freq * 1e6``. ``skew``: bound on the error
+    of ``freq``. ``residual``: how far the newest estimate moved from the previous one
+    (frequency wander). ``points``: the syncs it was fitted to. ``learned``: whether
+    ``freq`` comes from measurements (at least two points) rather than a prior.
+    """
 
     freq: float
     skew: float
     residual: float
     points: int
     learned: bool
+
+    @property
+    def correction(self) -> float:
+        """The rate correction the clock applies, ``-freq``: true time advances
+        ``1 + correction`` per monotonic unit."""
+        return -self.freq
 
 
 class FrequencyEstimator:
@@ -112,7 +128,7 @@ class FrequencyEstimator:
                 w * (y - intercept - slope * x) ** 2 for w, x, y in zip(ws, xs, ys, strict=True)
             )
             stat = math.sqrt(ssr / (len(pts) - 2) / sxx)
-        freq = slope * 1e-9
+        freq = -slope * 1e-9  # a clock running fast makes true - local fall
         skew = (worst + stat) * 1e-9
         if skew >= self.max_drift or abs(freq) > 2 * self.max_drift:
             # Not informative yet (or nonsense): keep the prior.

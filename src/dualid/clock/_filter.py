@@ -64,8 +64,9 @@ class ClockFilter:
         skew: float = 0.0,
     ) -> FilteredSource | None:
         """The minimum-delay sample among those at most ``max_age_ns`` old, with its offset
-        carried forward to ``mono_ns`` by the learned frequency ``freq`` and its interval
-        widened by ``(PHI + skew) * age``. As in RFC 5905, "minimum delay" counts a
+        carried forward to ``mono_ns`` by the rate correction ``freq`` (true time advances
+        ``1 + freq`` per monotonic unit: the opposite of the clock's frequency error) and its
+        interval widened by ``(PHI + skew) * age``. As in RFC 5905, "minimum delay" counts a
         sample's age: the delay is compared as ``delay / 2 + (PHI + skew) * age``, so an old
         sample loses to a fresh one unless the fresh one was much more delayed.
         ``None`` when there is no recent sample."""

@@ -156,6 +156,10 @@ def test_attendees_after_revocation(client: TestClient, world: World) -> None:
     shown = [set(i) for i in items]
     assert {"ref", "sharedAt"} in shown  # Ana: still registered, nothing shared
     assert all("Ana Lima" not in str(i) for i in items)
+    # docs/api.md: only `ref` and `"sharedAt": null`; whoever still shares has a time.
+    (withdrawn,) = [i for i in items if set(i) == {"ref", "sharedAt"}]
+    assert withdrawn["sharedAt"] is None
+    assert all(i["sharedAt"] for i in items if i is not withdrawn)
 
 
 def test_attendees_paging_is_stable_and_complete(client: TestClient, world: World) -> None:

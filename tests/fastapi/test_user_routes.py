@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime, timedelta
 
 from starlette.testclient import TestClient
 
-from dualid import DataField, EventType
+from dualid import DataField, DualId, EventType
 from dualid.testing import FakeClock
 
-from .conftest import ANA, BEN, BISTRO, CARA, CLUB, World, agent_ids, host_headers, state
+from .conftest import (
+    ANA,
+    BEN,
+    BISTRO,
+    CARA,
+    CLUB,
+    World,
+    agent_ids,
+    host_headers,
+    make_app,
+    state,
+)
 from .conftest import user_headers as uh
 from .test_host_routes import assert_problem
 
@@ -457,6 +469,33 @@ def test_history_bad_parameters(client: TestClient, world: World) -> None:
         ({"limit": 501}, "VALIDATION_ERROR"),
     ):
         assert_problem(client.get("/v1/me/history", headers=ANA_H, params=params), 422, code)
+
+
+def _cursor(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def test_history_cursor_outside_the_seq_range_is_422_on_both_backends(
+    db_url: str, master_key: str, fake_clock: FakeClock
+) -> None:
+    """Audit seqs are 64-bit: a larger cursor is refused by the router (it used to reach
+    the query: OverflowError on SQLite, StoreError on PostgreSQL, both 500)."""
+    with (
+        DualId.open(db_url, keys=master_key, clock=fake_clock) as sdk,
+        TestClient(make_app(sdk)) as client,
+    ):
+        sdk.identity.agent_for(ANA)
+        for text in ("h" + "9" * 19, f"h{2**63}"):
+            assert_problem(
+                client.get("/v1/me/history", headers=ANA_H, params={"cursor": _cursor(text)}),
+                422,
+                "INVALID_INPUT",
+            )
+        last = client.get(
+            "/v1/me/history", headers=ANA_H, params={"cursor": _cursor(f"h{2**63 - 1}")}
+        )
+        assert last.status_code == 200, last.text
+        assert last.json() == {"items": [], "nextCursor": None}
 
 
 def test_history_shows_support_lookups(client: TestClient, world: World) -> None:

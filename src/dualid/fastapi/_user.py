@@ -50,6 +50,8 @@ from ._schemas import (
 __all__ = ["user_router"]
 
 HISTORY_LIMIT_MAX = 500
+# Audit seqs are BIGINT: a cursor past this names no entry and would overflow the query.
+_SEQ_MAX = 2**63 - 1
 _AGENT_ID = re.compile(r"agt_[a-z2-7]{8,}")
 
 
@@ -89,9 +91,10 @@ def _decode_cursor(cursor: str) -> int:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
     except (binascii.Error, ValueError):
         raw = ""
-    if not raw.startswith("h") or not raw[1:].isdigit() or len(raw) > 20:
+    digits = raw[1:]
+    if not raw.startswith("h") or not digits.isdigit() or len(raw) > 20 or int(digits) > _SEQ_MAX:
         raise ProblemError(422, ErrorCode.INVALID_INPUT, "invalid cursor")
-    return int(raw[1:])
+    return int(digits)
 
 
 def _scrub(value: Any) -> Any:

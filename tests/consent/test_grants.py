@@ -137,6 +137,16 @@ def test_expiry_counts_clock_uncertainty_against_sharing(world):
     assert _emails(sdk, world.host, "res-1") == [None]
     assert sdk.consent.get(grant.id).state is GrantState.EXPIRED
     assert sdk.consent.explain(world.ana, world.host, "res-1", "email").reason == "expired"
+    # An expired grant has ended: revoking it is refused like a second revoke and writes
+    # nothing (it used to be marked revoked).
+    before = snapshot(sdk)
+    with pytest.raises(GrantNotActive, match="expired") as caught:
+        sdk.consent.revoke(grant.id)
+    assert caught.value.details == {"state": "expired"}
+    with pytest.raises(UnknownGrant):  # another person's: no state revealed
+        sdk.consent.revoke(grant.id, agent_id=world.bo)
+    assert snapshot(sdk) == before
+    assert sdk.consent.get(grant.id).revoked_at is None
     # the copy is still there until purged, then gone
     assert sdk.consent.purge_expired() == 1
     assert sdk.consent.purge_expired() == 0

@@ -347,18 +347,21 @@ class ConsentMachine(RuleBasedStateMachine):
                 self.agents[person], host, fields={bad, NAME}, event_type=etype, purpose="p"
             )
 
-    @precondition(lambda self: any(not g.revoked for g in self.model.grants))
+    @precondition(lambda self: any(Model.active(g, self.now()) for g in self.model.grants))
     @rule(data=st.data())
     def revoke(self, data):
-        g = data.draw(st.sampled_from([g for g in self.model.grants if not g.revoked]))
+        now = self.now()
+        g = data.draw(st.sampled_from([g for g in self.model.grants if Model.active(g, now)]))
         self.sdk.consent.revoke(g.id)
         g.revoked = True
-        self.model.prune(g.person, g.host, self.now())
+        self.model.prune(g.person, g.host, now)
 
-    @precondition(lambda self: any(g.revoked for g in self.model.grants))
+    @precondition(lambda self: any(not Model.active(g, self.now()) for g in self.model.grants))
     @rule(data=st.data())
-    def revoke_again_is_refused(self, data):
-        g = data.draw(st.sampled_from([g for g in self.model.grants if g.revoked]))
+    def revoke_an_ended_grant_is_refused(self, data):
+        """Revoked or expired: only an active grant can be revoked."""
+        now = self.now()
+        g = data.draw(st.sampled_from([g for g in self.model.grants if not Model.active(g, now)]))
         with pytest.raises(GrantNotActive):
             self.sdk.consent.revoke(g.id)
 

@@ -316,6 +316,21 @@ def test_host_wide_grant_with_expiry(
     assert all(i["purpose"] != "newsletter" for i in sharing)
 
 
+def test_revoking_an_expired_grant_is_409_grant_not_active(
+    client: TestClient, world: World, fake_clock: FakeClock
+) -> None:
+    expires = (fake_clock.now().time + timedelta(hours=1)).isoformat()
+    body = {"hostId": CLUB, "fields": ["email"], "purpose": "newsletter", "expiresAt": expires}
+    grant = client.post("/v1/me/grants", headers=ANA_H, json=body).json()
+    fake_clock.advance(timedelta(hours=2))
+    before = state(world.sdk)
+    problem = assert_problem(
+        client.delete(f"/v1/me/grants/{grant['id']}", headers=ANA_H), 409, "GRANT_NOT_ACTIVE"
+    )
+    assert "expired" in str(problem["detail"])
+    assert state(world.sdk) == before
+
+
 def test_grant_errors(client: TestClient, world: World) -> None:
     before = state(world.sdk)
     base = {"hostId": BISTRO, "fields": ["email"], "purpose": "p"}

@@ -184,7 +184,14 @@ class Consent:
     def revoke(self, grant_id: str, *, agent_id: str | None = None) -> Grant:
         """Withdraw one grant, now: the host stops receiving its fields and the shared
         copies no other active grant covers are deleted. With ``agent_id``, the grant must
-        belong to that person (else :class:`~dualid.errors.UnknownGrant`)."""
+        belong to that person (else :class:`~dualid.errors.UnknownGrant`).
+
+        Only an active grant can be revoked: one already revoked, or expired (by the rule
+        of the host view: its ``expires_at`` is not after the clock's ``latest``), raises
+        :class:`~dualid.errors.GrantNotActive` and nothing is written. An expired grant has
+        ended already; the copies only it covered are invisible to the host and
+        :meth:`purge_expired` deletes them.
+        """
         with self._rt.write() as tx:
             owner = self._grant_row(tx.conn, grant_id).agent_id
             if agent_id is not None and owner != agent_id:
@@ -194,8 +201,11 @@ class Consent:
             if not lock_agent(tx.conn, owner):
                 raise UnknownGrant("no such grant")  # erased meanwhile
             row = self._grant_row(tx.conn, grant_id)
-            if row.revoked_at is not None:
-                raise GrantNotActive("the grant is already revoked")
+            state = grant_state(row, tx.now.latest)
+            if state is GrantState.REVOKED:
+                raise GrantNotActive("the grant is already revoked", state=state.value)
+            if state is GrantState.EXPIRED:
+                raise GrantNotActive("the grant has expired", state=state.value)
             self._revoke_rows(tx, row.agent_id, row.host_id, [row])
             return dataclasses.replace(
                 grant_view(row, tx.now.latest), revoked_at=tx.now.time, state=GrantState.REVOKED

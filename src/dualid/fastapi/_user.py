@@ -362,7 +362,7 @@ def user_router(
         responses=problem_responses(
             {
                 404: "UNKNOWN_GRANT: no such grant of this person.",
-                409: "GRANT_NOT_ACTIVE: already revoked.",
+                409: "GRANT_NOT_ACTIVE: already revoked, or expired.",
             }
         ),
     )

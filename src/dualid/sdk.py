@@ -197,10 +197,13 @@ class DualId:
         self._owned_clock = owned_clock
         core = ConsentCore(rt)
         self.identity = Identity(rt)
-        self.profiles = Profiles(rt)
+        # The *_user methods create a first-time person's agent inside their own write,
+        # so a refused call provisions nothing.
+        agent_in = self.identity.agent_in
+        self.profiles = Profiles(rt, agent_in)
         self.hosts = Hosts(rt, core)
-        self.events = Events(rt, core, self.identity.agent_in)
-        self.consent = Consent(rt, core, controller)
+        self.events = Events(rt, core, agent_in)
+        self.consent = Consent(rt, core, controller, agent_in)
         self.audit = AuditLog(rt)
         self.keys = Keys(rt)
         self._closed = False

@@ -106,6 +106,64 @@ def test_grant_bad_input_changes_nothing(mworld, kwargs, error):
     assert snapshot(sdk) == before
 
 
+def _grant_user(sdk, user_id, **kwargs):
+    args = {"host_id": "bistro-7", "fields": {"email"}, "purpose": "newsletter", **kwargs}
+    return sdk.consent.grant_user(user_id, args.pop("host_id"), **args)
+
+
+def _set_default_user(sdk, user_id, **kwargs):
+    args = {"event_type": "reservation", "fields": {"name"}, **kwargs}
+    sdk.consent.set_default_user(user_id, args.pop("event_type"), args.pop("fields"), **args)
+
+
+@pytest.mark.parametrize(
+    ("twin", "refusals"),
+    [
+        (
+            _grant_user,
+            [
+                ({"host_id": "nope"}, UnknownHost),
+                ({"event_id": "res-1"}, UnknownRegistration),
+                ({"fields": {"company_affiliation"}}, FieldNotRequested),
+                ({"event_type": "club_event"}, FieldNotRequested),
+                ({"expires_at": datetime(2020, 1, 1, tzinfo=UTC)}, InvalidExpiry),
+                ({"purpose": ""}, InvalidInput),
+            ],
+        ),
+        (
+            _set_default_user,
+            [
+                ({"host_id": "nope"}, UnknownHost),
+                ({"event_type": "gala"}, InvalidInput),
+                ({"fields": {"shoe_size"}}, InvalidInput),
+            ],
+        ),
+    ],
+    ids=["grant_user", "set_default_user"],
+)
+def test_user_twins_provision_nothing_when_refused(mworld, twin, refusals):
+    """grant_user and set_default_user create a first-time person's agent in their own
+    transaction: a refusal leaves no agent, key, sealed userId or audit entry."""
+    sdk = mworld.sdk
+    before = snapshot(sdk)
+    for kwargs, error in refusals:
+        with pytest.raises(error):
+            twin(sdk, "user-new", **kwargs)
+        with pytest.raises(InvalidInput):
+            twin(sdk, "", **kwargs)
+    assert snapshot(sdk) == before
+    assert sdk.identity.lookup("user-new") is None
+    twin(sdk, "user-new")
+    agent = sdk.identity.lookup("user-new")
+    assert agent is not None
+    actions = [e.action for e in sdk.consent.history(agent)]
+    assert actions[0] == "agent.created"
+    assert actions[1] in ("consent.granted", "consent.default_set")
+    twin(sdk, "user-ana")  # an existing person keeps their agentId
+    assert sdk.identity.lookup("user-ana") == mworld.ana
+    assert len(sdk.consent.history(mworld.ana)) > 1
+
+
 def test_expiry_within_clock_uncertainty_is_refused(mworld):
     sdk = mworld.sdk
     clock = sdk.clock

@@ -17,7 +17,6 @@ from .conftest import (
     CARA,
     CLUB,
     World,
-    agent_ids,
     host_headers,
     make_app,
     state,
@@ -233,31 +232,6 @@ def test_register_errors(client: TestClient, world: World) -> None:
     )
     assert problem["fields"] == ["phoneNumber"]
     assert state(world.sdk) == before
-
-
-def test_refused_first_request_provisions_no_agent(client: TestClient, world: World) -> None:
-    before = agent_ids(world.sdk)
-    reg = {"hostId": BISTRO, "eventType": "reservation", "eventId": "res-7"}
-    refused_by_consent_rules = {**reg, "share": ["name"]}  # the host requires more
-    for body in (
-        {**reg, "hostId": "ghost"},
-        {**reg, "eventType": "x"},
-        {},
-        refused_by_consent_rules,
-    ):
-        resp = client.post("/v1/me/registrations", headers=CARA_H, json=body)
-        assert 400 <= resp.status_code < 500
-    resp = client.post(
-        "/v1/me/grants",
-        headers=CARA_H,
-        json={"hostId": "ghost", "fields": ["name"], "purpose": "p"},
-    )
-    assert resp.status_code == 404
-    resp = client.put(
-        "/v1/me/defaults/reservation", headers=CARA_H, json={"fields": [], "hostId": "ghost"}
-    )
-    assert resp.status_code == 404
-    assert agent_ids(world.sdk) == before
 
 
 # -- grants --------------------------------------------------------------------------------------

@@ -121,6 +121,26 @@ def test_birthday_in_the_future_per_the_sdk_clock(sdk: DualId, clock: FakeClock)
     sdk.profiles.put(agent, EventUserData(birthday=today + timedelta(days=30)))
 
 
+def test_put_user_creates_the_agent_with_the_profile_only(sdk: DualId) -> None:
+    before = snapshot(sdk)
+    with pytest.raises(InvalidInput):
+        sdk.profiles.put_user("user-1", {"name": "Ana"})  # type: ignore[arg-type]
+    with pytest.raises(InvalidInput):
+        sdk.profiles.put_user("", EventUserData(name="Ana"))
+    assert snapshot(sdk) == before
+    sdk.profiles.put_user("user-1", EventUserData(name="Ana"))
+    agent = sdk.identity.lookup("user-1")
+    assert agent is not None
+    assert sdk.profiles.get(agent) == EventUserData(name="Ana")
+    assert [e.action for e in sdk.audit.entries(subject=agent)] == [
+        "agent.created",
+        "profile.updated",
+    ]
+    sdk.profiles.put_user("user-1", EventUserData(name="Ana Lima"))  # the same person
+    assert sdk.identity.lookup("user-1") == agent
+    assert sdk.profiles.get(agent) == EventUserData(name="Ana Lima")
+
+
 def test_unknown_and_bad_agents(sdk: DualId) -> None:
     with pytest.raises(UnknownAgent):
         sdk.profiles.get("agt_unknown")

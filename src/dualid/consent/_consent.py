@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -55,10 +55,17 @@ class Consent:
     >>> sdk.consent.revoke(g.id)                                              # doctest: +SKIP
     """
 
-    def __init__(self, rt: Runtime, core: ConsentCore, controller: str) -> None:
+    def __init__(
+        self,
+        rt: Runtime,
+        core: ConsentCore,
+        controller: str,
+        agent_in: Callable[[Tx, str], str],
+    ) -> None:
         self._rt = rt
         self._core = core
         self._controller = controller
+        self._agent_in = agent_in
 
     # -- grants ----------------------------------------------------------------------------
     @retrying
@@ -82,83 +89,109 @@ class Consent:
         (:class:`~dualid.errors.FieldNotRequested`).
         """
         check_agent_id(agent_id)
-        check_host_id(host_id)
-        granted = parse_fields(fields)
-        if not granted:
-            raise InvalidInput("a grant needs at least one field")
-        if event_id is not None:
-            check_event_id(event_id)
-        etype = parse_event_type(event_type) if event_type is not None else None
-        why = check_purpose(purpose)
+        terms = _grant_terms(host_id, fields, event_id, event_type, purpose)
         with self._rt.write() as tx:
-            conn = tx.conn
-            self._core.lock_agent(conn, agent_id)
-            self._core.host(conn, host_id)
-            if expires_at is not None:
-                _check_expiry(expires_at, tx)
-            requirements = self._core.requirements(conn, host_id)
-            if event_id is not None:
-                regs = [self._core.one_registration(conn, agent_id, host_id, event_id)]
-                if etype is not None and etype != regs[0].event_type:
-                    raise InvalidInput("event_type does not match the registration")
-                etype = regs[0].event_type
+            return self._grant_in(tx, agent_id, *terms, expires_at)
+
+    @retrying
+    def grant_user(
+        self,
+        user_id: str,
+        host_id: str,
+        *,
+        fields: Iterable[DataField | str],
+        event_id: str | None = None,
+        event_type: EventType | str | None = None,
+        purpose: str,
+        expires_at: datetime | None = None,
+    ) -> Grant:
+        """:meth:`grant` for a platform userId: the agentId is looked up, or created in
+        the grant's own transaction, so a refused grant provisions nothing (the HTTP API's
+        ``POST /me/grants`` uses it).
+
+        .. versionadded:: 0.2.0
+        """
+        terms = _grant_terms(host_id, fields, event_id, event_type, purpose)
+        with self._rt.write() as tx:
+            return self._grant_in(tx, self._agent_in(tx, user_id), *terms, expires_at)
+
+    def _grant_in(
+        self,
+        tx: Tx,
+        agent_id: str,
+        host_id: str,
+        granted: frozenset[DataField],
+        event_id: str | None,
+        etype: EventType | None,
+        why: str,
+        expires_at: datetime | None,
+    ) -> Grant:
+        conn = tx.conn
+        self._core.lock_agent(conn, agent_id)
+        self._core.host(conn, host_id)
+        if expires_at is not None:
+            _check_expiry(expires_at, tx)
+        requirements = self._core.requirements(conn, host_id)
+        if event_id is not None:
+            regs = [self._core.one_registration(conn, agent_id, host_id, event_id)]
+            if etype is not None and etype != regs[0].event_type:
+                raise InvalidInput("event_type does not match the registration")
+            etype = regs[0].event_type
+            declared = requirements[etype].declared if etype in requirements else frozenset()
+        else:
+            # The registrations this host-wide grant applies to (the P2 rule).
+            kind = etype.value if etype is not None else None
+            regs = [
+                r
+                for r in self._core.registrations_of(conn, agent_id, host_id)
+                if rules.applies(None, kind, r.event_id, r.event_type.value)
+            ]
+            if etype is not None:
                 declared = requirements[etype].declared if etype in requirements else frozenset()
             else:
-                # The registrations this host-wide grant applies to (the P2 rule).
-                kind = etype.value if etype is not None else None
-                regs = [
-                    r
-                    for r in self._core.registrations_of(conn, agent_id, host_id)
-                    if rules.applies(None, kind, r.event_id, r.event_type.value)
-                ]
-                if etype is not None:
-                    declared = (
-                        requirements[etype].declared if etype in requirements else frozenset()
-                    )
-                else:
-                    declared = frozenset(f for r in requirements.values() for f in r.declared)
-            undeclared = granted - declared
-            if undeclared:
-                raise FieldNotRequested(
-                    "the host did not ask for these fields", fields=[f.value for f in undeclared]
-                )
-            grant_id = self._core.insert_grant(
-                tx,
-                agent_id,
-                host_id,
-                fields=granted,
-                event_id=event_id,
-                event_type=etype,
-                purpose=why,
-                expires_at=expires_at,
+                declared = frozenset(f for r in requirements.values() for f in r.declared)
+        undeclared = granted - declared
+        if undeclared:
+            raise FieldNotRequested(
+                "the host did not ask for these fields", fields=[f.value for f in undeclared]
             )
-            self._core.fill(tx, agent_id, regs, granted, requirements=requirements)
-            audit.append(
-                conn,
-                tx.now,
-                "consent.granted",
-                subject=agent_id,
-                host_id=host_id,
-                details={
-                    "grant_id": grant_id,
-                    "event_id": event_id,
-                    "event_type": etype.value if etype is not None else None,
-                    "fields": sorted(f.value for f in granted),
-                    "expires_at": expires_at.isoformat() if expires_at else None,
-                },
-            )
-            return Grant(
-                id=grant_id,
-                host_id=host_id,
-                fields=granted,
-                event_id=event_id,
-                event_type=etype,
-                purpose=why,
-                created_at=tx.now.time,
-                expires_at=expires_at,
-                revoked_at=None,
-                state=GrantState.ACTIVE,
-            )
+        grant_id = self._core.insert_grant(
+            tx,
+            agent_id,
+            host_id,
+            fields=granted,
+            event_id=event_id,
+            event_type=etype,
+            purpose=why,
+            expires_at=expires_at,
+        )
+        self._core.fill(tx, agent_id, regs, granted, requirements=requirements)
+        audit.append(
+            conn,
+            tx.now,
+            "consent.granted",
+            subject=agent_id,
+            host_id=host_id,
+            details={
+                "grant_id": grant_id,
+                "event_id": event_id,
+                "event_type": etype.value if etype is not None else None,
+                "fields": sorted(f.value for f in granted),
+                "expires_at": expires_at.isoformat() if expires_at else None,
+            },
+        )
+        return Grant(
+            id=grant_id,
+            host_id=host_id,
+            fields=granted,
+            event_id=event_id,
+            event_type=etype,
+            purpose=why,
+            created_at=tx.now.time,
+            expires_at=expires_at,
+            revoked_at=None,
+            state=GrantState.ACTIVE,
+        )
 
     def get(self, grant_id: str) -> Grant:
         """A grant by id, with its current state."""
@@ -313,25 +346,51 @@ class Consent:
         ``share=None``; with ``host_id``, a preference for that host only, which takes
         precedence over the per-event-type default. An empty set shares nothing."""
         check_agent_id(agent_id)
-        etype = parse_event_type(event_type)
-        chosen = parse_fields(fields)
-        if host_id is not None:
-            check_host_id(host_id)
+        choice = _default_choice(event_type, fields, host_id)
         with self._rt.write() as tx:
-            self._core.lock_agent(tx.conn, agent_id)
-            if host_id is not None:
-                self._core.host(tx.conn, host_id)
-            store.put_default(
-                tx.conn, agent_id, etype.value, host_id or "", encode_fields(chosen), tx.now.time
-            )
-            audit.append(
-                tx.conn,
-                tx.now,
-                "consent.default_set",
-                subject=agent_id,
-                host_id=host_id,
-                details={"event_type": etype.value, "fields": sorted(f.value for f in chosen)},
-            )
+            self._set_default_in(tx, agent_id, *choice)
+
+    @retrying
+    def set_default_user(
+        self,
+        user_id: str,
+        event_type: EventType | str,
+        fields: Iterable[DataField | str],
+        *,
+        host_id: str | None = None,
+    ) -> None:
+        """:meth:`set_default` for a platform userId: the agentId is looked up, or created
+        in the same transaction, so a refused call provisions nothing (the HTTP API's
+        ``PUT /me/defaults/{event_type}`` uses it).
+
+        .. versionadded:: 0.2.0
+        """
+        choice = _default_choice(event_type, fields, host_id)
+        with self._rt.write() as tx:
+            self._set_default_in(tx, self._agent_in(tx, user_id), *choice)
+
+    def _set_default_in(
+        self,
+        tx: Tx,
+        agent_id: str,
+        etype: EventType,
+        chosen: frozenset[DataField],
+        host_id: str | None,
+    ) -> None:
+        self._core.lock_agent(tx.conn, agent_id)
+        if host_id is not None:
+            self._core.host(tx.conn, host_id)
+        store.put_default(
+            tx.conn, agent_id, etype.value, host_id or "", encode_fields(chosen), tx.now.time
+        )
+        audit.append(
+            tx.conn,
+            tx.now,
+            "consent.default_set",
+            subject=agent_id,
+            host_id=host_id,
+            details={"event_type": etype.value, "fields": sorted(f.value for f in chosen)},
+        )
 
     def defaults(self, agent_id: str) -> dict[tuple[EventType, str | None], frozenset[DataField]]:
         """``{(event_type, host_id or None): fields}``."""
@@ -482,3 +541,32 @@ class Consent:
             )
             .decode()
         )
+
+
+def _grant_terms(
+    host_id: str,
+    fields: Iterable[DataField | str],
+    event_id: str | None,
+    event_type: EventType | str | None,
+    purpose: str,
+) -> tuple[str, frozenset[DataField], str | None, EventType | None, str]:
+    """Validate a grant's arguments before any transaction opens."""
+    check_host_id(host_id)
+    granted = parse_fields(fields)
+    if not granted:
+        raise InvalidInput("a grant needs at least one field")
+    if event_id is not None:
+        check_event_id(event_id)
+    etype = parse_event_type(event_type) if event_type is not None else None
+    return host_id, granted, event_id, etype, check_purpose(purpose)
+
+
+def _default_choice(
+    event_type: EventType | str, fields: Iterable[DataField | str], host_id: str | None
+) -> tuple[EventType, frozenset[DataField], str | None]:
+    """Validate a default's arguments before any transaction opens."""
+    etype = parse_event_type(event_type)
+    chosen = parse_fields(fields)
+    if host_id is not None:
+        check_host_id(host_id)
+    return etype, chosen, host_id

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Path, Query, Response
 from pydantic import ValidationError
 
 from dualid import consent
-from dualid.errors import InvalidField, UnknownAgent, UnknownGrant, UnknownRegistration
+from dualid.errors import UnknownAgent, UnknownGrant, UnknownRegistration
 from dualid.models import DataField, EventType, EventUserData
 from dualid.sdk import EXPORT_FORMAT, DualId
 
@@ -58,18 +58,13 @@ _AGENT_ID = re.compile(r"agt_[a-z2-7]{8,}")
 class _Person:
     """The caller: their userId and, once they have one, their agentId.
 
-    The agentId is created only inside an endpoint that writes, after the request has
-    been validated, so a refused request never provisions one (P9)."""
+    Routes never create the agentId themselves: a write that may be a person's first
+    calls the SDK's ``*_user`` method, which creates it inside the write's own
+    transaction, so a refused request provisions nothing (P9)."""
 
     def __init__(self, sdk: DualId, user_id: str) -> None:
-        self._sdk = sdk
         self.user_id = user_id
         self.agent_id = sdk.identity.lookup(user_id)
-
-    def ensure(self) -> str:
-        if self.agent_id is None:
-            self.agent_id = self._sdk.identity.agent_for(self.user_id)
-        return self.agent_id
 
 
 def _user_data(body: Profile) -> EventUserData:
@@ -205,11 +200,7 @@ def user_router(
     )
     def put_profile(person: Caller, body: Profile) -> Profile:
         data = _user_data(body)
-        # The SDK checks this too, but only once the agentId exists; a refused first
-        # request must not provision one.
-        if data.birthday is not None and data.birthday > sdk.clock.now().latest.date():
-            raise InvalidField("birthday is in the future", field="birthday")
-        sdk.profiles.put(person.ensure(), data)
+        sdk.profiles.put_user(person.user_id, data)
         return Profile.of(data)
 
     # -- what is shared ----------------------------------------------------------------------
@@ -245,8 +236,6 @@ def user_router(
     )
     def create_registration(person: Caller, body: RegistrationRequest) -> Registration:
         data = _user_data(body.data) if body.data is not None else None
-        # register_user creates a first-time person's agentId in the registration's own
-        # transaction: a refused registration provisions nothing.
         reg = sdk.events.register_user(
             person.user_id,
             body.host_id,
@@ -342,9 +331,8 @@ def user_router(
         ),
     )
     def create_grant(person: Caller, body: GrantRequest) -> Grant:
-        sdk.hosts.get(body.host_id)
-        grant = sdk.consent.grant(
-            person.ensure(),
+        grant = sdk.consent.grant_user(
+            person.user_id,
             body.host_id,
             fields=data_fields(body.fields),
             event_id=body.event_id,
@@ -456,10 +444,8 @@ def user_router(
         responses=problem_responses({404: "UNKNOWN_HOST: `hostId` names no host."}, body=True),
     )
     def put_default(person: Caller, event_type: EventType, body: DefaultUpdate) -> Default:
-        if body.host_id is not None:
-            sdk.hosts.get(body.host_id)
         fields = data_fields(body.fields)
-        sdk.consent.set_default(person.ensure(), event_type, fields, host_id=body.host_id)
+        sdk.consent.set_default_user(person.user_id, event_type, fields, host_id=body.host_id)
         return Default(event_type=event_type, host_id=body.host_id, fields=field_names(set(fields)))
 
     # -- history ------------------------------------------------------------------------------

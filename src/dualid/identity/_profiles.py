@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import ValidationError
@@ -51,8 +52,9 @@ class Profiles:
     >>> sdk.profiles.put(agent_id, EventUserData(name="Ana"))   # doctest: +SKIP
     """
 
-    def __init__(self, rt: Runtime) -> None:
+    def __init__(self, rt: Runtime, agent_in: Callable[[Tx, str], str]) -> None:
         self._rt = rt
+        self._agent_in = agent_in
 
     @retrying
     def put(self, agent_id: str, data: EventUserData) -> None:
@@ -60,9 +62,22 @@ class Profiles:
         (fields that are None are removed). A birthday after today, per the SDK's clock,
         is rejected."""
         check_agent_id(agent_id)
-        if not isinstance(data, EventUserData):
-            raise InvalidInput("data must be an EventUserData")
+        _check_data(data)
         with self._rt.write() as tx:
+            self._lock(tx, agent_id)
+            self._replace(tx, agent_id, data)
+
+    @retrying
+    def put_user(self, user_id: str, data: EventUserData) -> None:
+        """:meth:`put` for a platform userId: the agentId is looked up, or created in the
+        same transaction, so a refused profile provisions nothing (the HTTP API's
+        ``PUT /me/profile`` uses it).
+
+        .. versionadded:: 0.2.0
+        """
+        _check_data(data)
+        with self._rt.write() as tx:
+            agent_id = self._agent_in(tx, user_id)
             self._lock(tx, agent_id)
             self._replace(tx, agent_id, data)
 
@@ -141,3 +156,8 @@ class Profiles:
             audit.append(
                 tx.conn, tx.now, "profile.deleted", subject=agent_id, details={"rows": removed}
             )
+
+
+def _check_data(data: object) -> None:
+    if not isinstance(data, EventUserData):
+        raise InvalidInput("data must be an EventUserData")

@@ -77,6 +77,13 @@ NO_TRACE: dict[Route, list[Call]] = {
         Call(
             "POST",
             "/me/registrations",
+            {**REG, "share": REG_SHARE, "data": {**REG_DATA, "birthday": "2999-01-01"}},
+            422,
+            "INVALID_FIELD",
+        ),
+        Call(
+            "POST",
+            "/me/registrations",
             {**REG, "share": REG_SHARE, "data": REG_DATA, "expiresAt": PAST},
             422,
             "INVALID_EXPIRY",

@@ -146,6 +146,32 @@ def test_register_with_explicit_share_and_event_data(client: TestClient, world: 
     assert [r["eventId"] for r in regs] == ["res-9"]
 
 
+def test_register_refuses_a_future_birthday_in_event_data(client: TestClient, world: World) -> None:
+    """``data`` meets the profile's rules: the host never sees a birthday after today."""
+    world.sdk.hosts.require(
+        BISTRO,
+        EventType.RESERVATION,
+        required={DataField.NAME},
+        optional={DataField.BIRTHDAY},
+        purpose="table booking",
+    )
+    before = state(world.sdk)
+    body = {
+        "hostId": BISTRO,
+        "eventType": "reservation",
+        "eventId": "res-2",
+        "share": ["name", "birthday"],
+        "data": {"birthday": "2999-01-01"},
+    }
+    problem = assert_problem(
+        client.post("/v1/me/registrations", headers=ANA_H, json=body), 422, "INVALID_FIELD"
+    )
+    assert problem["fields"] == ["birthday"]
+    assert state(world.sdk) == before
+    resp = client.get("/v1/hosts/me/events/res-2/attendees", headers=host_headers(BISTRO))
+    assert_problem(resp, 404, "UNKNOWN_EVENT")
+
+
 def test_register_with_defaults(client: TestClient, world: World) -> None:
     resp = client.put(
         "/v1/me/defaults/reservation", headers=BEN_H, json={"fields": ["name", "phoneNumber"]}

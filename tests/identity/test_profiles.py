@@ -121,6 +121,63 @@ def test_birthday_in_the_future_per_the_sdk_clock(sdk: DualId, clock: FakeClock)
     sdk.profiles.put(agent, EventUserData(birthday=today + timedelta(days=30)))
 
 
+def _put(sdk: DualId, data: EventUserData) -> None:
+    sdk.profiles.put(sdk.identity.agent_for("user-1"), data)
+
+
+def _update(sdk: DualId, data: EventUserData) -> None:
+    sdk.profiles.update(sdk.identity.agent_for("user-1"), birthday=data.birthday)
+
+
+def _put_user(sdk: DualId, data: EventUserData) -> None:
+    sdk.profiles.put_user("user-1", data)
+
+
+def _register(sdk: DualId, data: EventUserData) -> None:
+    agent = sdk.identity.agent_for("user-1")
+    sdk.events.register(agent, "bistro-7", "reservation", "res-1", share={"name"}, data=data)
+
+
+def _register_user(sdk: DualId, data: EventUserData) -> None:
+    sdk.events.register_user(
+        "user-1", "bistro-7", "reservation", "res-1", share={"name"}, data=data
+    )
+
+
+# Every way personal data enters the SDK (the HTTP routes: tests/fastapi/test_provisioning.py).
+PATHS_WITH_PERSONAL_DATA = [_put, _update, _put_user, _register, _register_user]
+
+
+@pytest.mark.parametrize("path", PATHS_WITH_PERSONAL_DATA, ids=lambda p: p.__name__[1:])
+def test_every_path_refuses_a_future_birthday(sdk: DualId, clock: FakeClock, path) -> None:
+    """The model's rules that need the clock hold wherever an EventUserData is accepted,
+    not only in profiles.put: a birthday after today (per the SDK's clock) is refused
+    and nothing is written, a new person is not provisioned."""
+    sdk.hosts.register("bistro-7", kind="business", name="Bistro")
+    sdk.hosts.require("bistro-7", "reservation", required={"name"}, purpose="booking")
+    sdk.identity.agent_for("user-0")  # so a path that creates the person is not the first
+    if path not in (_put_user, _register_user):
+        sdk.identity.agent_for("user-1")
+    tomorrow = clock.now().latest.date() + timedelta(days=1)
+    before = snapshot(sdk)
+    with pytest.raises(InvalidField, match="future") as caught:
+        path(sdk, EventUserData(name="Ana", birthday=tomorrow))
+    assert caught.value.details == {"field": "birthday"}
+    assert snapshot(sdk) == before
+    # today is fine, per the SDK's clock
+    clock.advance(timedelta(days=1))
+    path(sdk, EventUserData(name="Ana", birthday=tomorrow))
+    agent = sdk.identity.lookup("user-1")
+    assert agent is not None
+    if path in (_register, _register_user):
+        (attendee,) = sdk.events.attendees("bistro-7", "res-1")
+        assert attendee.data.name == "Ana"
+    else:
+        stored = sdk.profiles.get(agent)
+        assert stored is not None
+        assert stored.birthday == tomorrow
+
+
 def test_put_user_creates_the_agent_with_the_profile_only(sdk: DualId) -> None:
     before = snapshot(sdk)
     with pytest.raises(InvalidInput):

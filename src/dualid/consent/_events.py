@@ -25,7 +25,7 @@ from dualid.errors import (
     UnknownHost,
 )
 from dualid.identity._agents import check_agent_id
-from dualid.identity._profiles import profile_values
+from dualid.identity._profiles import check_against_clock, profile_values
 from dualid.models import DataField, EventType, EventUserData
 from dualid.store import _events, _grants, _sealed
 from dualid.store import _sql as db
@@ -185,8 +185,10 @@ class Events:
         the consent model docs). Only fields the host declared for the event type can be
         shared. Every required field must be shared and have a value (from ``data`` or
         the profile), or :class:`~dualid.errors.ConsentRequired` names the missing ones
-        and nothing is written. The registration keeps an encrypted snapshot of the shared
-        values and a grant for the event; host-wide grants already given apply too.
+        and nothing is written. ``data`` meets the same rules as a profile (a birthday
+        after today, per the SDK's clock, is :class:`~dualid.errors.InvalidField`). The
+        registration keeps an encrypted snapshot of the shared values and a grant for the
+        event; host-wide grants already given apply too.
         """
         check_agent_id(agent_id)
         args = _registration_args(host_id, event_type, event_id, share, data, purpose)
@@ -235,6 +237,7 @@ class Events:
         self._core.host(conn, host_id)
         if expires_at is not None:
             _check_expiry(expires_at, tx)
+        check_against_clock(overrides, tx.now)  # data= follows the profile rules
         if self._core.registrations_of(conn, agent_id, host_id, event_id):
             raise DuplicateRegistration(
                 "already registered for this event", host_id=host_id, event_id=event_id

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from pydantic import ValidationError
@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from dualid import audit
 from dualid._runtime import Runtime, Tx
 from dualid._vault import load_dek, open_records
+from dualid.clock import ClockReading
 from dualid.crypto._dek import unwrap_dek
 from dualid.crypto._fields import open_rows, sealed_rows
 from dualid.errors import InvalidField, InvalidInput, UnknownAgent
@@ -20,7 +21,13 @@ from dualid.store._sealed import delete_fields, insert_sealed, key_and_record
 
 from ._agents import check_agent_id
 
-__all__ = ["Profiles", "profile_record", "profile_values", "to_user_data"]
+__all__ = [
+    "Profiles",
+    "check_against_clock",
+    "profile_record",
+    "profile_values",
+    "to_user_data",
+]
 
 _FIELD_NAMES = [f.value for f in DataField]
 _EMPTY: dict[str, Any] = dict.fromkeys(EventUserData.model_fields)
@@ -38,6 +45,18 @@ def profile_values(data: EventUserData) -> dict[str, Any]:
         if value is not None:
             out[name] = value
     return out
+
+
+def check_against_clock(values: Mapping[str, Any], now: ClockReading) -> None:
+    """The rules of :class:`EventUserData` that need the SDK's clock, for ``values`` (as
+    :func:`profile_values` gives them) about to be written at ``now``: a birthday is not
+    after today (the date of ``now.latest``, so the clock's uncertainty never refuses a
+    birthday that is today somewhere). The model checks everything that holds at any time;
+    every write that accepts personal data (profiles, registrations' ``data=``) calls this,
+    inside its transaction, so a refusal writes nothing."""
+    birthday = values.get(DataField.BIRTHDAY.value)
+    if birthday is not None and birthday > now.latest.date():
+        raise InvalidField("birthday is in the future", field="birthday")
 
 
 def to_user_data(values: dict[str, Any], **meta: Any) -> EventUserData:
@@ -89,10 +108,9 @@ class Profiles:
 
     def _replace(self, tx: Tx, agent_id: str, data: EventUserData) -> None:
         """Replace the whole profile (one delete, then the new rows), under the lock."""
-        if data.birthday is not None and data.birthday > tx.now.latest.date():
-            raise InvalidField("birthday is in the future", field="birthday")
-        dek = load_dek(tx.conn, self._rt.provider, agent_id)
         values = profile_values(data)
+        check_against_clock(values, tx.now)
+        dek = load_dek(tx.conn, self._rt.provider, agent_id)
         record = profile_record(agent_id)
         delete_fields(tx.conn, record)
         insert_sealed(tx.conn, sealed_rows(dek, agent_id, record, values, tx.now.time))

@@ -469,7 +469,10 @@ def test_defaults_per_event_type(client: TestClient, world: DualId) -> None:
     assert world.consent.defaults(agent_of(world, ANA)) == {
         (EventType.CLUB_EVENT, None): {DataField.EMAIL, DataField.NAME}
     }
-    assert re.search(r'id="default-club-event-email"[^>]*checked', client.get("/privacy/").text)
+    page = client.get("/privacy/").text
+    assert re.search(r'id="default-club-event-email"[^>]*checked', page)
+    assert '<span class="default__type">Club event</span>: Name, Email address' in page
+    assert '<span class="default__type">Reservation</span>: nothing' in page
     before = snapshot(world)
     bad = client.post("/privacy/defaults/club_event", data={"csrf_token": token, "share": ["x"]})
     assert bad.status_code == 400

@@ -732,6 +732,11 @@ def consent_pages(
             {
                 "type": etype.value,
                 "label": views.event_type_label(texts, etype),
+                "chosen": [
+                    views.field_label(texts, f)
+                    for f in DataField
+                    if f in chosen_defaults.get(etype, frozenset())
+                ],
                 "fields": [
                     {
                         "value": f.value,

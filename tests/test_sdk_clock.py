@@ -33,6 +33,26 @@ def test_ntp_servers_env_gives_a_synced_atomic_clock_that_stamps_entries(monkeyp
         assert threads - {t.name for t in threading.enumerate()}
 
 
+def test_ntp_servers_env_takes_commas_and_or_whitespace(monkeypatch):
+    with FakeNtpServer() as a, FakeNtpServer() as b, FakeNtpServer() as c:
+        monkeypatch.setenv("DUALID_NTP_SERVERS", f" {a.address},  {b.address} {c.address}")
+        with DualId.open("sqlite://") as sdk:
+            servers = [s.server for s in sdk.clock.state().servers]
+            assert servers == [a.address, b.address, c.address]
+
+
+def test_a_malformed_ntp_servers_env_is_a_configuration_error_naming_the_entry(monkeypatch):
+    import pytest
+
+    from dualid.errors import ConfigurationError
+
+    for spec, named in [("127.0.0.1:123,,x.example", "empty entry"), ("ok.example -x", "'-x'")]:
+        monkeypatch.setenv("DUALID_NTP_SERVERS", spec)
+        with pytest.raises(ConfigurationError, match="DUALID_NTP_SERVERS") as info:
+            DualId.open("sqlite://")
+        assert named in str(info.value)
+
+
 def test_every_stored_timestamp_comes_from_the_injected_clock():
     clock = FakeClock(start=datetime(2031, 3, 4, 5, 6, 7, tzinfo=UTC))
     with DualId.open("sqlite://", clock=clock) as sdk:

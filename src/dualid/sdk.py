@@ -18,7 +18,7 @@ from dualid import audit
 from dualid._runtime import Runtime
 from dualid._vault import key_usage, load_or_create_secret
 from dualid.audit import AuditLog
-from dualid.clock import AtomicClock, Clock, SystemClock
+from dualid.clock import AtomicClock, Clock, SystemClock, parse_servers
 from dualid.consent import Consent, Events, Hosts
 from dualid.consent._engine import ConsentCore
 from dualid.crypto import DerivedKeys, KeyProvider, LocalKeyProvider
@@ -68,9 +68,13 @@ class ErasureReport:
 def _default_clock(store: Store) -> tuple[Clock, AtomicClock | None]:
     """``DUALID_NTP_SERVERS`` set: an :class:`AtomicClock` syncing in the background (its
     state beside a SQLite file store); otherwise the system clock, honestly UNSYNCED."""
-    servers = [s.strip() for s in os.environ.get(NTP_SERVERS_ENV, "").split(",") if s.strip()]
-    if not servers:
+    spec = os.environ.get(NTP_SERVERS_ENV, "")
+    if not spec.strip():
         return SystemClock(), None
+    try:
+        servers = parse_servers(spec)  # commas and/or whitespace, as `dualid clock status`
+    except ValueError as exc:
+        raise ConfigurationError(f"{NTP_SERVERS_ENV}: {exc}") from None
     state = None
     if store.sqlite_path is not None:
         state = str(store.sqlite_path.with_name(store.sqlite_path.name + ".clock.json"))
@@ -231,7 +235,8 @@ class DualId:
         omitted, ``DUALID_MASTER_KEY``, then (SQLite file only) a 0600 key file beside the
         database, then (in memory only) a random key. ``clock``: any
         :class:`~dualid.clock.Clock`; by default an :class:`~dualid.clock.AtomicClock` on
-        the servers in ``DUALID_NTP_SERVERS`` (comma-separated ``host[:port]``, synced in
+        the servers in ``DUALID_NTP_SERVERS`` (``host[:port]`` separated by commas or
+        whitespace; a malformed entry is a ``ConfigurationError`` naming it; synced in
         the background and stopped by :meth:`close`), else :class:`~dualid.clock.SystemClock`.
         ``controller``: the data controller named in consent receipts. ``migrate=False``
         leaves the schema alone (when a deploy step runs ``dualid db upgrade``) and raises

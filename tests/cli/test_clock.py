@@ -62,6 +62,43 @@ def test_status_bad_server_is_a_clear_error(cli: Run) -> None:
     assert result.stderr.startswith("dualid: error:")
 
 
+@pytest.mark.parametrize("separator", [",", ", ", " ", "\t", " , "])
+def test_status_servers_separated_by_commas_and_or_whitespace(cli: Run, separator: str) -> None:
+    with FakeNtpServer() as a, FakeNtpServer() as b:
+        addresses = [a.address, b.address]
+        listed = separator.join(addresses)
+        by_option = cli("clock", "status", "--servers", listed, "--json")
+        by_env = cli("clock", "status", "--json", env={"DUALID_NTP_SERVERS": listed})
+    for result in (by_option, by_env):
+        assert result.exit_code == 0, result.output
+        servers = json.loads(result.stdout)["state"]["servers"]
+        assert [s["server"] for s in servers] == addresses
+
+
+@pytest.mark.parametrize(
+    ("servers", "named"),
+    [
+        ("127.0.0.1:123,,127.0.0.1:124", "empty entry (number 2)"),
+        ("127.0.0.1:123, -bad.example", "bad server address '-bad.example'"),
+        ("127.0.0.1:123 127.0.0.1:99999", "bad port in server address '127.0.0.1:99999'"),
+        ("127.0.0.1:123 host:1:2", "bad server address 'host:1:2'"),
+        ("", "no NTP server given"),
+        (" , ", "empty entry"),
+    ],
+)
+def test_status_malformed_servers_are_one_line_naming_the_entry(
+    dualid: Run, servers: str, named: str
+) -> None:
+    # Never a silent fall back to the public pool, never a sync attempt.
+    result = dualid("clock", "status", "--servers", servers, "--timeout", "0.05")
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("dualid: error: --servers")
+    assert named in line
+    assert line.endswith("[INVALID_INPUT]")
+
+
 # ------------------------------------------------------------------------ clock-audit
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import pytest
+
 from dualid.cli import MISSING_EXTRA
 
 from .conftest import Run, subprocess_env
@@ -16,6 +18,45 @@ def test_help_lists_every_command(dualid: Run) -> None:
     commands = ("demo", "db", "migrate-ids", "keys", "audit", "consent", "clock", "clock-audit")
     for command in commands:
         assert command in result.stdout
+
+
+def test_version(dualid: Run) -> None:
+    import importlib.metadata
+
+    import dualid as package
+
+    result = dualid("--version")
+    assert result.exit_code == 0, result.output
+    assert result.stdout == f"dualid {package.__version__}\n"
+    assert package.__version__ == importlib.metadata.version("dualid")
+
+
+@pytest.mark.parametrize("command", [[], ["keys"], ["clock", "status"], ["audit"], ["db"]])
+def test_help_reflows_to_the_terminal_width(cli: Run, command: list[str]) -> None:
+    narrow = cli(*command, "--help", env={"COLUMNS": "60"})
+    wide = cli(*command, "--help", env={"COLUMNS": "250"})
+    assert narrow.exit_code == wide.exit_code == 0, narrow.output
+    assert max(len(line.rstrip()) for line in narrow.stdout.splitlines()) <= 60
+    assert len(wide.stdout.splitlines()) < len(narrow.stdout.splitlines())
+
+
+@pytest.mark.parametrize(
+    ("command", "name", "first", "last"),
+    [
+        ([], "demo", "made-up person", "no configuration"),
+        ([], "keys", "Master keys", "remove the old key"),
+        (["keys"], "rotate", "Re-wrap every data key", "where it stopped"),
+    ],
+)
+def test_command_lists_reflow_help_written_over_several_lines(
+    cli: Run, command: list[str], name: str, first: str, last: str
+) -> None:
+    # Each of these docstrings spans several source lines; in a wide terminal its row in
+    # the command list is one line, not the docstring's line breaks.
+    wide = cli(*command, "--help", env={"COLUMNS": "250"}).stdout
+    (row,) = [line for line in wide.splitlines() if line.startswith(f"│ {name} ")]
+    assert first in row
+    assert last in row
 
 
 def test_missing_extra_prints_the_install_command_and_exits_2() -> None:

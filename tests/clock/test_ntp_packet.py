@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 import pytest
 
-from dualid.clock import datetime_to_ns
+from dualid.clock import datetime_to_ns, parse_servers
 from dualid.clock._ntp import (
     NTP_UNIX_DELTA_S,
     NtpPacket,
@@ -194,11 +195,62 @@ def test_server_address_parsing(text: str, host: str, port: int) -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["", "host:", "host:0", "host:70000", "host:abc", "[::1", "[::1]x", ":123"]
+    "text",
+    [
+        "",
+        "host:",
+        "host:0",
+        "host:70000",
+        "host:abc",
+        "[::1",
+        "[::1]x",
+        ":123",
+        # Hosts that are neither an IP address nor a DNS name:
+        "-x",
+        "a..b",
+        "host:1:2",
+        "[1.2.3.4]",
+        "ntp;rm",
+        "a b",
+        "x" * 64 + ".example",
+        "h:\uff11\uff12",  # fullwidth digits are not a port
+    ],
 )
 def test_bad_server_addresses(text: str) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"server|empty"):
         ServerAddress.parse(text)
+
+
+@pytest.mark.parametrize(
+    ("text", "servers"),
+    [
+        ("a.example", ["a.example"]),
+        ("a.example,b.example", ["a.example", "b.example"]),
+        ("a.example, b.example", ["a.example", "b.example"]),
+        ("a.example b.example\tc.example:124", ["a.example", "b.example", "c.example:124"]),
+        ("  [::1]:123 ,127.0.0.1:11123  ", ["[::1]:123", "127.0.0.1:11123"]),
+        ("ntp_1.internal", ["ntp_1.internal"]),
+        ("time.example.org.", ["time.example.org."]),
+    ],
+)
+def test_server_lists_split_on_commas_and_whitespace(text: str, servers: list[str]) -> None:
+    assert parse_servers(text) == servers
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("", "no NTP server"),
+        ("  ", "no NTP server"),
+        ("a.example,,b.example", "empty entry (number 2)"),
+        ("a.example,", "empty entry (number 2)"),
+        ("a.example, -bad, c.example", "bad server address '-bad'"),
+        ("a.example 127.0.0.1:99999", "bad port in server address '127.0.0.1:99999'"),
+    ],
+)
+def test_a_bad_server_list_names_the_bad_entry(text: str, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        parse_servers(text)
 
 
 def test_public_addresses() -> None:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
+
+import dualid
 
 from ._audit import audit_app
 from ._clock import clock_app, clock_audit_command
@@ -24,7 +28,33 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Markdown: a docstring's single line breaks are soft, so help reflows to the
+    # terminal's width (rich mode keeps them, in the command lists too); `code` renders.
+    rich_markup_mode="markdown",
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"dualid {dualid.__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print the version of dualid and exit.",
+        ),
+    ] = False,
+) -> None:
+    pass
+
+
 app.command("demo")(demo_command)
 app.add_typer(db_app, name="db")
 app.command("migrate-ids")(migrate_ids_command)

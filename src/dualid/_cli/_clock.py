@@ -10,6 +10,8 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from dualid.clock import parse_servers
+from dualid.errors import InvalidInput
 from dualid.tools.clock_audit import Priority, scan
 
 from ._common import EXIT_ERROR, EXIT_FAILED, handle_errors, out
@@ -36,8 +38,16 @@ def _plain_ms(seconds: float | None) -> str:
 
 
 def _servers(values: list[str] | None) -> list[str]:
-    out_list = [s.strip() for v in values or () for s in v.replace(",", " ").split() if s.strip()]
-    return out_list or list(DEFAULT_SERVERS)
+    """The servers of every ``--servers`` (or ``DUALID_NTP_SERVERS``), which may each hold
+    several, separated by commas and/or whitespace. Given but naming no server, or with a
+    malformed entry, is an error naming it: never a silent fall back to the public pool."""
+    if values is None:
+        return list(DEFAULT_SERVERS)
+    try:
+        # click hands the environment variable over split on whitespace: join it back.
+        return parse_servers(" ".join(values))
+    except ValueError as exc:
+        raise InvalidInput(f"--servers ({SERVERS_ENV}): {exc}", field="servers") from None
 
 
 @clock_app.command("status")
@@ -51,8 +61,9 @@ def status_command(
             metavar="HOST[:PORT]",
             envvar=SERVERS_ENV,
             help=(
-                "NTP servers (repeat the option or separate with commas; env "
-                f"{SERVERS_ENV}). Default: {', '.join(DEFAULT_SERVERS)}."
+                "NTP servers, host[:port] or [IPv6]:port (repeat the option, or separate "
+                f"with commas or spaces; env {SERVERS_ENV}). Default: "
+                f"{', '.join(DEFAULT_SERVERS)}."
             ),
         ),
     ] = None,

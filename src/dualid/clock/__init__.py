@@ -22,6 +22,7 @@ from ._atomic import (
 )
 from ._drift import DriftEstimate
 from ._hlc import HlcGenerator, HlcSkewError
+from ._ntp import parse_servers
 from ._reading import Clock, ClockReading, ClockStatus, Hlc, datetime_from_ns, datetime_to_ns
 from ._system import SystemClock, system_time, system_time_ns
 
@@ -44,6 +45,7 @@ __all__ = [
     "datetime_to_ns",
     "default_monotonic_ns",
     "order",
+    "parse_servers",
     "system_time",
     "system_time_ns",
 ]

@@ -12,6 +12,7 @@ read as signed, so offsets and delays come out right across the era rollover of
 from __future__ import annotations
 
 import ipaddress
+import re
 import secrets
 import socket
 import struct
@@ -32,6 +33,7 @@ __all__ = [
     "ntp_diff_ns",
     "ntp_to_unix_ns",
     "parse_packet",
+    "parse_servers",
     "resolve",
     "unix_ns_to_ntp",
 ]
@@ -289,32 +291,82 @@ class ServerAddress:
 
     @classmethod
     def parse(cls, text: str) -> ServerAddress:
-        """``host``, ``host:port``, ``[v6]:port`` or a bare IPv6 address."""
+        """``host``, ``host:port``, ``[v6]:port`` or a bare IPv6 address. The host is an
+        IP address or a DNS name (letters, digits and hyphens, dot-separated); anything
+        else raises ``ValueError`` naming the entry (so a typo fails at configuration, not
+        as an unreachable server)."""
         raw = text.strip()
         if not raw:
             raise ValueError("empty server name")
         host, port = raw, 123
-        if raw.startswith("["):
+        bracketed = raw.startswith("[")
+        if bracketed:
             end = raw.find("]")
             if end < 0:
-                raise ValueError(f"bad server address {text!r}")
+                raise ValueError(f"bad server address {_shown(text)}")
             host = raw[1:end]
             rest = raw[end + 1 :]
             if rest:
                 if not rest.startswith(":"):
-                    raise ValueError(f"bad server address {text!r}")
+                    raise ValueError(f"bad server address {_shown(text)}")
                 port = _parse_port(rest[1:], text)
         elif raw.count(":") == 1:
             host, _, port_text = raw.partition(":")
             port = _parse_port(port_text, text)
-        if not host:
-            raise ValueError(f"bad server address {text!r}")
+        if not _valid_host(host, ipv6_only=bracketed or raw.count(":") > 1):
+            raise ValueError(f"bad server address {_shown(text)}")
         return cls(text=raw, host=host, port=port)
 
 
+# RFC 1123 host names (labels of letters, digits and inner hyphens, at most 253 characters),
+# plus the underscores that container and internal DNS names often carry.
+_LABEL = re.compile(r"(?!-)[A-Za-z0-9_-]{1,63}(?<!-)")
+
+
+def _valid_host(host: str, *, ipv6_only: bool) -> bool:
+    try:
+        ip = ipaddress.ip_address(host.split("%", 1)[0])  # fe80::1%eth0: a zone index
+    except ValueError:
+        ip = None
+    if ipv6_only:
+        return isinstance(ip, ipaddress.IPv6Address)
+    if ip is not None:
+        return True
+    name = host[:-1] if host.endswith(".") else host
+    return 0 < len(name) <= 253 and all(_LABEL.fullmatch(label) for label in name.split("."))
+
+
+def _shown(text: str) -> str:
+    # The entry, quoted, and cut short: it is only there to say which entry was wrong.
+    return repr(text if len(text) <= 80 else text[:77] + "...")
+
+
+_SEPARATORS = re.compile(r"\s*,\s*|\s+")
+
+
+def parse_servers(text: str) -> list[str]:
+    """The NTP servers in ``text``: entries separated by commas, whitespace or both
+    (``"a.example, b.example:123 [2001:db8::1]:123"``), each ``host[:port]`` as
+    :meth:`ServerAddress.parse` takes it. Raises ``ValueError`` naming the first bad
+    entry, an empty one (``"a,,b"``), or a text that names no server at all.
+
+    >>> parse_servers("127.0.0.1:11123, time.example.org  [::1]:123")
+    ['127.0.0.1:11123', 'time.example.org', '[::1]:123']
+    """
+    stripped = text.strip()
+    if not stripped:
+        raise ValueError("no NTP server given")
+    entries = _SEPARATORS.split(stripped)
+    for position, entry in enumerate(entries, start=1):
+        if not entry:
+            raise ValueError(f"empty entry (number {position}) in the server list {_shown(text)}")
+        ServerAddress.parse(entry)
+    return entries
+
+
 def _parse_port(value: str, text: str) -> int:
-    if not value.isdigit() or not 0 < int(value) < 65536:
-        raise ValueError(f"bad port in server address {text!r}")
+    if not (value.isascii() and value.isdigit()) or not 0 < int(value) < 65536:
+        raise ValueError(f"bad port in server address {_shown(text)}")
     return int(value)
 
 

@@ -3,7 +3,7 @@
 Every error the SDK raises on purpose is a :class:`DualIdError`. Each class carries a
 stable, machine-readable ``code`` (part of the public contract: the HTTP layer puts it in
 the JSON body) and a message that never contains personal data or an agentId.
-Foreign exceptions (SQLAlchemy, cryptography, ntplib) are converted at the boundary.
+Foreign exceptions (SQLAlchemy, cryptography, sockets) are converted at the boundary.
 
 The tree::
 

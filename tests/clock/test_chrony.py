@@ -11,6 +11,7 @@ import sys
 import textwrap
 from collections.abc import Callable
 
+import ntplib
 import pytest
 
 from dualid.clock import AtomicClock, ClockStatus
@@ -62,6 +63,24 @@ def test_shifted_chronyd_is_a_falseticker(
     assert report.ok, report.error
     assert report.falsetickers == (shifted.address,)
     assert abs(report.offset) < 0.05  # type: ignore[arg-type]
+
+
+def test_an_independent_client_agrees_with_dualid_about_chronyd(
+    chronyd: StartChronyd, make_clock: Callable[..., AtomicClock]
+) -> None:
+    # ntplib is a separate NTP implementation: chronyd's replies as it decodes them, and
+    # the offsets it computes, must agree with what dualid's own client measures.
+    honest, shifted = chronyd(), chronyd(faketime="+37.5s")
+    for server, expected in ((honest, 0.0), (shifted, 37.5)):
+        host, _, port = server.address.rpartition(":")
+        stats = ntplib.NTPClient().request(host, version=4, port=int(port), timeout=2)
+        assert (stats.mode, stats.version, stats.leap) == (4, 4, 0)
+        assert stats.stratum == 8  # `local stratum 8`
+        assert stats.offset == pytest.approx(expected, abs=0.05)
+        assert 0 <= stats.dest_time - stats.orig_time < 0.05  # the origin echoes our request
+        report = make_clock([server.address], burst=2).sync()
+        assert report.ok, report.error
+        assert report.offset == pytest.approx(stats.offset, abs=0.05)
 
 
 CHILD = textwrap.dedent(

@@ -12,6 +12,7 @@ import pytest
 from babel.dates import format_datetime
 
 from dualid import DataField, DualId, EventType, EventUserData, GrantState
+from dualid.errors import StoreUnavailable
 from dualid.testing import FakeClock
 from tests.support import snapshot
 
@@ -416,6 +417,26 @@ def test_withdrawing_one_field_keeps_the_others_as_shared(
     assert active.fields == {DataField.NAME, DataField.PHONE_NUMBER}
     assert active.event_id == "res-1"
     assert world.audit.verify().ok
+
+
+def test_a_failed_field_withdrawal_leaves_what_the_host_sees_unchanged(
+    client: TestClient, world: DualId, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    register_ana(client, share=["email"], value_email="ana@example.org")
+    (grant,) = world.consent.grants(agent_of(world, ANA))
+    revoke = world.consent.revoke
+
+    def failing_for_the_old_grant(grant_id: str, **kwargs: object) -> object:
+        if grant_id == grant.id:
+            raise StoreUnavailable("the database went away")
+        return revoke(grant_id, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(world.consent, "revoke", failing_for_the_old_grant)
+    resp = _withdraw(client, {"grant": grant.id, "field": "email"})
+    assert resp.status_code == 503
+    assert "Nothing was changed" in resp.text
+    assert shared_fields(world) == {"name", "phone_number", "email"}
+    assert [g.id for g in world.consent.grants(agent_of(world, ANA))] == [grant.id]
 
 
 def test_withdrawing_the_last_field_of_a_grant_ends_it(client: TestClient, world: DualId) -> None:

@@ -214,8 +214,8 @@ def consent_pages(
     ``site_name``: shown in the header. ``locales``/``default_locale``: the languages
     offered (chosen by the ``lang`` parameter, then ``Accept-Language``);
     ``timezone``: the one dates are shown in. ``expiry_options``: the periods the
-    consent page offers besides "until I withdraw it", or a function of the host and
-    event type returning them (an empty sequence offers no choice).
+    consent page offers besides "until I withdraw it", in whole days, or a function of
+    the host and event type returning them (an empty sequence offers no choice).
     ``csrf_secret``: by default derived from the SDK's root secret
     (:meth:`~dualid.DualId.derive_secret`), so every instance on the same store agrees.
     ``secure_cookies``: ``None`` marks the CSRF cookie ``Secure`` on HTTPS requests.
@@ -436,7 +436,9 @@ def consent_pages(
     # -- the consent page -------------------------------------------------------------------
     def options_for(host: Host, event_type: EventType) -> list[timedelta]:
         chosen = expiry_options(host, event_type) if callable(expiry_options) else expiry_options
-        return [d for d in chosen if d > timedelta(0)]
+        # Whole days only: the page words them as days and years.
+        day = timedelta(days=1)
+        return [d for d in chosen if d >= day and d % day == timedelta(0)]
 
     def consent_view(
         screen: Screen,
@@ -916,7 +918,7 @@ def consent_pages(
                 # The remaining fields under a grant of the same scope first, then the
                 # old grant ends: the host never loses what the person keeps sharing,
                 # and the values already shared stay as they were.
-                sdk.consent.grant(
+                successor = sdk.consent.grant(
                     agent_id,
                     grant.host_id,
                     fields=rest,
@@ -925,7 +927,16 @@ def consent_pages(
                     purpose=grant.purpose,
                     expires_at=grant.expires_at,
                 )
-            sdk.consent.revoke(grant.id, agent_id=agent_id)
+                try:
+                    sdk.consent.revoke(grant.id, agent_id=agent_id)
+                except DualIdError:
+                    # Two transactions: undo the first so that what the host sees is
+                    # unchanged, as the error page says (the old grant still covers it all).
+                    with contextlib.suppress(DualIdError):
+                        sdk.consent.revoke(successor.id, agent_id=agent_id)
+                    raise
+            else:
+                sdk.consent.revoke(grant.id, agent_id=agent_id)
         elif wanted.event_id is not None:
             sdk.consent.revoke_event(agent_id, wanted.host_id, wanted.event_id)
         else:

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from dualid import audit
+from dualid._checks import check_callback, check_count
 from dualid._runtime import Runtime
 from dualid._vault import key_usage, rewrap_batch
 from dualid.store._retry import retrying
@@ -76,6 +77,8 @@ class Keys:
         """Re-wrap every DEK and store secret under the primary master key, ``batch`` keys
         per transaction. Field ciphertexts are untouched. Interrupted, it resumes where it
         stopped (each batch commits on its own); run again, it does nothing."""
+        check_count(batch, "batch")
+        check_callback(progress, "progress")
         primary = self._rt.provider.primary_id
         total = sum(n for k, n in self._stored_usage().items() if k != primary)
         done = 0

@@ -15,6 +15,7 @@ from types import TracebackType
 from typing import Any
 
 from dualid import audit
+from dualid._checks import check_text
 from dualid._runtime import Runtime
 from dualid._vault import key_usage, load_or_create_secret
 from dualid.audit import AuditLog
@@ -82,6 +83,19 @@ def _default_clock(store: Store) -> tuple[Clock, AtomicClock | None]:
     clock.sync()
     clock.start()
     return clock, clock
+
+
+def _check_open_arguments(url: object, keys: object, clock: object, controller: object) -> None:
+    """DualId.open's other arguments have the right kind, before anything is opened."""
+    if url is not None and not isinstance(url, str):
+        raise ConfigurationError("the database URL must be a string")
+    if keys is not None and not isinstance(keys, str | KeyProvider):
+        raise ConfigurationError("keys must be a KeyProvider or a DUALID_MASTER_KEY string")
+    if clock is not None and not isinstance(clock, Clock):
+        raise InvalidInput("clock must have a now() method (dualid.clock.Clock)", field="clock")
+    if not isinstance(controller, str) or not controller.strip() or len(controller) > 200:
+        raise InvalidInput("controller is a name of 1-200 characters", field="controller")
+    check_text(controller, "controller")
 
 
 def _resolve_keys(store: Store, keys: KeyProvider | str | None) -> KeyProvider | Path:
@@ -259,8 +273,10 @@ class DualId:
             or not isinstance(purge_expired_every, int | float)
             or not math.isfinite(purge_expired_every)
             or purge_expired_every <= 0
+            or purge_expired_every > threading.TIMEOUT_MAX
         ):
             raise InvalidInput("purge_expired_every must be a positive number of seconds")
+        _check_open_arguments(url, keys, clock, controller)
         store = Store(
             url or os.environ.get(DATABASE_URL_ENV) or DEFAULT_URL,
             connect_timeout=connect_timeout,

@@ -20,6 +20,7 @@ import enum
 import functools
 import logging
 import math
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -27,6 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from dualid._checks import unstorable
 from dualid.errors import InvalidInput
 
 from ._drift import DriftEstimate, DriftPoint, FrequencyEstimator
@@ -97,7 +99,12 @@ default_monotonic_ns: Callable[[], int] = _pick_monotonic()
 
 
 def _seconds(value: float | timedelta, name: str, *, minimum: float = 0.0) -> float:
-    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
+    if isinstance(value, timedelta):
+        seconds = value.total_seconds()
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        raise InvalidInput(f"{name} must be a number of seconds or a timedelta", field=name)
     if not math.isfinite(seconds) or seconds < minimum:
         raise InvalidInput(f"{name} must be a number of seconds >= {minimum}", field=name)
     return seconds
@@ -342,15 +349,26 @@ class AtomicClock:
             addrs = [ServerAddress.parse(s) for s in servers]
         except ValueError as exc:
             raise InvalidInput(str(exc), field="servers") from exc
+        except (TypeError, AttributeError):  # not a collection of strings
+            raise InvalidInput("servers must be strings", field="servers") from None
+        if state_path is not None and (
+            isinstance(state_path, int) or not isinstance(state_path, str | os.PathLike)
+        ):
+            # open() takes an int as a file descriptor: never let a stray number through.
+            raise InvalidInput("state_path must be a path", field="state_path")
+        if isinstance(state_path, str) and unstorable(state_path):
+            raise InvalidInput(
+                "state_path cannot hold a NUL or a lone surrogate", field="state_path"
+            )
         self._poll = _seconds(poll_interval, "poll_interval", minimum=0.001)
         self._min_poll = _seconds(min_poll, "min_poll")
         self._max_poll = max(_seconds(max_poll, "max_poll"), self._poll)
         self._timeout = _seconds(timeout, "timeout", minimum=0.001)
-        if burst < 1:
-            raise InvalidInput("burst must be >= 1", field="burst")
+        if isinstance(burst, bool) or not isinstance(burst, int) or burst < 1:
+            raise InvalidInput("burst must be an integer >= 1", field="burst")
         self._burst = int(burst)
         self._burst_interval = _seconds(burst_interval, "burst_interval")
-        if not 0 < max_drift_ppm < 1e5:
+        if not isinstance(max_drift_ppm, int | float) or not 0 < max_drift_ppm < 1e5:
             raise InvalidInput("max_drift_ppm must be in (0, 100000)", field="max_drift_ppm")
         self._max_drift = max_drift_ppm * 1e-6
         self._floor = _seconds(floor_ppm, "floor_ppm") * 1e-6
@@ -487,8 +505,17 @@ class AtomicClock:
         """Merge an HLC received from another node; returns a local HLC ordered after both
         it and everything issued so far. Raises :class:`~dualid.clock.HlcSkewError` (a
         ``ClockError`` and ``ValueError``) when ``remote`` is further ahead of this clock
-        than ``max_hlc_offset``, and ``ValueError`` for a malformed string."""
-        value = Hlc.parse(remote) if isinstance(remote, str) else remote
+        than ``max_hlc_offset``, and :class:`~dualid.errors.InvalidInput` (also a
+        ``ValueError``) for a malformed string or anything but an :class:`Hlc`."""
+        if isinstance(remote, str):
+            try:
+                value = Hlc.parse(remote)
+            except ValueError:
+                raise InvalidInput("not an HLC timestamp", field="remote") from None
+        elif isinstance(remote, Hlc):
+            value = remote
+        else:
+            raise InvalidInput("remote must be an Hlc or its text", field="remote")
         return self._hlc.observe(value, self._timeline_value(self._mono()))
 
     @property
@@ -870,6 +897,8 @@ class AtomicClock:
         reading's ``hlc``, has status ``SYNCED`` and an interval inside the original one.
         Readings that cannot be improved (no later sync yet, taken before the first sync,
         during a hold, or older than the kept history) are returned unchanged."""
+        if not isinstance(reading, ClockReading):
+            raise InvalidInput("reading must be a ClockReading", field="reading")
         if reading.status is ClockStatus.UNSYNCED:
             return reading
         t = datetime_to_ns(reading.time)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from dualid._checks import check_items, check_text
 from dualid._runtime import Runtime, Tx, new_id
 from dualid._vault import load_dek, open_records, seal_values
 from dualid.crypto._dek import DataKey
@@ -70,7 +71,7 @@ def check_event_id(event_id: object) -> str:
 def check_purpose(purpose: object) -> str:
     if not isinstance(purpose, str) or not purpose.strip() or len(purpose) > 500:
         raise InvalidInput("a purpose is a non-empty text of at most 500 characters")
-    return purpose.strip()
+    return check_text(purpose.strip(), "purpose")
 
 
 def parse_event_type(value: object) -> EventType:
@@ -93,7 +94,7 @@ def parse_fields(values: Iterable[DataField | str] | None) -> frozenset[DataFiel
     if isinstance(values, str):
         raise InvalidInput("fields must be a collection of field names, not one string")
     out = set()
-    for value in values:
+    for value in check_items(values, "fields"):
         try:
             out.add(DataField.parse(value))
         except (ValueError, TypeError):

@@ -78,7 +78,7 @@ def _decode_cursor(cursor: str) -> str:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         value = base64.urlsafe_b64decode(padded.encode("ascii")).decode()
-    except (binascii.Error, ValueError, UnicodeError):
+    except (binascii.Error, ValueError, UnicodeError, TypeError):  # TypeError: not a str
         raise InvalidInput("invalid cursor") from None
     if not value.startswith("reg_") or len(value) > 40:
         raise InvalidInput("invalid cursor")

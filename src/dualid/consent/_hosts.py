@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from dualid import audit
+from dualid._checks import check_text
 from dualid._runtime import Runtime
 from dualid.errors import AlreadyExists, InvalidInput, UnknownHost
 from dualid.models import DataField, EventType, HostKind
@@ -51,6 +52,7 @@ class Hosts:
         host_kind = parse_host_kind(kind)
         if not isinstance(name, str) or not name.strip() or len(name) > 200:
             raise InvalidInput("a host name is 1-200 characters")
+        check_text(name, "name")
         with self._rt.write() as tx:
             row = store.HostRow(host_id, host_kind.value, name.strip(), tx.now.time)
             if not store.insert_host(tx.conn, row):

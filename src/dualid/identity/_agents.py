@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from dualid import audit
+from dualid._checks import check_count, check_items, check_text
 from dualid._runtime import Runtime, Tx, new_id
 from dualid._vault import create_dek, load_dek, open_records, seal_values
 from dualid.crypto._dek import new_dek
@@ -37,7 +38,9 @@ def _check_user_id(user_id: object) -> str:
         raise InvalidInput("a userId must be a non-empty string")
     if len(user_id) > MAX_USER_ID_LENGTH:
         raise InvalidInput(f"a userId must be at most {MAX_USER_ID_LENGTH} characters")
-    return user_id
+    # Checked here, not by the store's backstop: the blind index (HMAC of the UTF-8
+    # bytes) is computed before any statement runs.
+    return check_text(user_id, "userId")
 
 
 class Identity:
@@ -106,7 +109,8 @@ class Identity:
     def agents_for(self, user_ids: Iterable[str], *, batch: int = 1000) -> dict[str, str]:
         """``{userId: agentId}`` for many users at once, creating the missing ones in
         transactions of ``batch`` users (bulk onboarding, ``dualid migrate-ids``)."""
-        wanted = list(dict.fromkeys(_check_user_id(u) for u in user_ids))
+        batch = check_count(batch, "batch")
+        wanted = list(dict.fromkeys(_check_user_id(u) for u in check_items(user_ids, "user_ids")))
         out: dict[str, str] = {}
         for start in range(0, len(wanted), batch):
             chunk = wanted[start : start + batch]
@@ -139,7 +143,8 @@ class Identity:
         """``{userId: agentId}`` for the given users that have an agentId; never creates
         (read-only bulk form of :meth:`lookup`, e.g. ``dualid migrate-ids --verify``)."""
         derived = self._rt.derived
-        by_index = {derived.user_index(_check_user_id(u)): u for u in user_ids}
+        wanted = [_check_user_id(u) for u in check_items(user_ids, "user_ids")]
+        by_index = {derived.user_index(u): u for u in wanted}
         with self._rt.store.read() as conn:
             return self._find(conn, by_index)
 
@@ -194,6 +199,7 @@ class Identity:
         for name, value in (("actor", actor), ("reason", reason)):
             if not isinstance(value, str) or not value.strip() or len(value) > 200:
                 raise InvalidInput(f"{name} must be a non-empty string of at most 200 characters")
+            check_text(value, name)
         with self._rt.write() as tx:
             dek = load_dek(tx.conn, self._rt.provider, agent_id)
             record = user_record(agent_id)

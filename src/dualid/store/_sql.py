@@ -8,6 +8,13 @@ statement (building, cache keys, result processing) on paths that run thousands 
 SQLAlchemy stays for the engine, the pool, the table definitions and Alembic. Parameters
 are always bound, never formatted into the text. The store's statement hooks
 (:attr:`Store.hooks`) see every statement before it runs (tests inject faults there).
+
+Every parameter passes one backstop before the driver sees it (:func:`_refuse_unstorable`):
+a string holding a NUL character or an unpaired surrogate, or an integer outside the signed
+64-bit range, is :class:`~dualid.errors.InvalidInput`. PostgreSQL refuses the first, no
+driver encodes the second, SQLite overflows on the third while PostgreSQL compares it as a
+numeric: refused alike, the two backends behave the same, whatever the caller forgot to
+check. Refused before the statement runs, inside the transaction, which then rolls back.
 """
 
 from __future__ import annotations
@@ -15,7 +22,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from dualid._checks import INT64_MAX, INT64_MIN, unstorable
 from dualid._micros import from_us, to_us
+from dualid.errors import InvalidInput
 
 __all__ = [
     "Conn",
@@ -74,7 +83,26 @@ def in_list(template: str, count: int) -> str:
     return template.replace("(*)", "(" + ",".join("?" * count) + ")")
 
 
+def _refuse_unstorable(params: Iterable[Any]) -> None:
+    """Raise :class:`InvalidInput` for a parameter no backend stores the same (see the
+    module docstring). The message names no value: parameters hold ids and ciphertexts."""
+    for value in params:
+        if isinstance(value, str):
+            if "\x00" in value or (not value.isascii() and unstorable(value)):
+                raise InvalidInput(
+                    "a text value holds a NUL character or an unpaired surrogate, "
+                    "which the database cannot store"
+                )
+        elif isinstance(value, int) and not INT64_MIN <= value <= INT64_MAX:
+            raise InvalidInput("an integer is outside the signed 64-bit range of the database")
+
+
 def _run(conn: Conn, sql: Sql | str, params: Any, many: bool) -> Any:
+    if many:
+        for row in params:
+            _refuse_unstorable(row)
+    else:
+        _refuse_unstorable(params)
     text = sql.text(conn) if isinstance(sql, Sql) else Sql(sql).text(conn)
     for hook in conn.hooks:
         hook(text)

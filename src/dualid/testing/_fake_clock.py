@@ -20,7 +20,10 @@ def _duration(value: timedelta | float, name: str) -> timedelta:
     if isinstance(value, timedelta):
         step = value
     elif isinstance(value, int | float) and not isinstance(value, bool):
-        step = timedelta(seconds=value)
+        try:
+            step = timedelta(seconds=value)
+        except (OverflowError, ValueError):  # NaN, infinite, or past timedelta's range
+            raise InvalidInput(f"{name} is not a representable duration", field=name) from None
     else:
         raise InvalidInput(f"{name} must be a timedelta or a number of seconds", field=name)
     if step < timedelta(0):

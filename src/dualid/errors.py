@@ -32,7 +32,8 @@ The tree::
     │   └── KeyDestroyed              KEY_DESTROYED
     ├── StoreError                    STORE_ERROR
     │   ├── StoreUnavailable          STORE_UNAVAILABLE
-    │   └── SchemaOutOfDate           SCHEMA_OUT_OF_DATE
+    │   ├── SchemaOutOfDate           SCHEMA_OUT_OF_DATE
+    │   └── CorruptRow                CORRUPT_ROW
     ├── AuditError                    AUDIT_ERROR
     └── ClockError                    CLOCK_ERROR
         └── dualid.clock.HlcSkewError CLOCK_ERROR (also a ValueError)
@@ -54,6 +55,7 @@ __all__ = [
     "Conflict",
     "ConsentError",
     "ConsentRequired",
+    "CorruptRow",
     "CryptoError",
     "DecryptionFailed",
     "DualIdError",
@@ -256,6 +258,29 @@ class StoreUnavailable(StoreError):
 
 class SchemaOutOfDate(StoreError):
     code = "SCHEMA_OUT_OF_DATE"
+
+
+class CorruptRow(StoreError):
+    """A row the SDK cannot read: a value of the wrong type (SQLite stores anything in any
+    column), out of range or not one the SDK writes, a missing row the schema promises.
+    The database was changed outside dualid, or is damaged; retrying does not help.
+    ``table`` (and ``column``, when known) say where; the message never holds the value.
+
+    .. versionadded:: 0.2.0
+    """
+
+    code = "CORRUPT_ROW"
+
+    def __init__(self, table: str, column: str | None = None, **details: object) -> None:
+        where = table if column is None else f"{table} (column {column})"
+        super().__init__(
+            f"a row of {where} cannot be read: it was changed outside dualid or is damaged",
+            table=table,
+            **({} if column is None else {"column": column}),
+            **details,
+        )
+        self.table = table
+        self.column = column
 
 
 class AuditError(DualIdError):

@@ -17,7 +17,7 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 
 from dualid._micros import to_us
-from dualid.errors import DecryptionFailed
+from dualid.errors import CorruptRow, DecryptionFailed
 
 from ._aead import _NONCE, FORMAT_V1, field_aad, seal_field
 from ._dek import DataKey
@@ -121,4 +121,8 @@ def open_rows(
         ) from None
     except IndexError:  # an empty ciphertext or plaintext
         raise DecryptionFailed("a stored field has an unknown format") from None
+    except (TypeError, AttributeError):
+        # A column of the wrong type (SQLite stores anything anywhere): the host view's
+        # rows come unchecked (dualid.store._sealed.event_copies), they are refused here.
+        raise CorruptRow("dualid_sealed") from None
     return out

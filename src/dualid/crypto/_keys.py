@@ -232,7 +232,7 @@ class LocalKeyProvider:
         aead = self._aead(key_id)
         try:
             return aead.decrypt(blob[:_NONCE], blob[_NONCE:], aad)
-        except InvalidTag:
+        except (InvalidTag, ValueError):  # ValueError: too short to hold a nonce
             raise DecryptionFailed("a wrapped key did not authenticate") from None
 
     def unwrap_many(self, items: Sequence[tuple[str, bytes, bytes]]) -> list[bytes]:
@@ -245,7 +245,7 @@ class LocalKeyProvider:
                 if aead is None:
                     aead = self._aead(key_id)
                 out.append(aead.decrypt(blob[:_NONCE], blob[_NONCE:], aad))
-        except InvalidTag:
+        except (InvalidTag, ValueError):  # ValueError: too short to hold a nonce
             raise DecryptionFailed("a wrapped key did not authenticate") from None
         return out
 

@@ -27,7 +27,8 @@ family / code                                          status
 ``KEY_DESTROYED``                                      410
 ``STORE_UNAVAILABLE``, ``SCHEMA_OUT_OF_DATE``,
 ``CLOCK_ERROR``                                        503 (with ``Retry-After``)
-configuration, key, crypto, audit and other errors     500 ``INTERNAL_ERROR``
+configuration, key, crypto, audit and other errors,    500 ``INTERNAL_ERROR``
+``CORRUPT_ROW`` (not 503: retrying cannot help)
 =====================================================  ==========================
 
 Server-side failures (5xx) never carry the SDK's message to the client: the body says only
@@ -129,6 +130,8 @@ STATUS_BY_CODE: Final[Mapping[str, int]] = {
     "STORE_ERROR": 500,
     "STORE_UNAVAILABLE": 503,
     "SCHEMA_OUT_OF_DATE": 503,
+    # A row the SDK cannot read stays unreadable: not a 503 a client would retry.
+    "CORRUPT_ROW": 500,
     "AUDIT_ERROR": 500,
     "CLOCK_ERROR": 503,
 }

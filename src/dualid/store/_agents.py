@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import NamedTuple
 
 from . import _sql as db
+from ._rows import BLOB, INT, TEXT, Shape, corrupt
 from ._sql import Conn
 
 __all__ = [
@@ -49,6 +50,12 @@ class AgentKeyRow(NamedTuple):
     created_at: datetime
 
 
+_BY_INDEX_ROW = Shape("dualid_agent", agent_id=TEXT, user_index=BLOB)
+_INDEX_ROW = Shape("dualid_agent", user_index=BLOB)
+_KEY_COLUMNS = {"master_key_id": TEXT, "dek_version": INT, "wrapped": BLOB}
+_KEY_ROW = Shape("dualid_agent_key", **_KEY_COLUMNS)
+_AGENT_KEY_ROW = Shape("dualid_agent_key", agent_id=TEXT, **_KEY_COLUMNS)
+_USAGE_ROW = Shape("dualid_agent_key", master_key_id=TEXT, count=INT)
 _LOCK = db.Sql("SELECT agent_id FROM dualid_agent WHERE agent_id = ?")
 _LOCK_PG = db.Sql("SELECT agent_id FROM dualid_agent WHERE agent_id = ? FOR UPDATE")
 _LOOKUP = db.Sql("SELECT agent_id FROM dualid_agent WHERE user_index = ?")
@@ -114,7 +121,12 @@ def erase_agent(conn: Conn, agent_id: str) -> int | None:
 def agent_index(conn: Conn, index: bytes) -> str | None:
     """The agent with this blind index, if any."""
     rows = db.query(conn, _LOOKUP, (index,))
-    return str(rows[0][0]) if rows else None
+    if not rows:
+        return None
+    agent_id = rows[0][0]
+    if type(agent_id) is not str:  # the warmest path: checked inline
+        raise corrupt("dualid_agent", "agent_id")
+    return agent_id
 
 
 def agents_by_index(conn: Conn, indexes: Sequence[bytes]) -> dict[bytes, str]:
@@ -122,14 +134,15 @@ def agents_by_index(conn: Conn, indexes: Sequence[bytes]) -> dict[bytes, str]:
     out: dict[bytes, str] = {}
     for start in range(0, len(indexes), _CHUNK):
         chunk = list(indexes[start : start + _CHUNK])
-        for agent_id, index in db.query(conn, db.in_list(_BY_INDEX, len(chunk)), chunk):
-            out[bytes(index)] = agent_id
+        rows = db.query(conn, db.in_list(_BY_INDEX, len(chunk)), chunk)
+        for agent_id, index in _BY_INDEX_ROW.check(rows):
+            out[index] = agent_id
     return out
 
 
 def user_index_of(conn: Conn, agent_id: str) -> bytes | None:
-    rows = db.query(conn, _INDEX_OF, (agent_id,))
-    return bytes(rows[0][0]) if rows else None
+    rows = _INDEX_ROW.check(db.query(conn, _INDEX_OF, (agent_id,)))
+    return rows[0][0] if rows else None
 
 
 def insert_agent(conn: Conn, agent_id: str, index: bytes, at: datetime) -> bool:
@@ -156,11 +169,11 @@ def insert_keys(conn: Conn, rows: Sequence[AgentKeyRow]) -> None:
 def key_of(conn: Conn, agent_id: str) -> tuple[str, int, bytes] | None:
     """``(master_key_id, dek_version, wrapped)`` of the agent's key; None when it has none
     (unknown or erased)."""
-    rows = db.query(conn, _KEY, (agent_id,))
+    rows = _KEY_ROW.check(db.query(conn, _KEY, (agent_id,)))
     if not rows:
         return None
     key_id, version, wrapped = rows[0]
-    return key_id, version, bytes(wrapped)
+    return key_id, version, wrapped
 
 
 def keys_of(conn: Conn, agent_ids: Sequence[str]) -> list[tuple[str, str, int, bytes]]:
@@ -168,10 +181,7 @@ def keys_of(conn: Conn, agent_ids: Sequence[str]) -> list[tuple[str, str, int, b
     out: list[tuple[str, str, int, bytes]] = []
     for start in range(0, len(agent_ids), _CHUNK):
         chunk = list(agent_ids[start : start + _CHUNK])
-        out += [
-            (a, k, v, bytes(w))
-            for a, k, v, w in db.query(conn, db.in_list(_KEYS, len(chunk)), chunk)
-        ]
+        out += _AGENT_KEY_ROW.check(db.query(conn, db.in_list(_KEYS, len(chunk)), chunk))
     return out
 
 
@@ -179,7 +189,7 @@ def keys_not_under(conn: Conn, primary_id: str, limit: int) -> list[tuple[str, s
     """Up to ``limit`` keys wrapped by another master key than ``primary_id``, locked for
     re-wrapping (PostgreSQL skips rows another rotation holds)."""
     sql = _NOT_UNDER_PG if db.dialect(conn) == "postgresql" else _NOT_UNDER
-    return [(a, k, v, bytes(w)) for a, k, v, w in db.query(conn, sql, (primary_id, limit))]
+    return _AGENT_KEY_ROW.check(db.query(conn, sql, (primary_id, limit)))
 
 
 def rewrap_key(conn: Conn, agent_id: str, master_key_id: str, wrapped: bytes) -> None:
@@ -188,4 +198,4 @@ def rewrap_key(conn: Conn, agent_id: str, master_key_id: str, wrapped: bytes) ->
 
 def key_usage(conn: Conn) -> dict[str, int]:
     """``{master_key_id: data keys it wraps}``."""
-    return {k: int(n) for k, n in db.query(conn, _USAGE)}
+    return dict(_USAGE_ROW.check(db.query(conn, _USAGE)))

@@ -12,7 +12,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, NamedTuple
 
+from dualid.models import EventType
+
 from . import _sql as db
+from ._rows import TEXT, TEXT_OR_NULL, TIME, TIME_OR_NULL, Shape, choice
 from ._sql import Conn
 
 __all__ = [
@@ -39,6 +42,16 @@ class EventRow(NamedTuple):
     created_at: datetime
 
 
+_EVENT_TYPE = choice(EventType)
+_EVENT_ROW = Shape(
+    "dualid_event",
+    host_id=TEXT,
+    event_id=TEXT,
+    event_type=_EVENT_TYPE,
+    title=TEXT_OR_NULL,
+    starts_at=TIME_OR_NULL,
+    created_at=TIME,
+)
 _GET = db.Sql(
     "SELECT host_id, event_id, event_type, title, starts_at, created_at FROM dualid_event"
     " WHERE host_id = ? AND event_id = ?"
@@ -57,7 +70,7 @@ def _opt_us(value: datetime | None) -> int | None:
 
 
 def get_event(conn: Conn, host_id: str, event_id: str) -> EventRow | None:
-    rows = db.query(conn, _GET, (host_id, event_id))
+    rows = _EVENT_ROW.check(db.query(conn, _GET, (host_id, event_id)))
     if not rows:
         return None
     host, event, etype, title, starts_us, created_us = rows[0]
@@ -111,6 +124,18 @@ AttendeeRow = tuple[str, str, str]
 event_type (plain tuples: an attendee list reads tens of thousands)."""
 
 
+_REG_ROW = Shape(
+    "dualid_registration",
+    registration_id=TEXT,
+    agent_id=TEXT,
+    host_id=TEXT,
+    event_type=_EVENT_TYPE,
+    event_id=TEXT,
+    created_at=TIME,
+)
+_ATTENDEE_ROW = Shape(
+    "dualid_registration", registration_id=TEXT, agent_id=TEXT, event_type=_EVENT_TYPE
+)
 _REG_COLUMNS = "registration_id, agent_id, host_id, event_type, event_id, created_at"
 _REGS_OF = db.Sql(
     f"SELECT {_REG_COLUMNS} FROM dualid_registration"  # noqa: S608
@@ -154,7 +179,7 @@ def registrations_of(
         rows = db.query(conn, _REGS_OF, (agent_id, host_id))
     else:
         rows = db.query(conn, _REGS_OF_EVENT, (agent_id, host_id, event_id))
-    return [_reg(r) for r in rows]
+    return [_reg(r) for r in _REG_ROW.check(rows)]
 
 
 def insert_registration(conn: Conn, row: RegistrationRow) -> bool:
@@ -177,4 +202,4 @@ def event_attendees(
     else:
         bound = limit if limit is not None else 2**62
         rows = db.query(conn, _PAGE, (host_id, event_id, after, bound))
-    return rows
+    return _ATTENDEE_ROW.check(rows)

@@ -11,7 +11,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
+from dualid.models import EventType
+
 from . import _sql as db
+from ._rows import FIELDS, INT, TEXT, TEXT_OR_NULL, TIME, TIME_OR_NULL, Shape, choice
 from ._sql import Conn
 
 __all__ = [
@@ -36,6 +39,49 @@ _COLUMNS = (
     "grant_id, agent_id, host_id, event_id, event_type, fields, purpose, created_at,"
     " created_uncertainty_us, created_hlc, expires_at, revoked_at"
 )
+
+
+_EVENT_TYPE = choice(EventType)
+_GRANT_ROW = Shape(
+    "dualid_grant",
+    grant_id=TEXT,
+    agent_id=TEXT,
+    host_id=TEXT,
+    event_id=TEXT_OR_NULL,
+    event_type=_EVENT_TYPE.or_null(),
+    fields=FIELDS,
+    purpose=TEXT,
+    created_at=TIME,
+    created_uncertainty_us=INT,
+    created_hlc=TEXT,
+    expires_at=TIME_OR_NULL,
+    revoked_at=TIME_OR_NULL,
+)
+# The host view's hot path: the rule ignores names it does not know, so `fields` is only
+# checked to be text here.
+_TERMS_ROW = Shape(
+    "dualid_grant",
+    agent_id=TEXT,
+    event_id=TEXT_OR_NULL,
+    event_type=TEXT_OR_NULL,
+    fields=TEXT,
+    created_at=TIME,
+    expires_at=TIME_OR_NULL,
+)
+_PAIR_ROW = Shape("dualid_grant", agent_id=TEXT, host_id=TEXT)
+_DEFAULTS_FOR_ROW = Shape("dualid_default", host_id=TEXT, fields=FIELDS)
+_DEFAULT_ROW = Shape(
+    "dualid_default",
+    agent_id=TEXT,
+    event_type=_EVENT_TYPE,
+    host_id=TEXT,
+    fields=FIELDS,
+    updated_at=TIME,
+)
+
+
+def _grant_rows(rows: list[Any]) -> list[GrantRow]:
+    return [GrantRow.from_db(r) for r in _GRANT_ROW.check(rows)]
 
 
 def _opt_dt(value: int | None) -> datetime | None:
@@ -169,8 +215,8 @@ _INSERT_DEFAULT = db.Sql(
 
 
 def grant_by_id(conn: Conn, grant_id: str) -> GrantRow | None:
-    rows = db.query(conn, _BY_ID, (grant_id,))
-    return GrantRow.from_db(rows[0]) if rows else None
+    rows = _grant_rows(db.query(conn, _BY_ID, (grant_id,)))
+    return rows[0] if rows else None
 
 
 def insert_grant(conn: Conn, row: GrantRow) -> None:
@@ -196,7 +242,7 @@ def active_grants(
         else:
             sql = db.in_list(_ACTIVE_FOR_EVENT, len(chunk))
             params = (host_id, latest_us, event_id, *chunk)
-        out.extend(GrantRow.from_db(r) for r in db.query(conn, sql, params))
+        out += _grant_rows(db.query(conn, sql, params))
     return out
 
 
@@ -210,7 +256,7 @@ def active_grant_terms(
     for start in range(0, len(agent_ids), _CHUNK):
         chunk = agent_ids[start : start + _CHUNK]
         sql = db.in_list(_ACTIVE_TERMS, len(chunk))
-        out += db.query(conn, sql, (host_id, latest_us, event_id, *chunk))
+        out += _TERMS_ROW.check(db.query(conn, sql, (host_id, latest_us, event_id, *chunk)))
     return out
 
 
@@ -220,7 +266,7 @@ def grants_of(conn: Conn, agent_id: str, host_id: str | None = None) -> list[Gra
         rows = db.query(conn, _OF_AGENT, (agent_id,))
     else:
         rows = db.query(conn, _OF_AGENT_HOST, (agent_id, host_id))
-    return [GrantRow.from_db(r) for r in rows]
+    return _grant_rows(rows)
 
 
 def unrevoked_grants(
@@ -232,7 +278,7 @@ def unrevoked_grants(
         rows = db.query(conn, _UNREVOKED, (agent_id, host_id))
     else:
         rows = db.query(conn, _UNREVOKED_EVENT, (agent_id, host_id, event_id))
-    return [GrantRow.from_db(r) for r in rows]
+    return _grant_rows(rows)
 
 
 def revoke_grants(conn: Conn, grant_ids: Sequence[str], at: datetime) -> int:
@@ -247,18 +293,19 @@ def revoke_grants(conn: Conn, grant_ids: Sequence[str], at: datetime) -> int:
 
 def expired_pairs(conn: Conn, latest_us: int) -> list[tuple[str, str]]:
     """``(agent_id, host_id)`` of every unrevoked grant expired at ``latest_us``."""
-    return [(a, h) for a, h in db.query(conn, _EXPIRED_PAIRS, (latest_us,))]
+    return [(a, h) for a, h in _PAIR_ROW.check(db.query(conn, _EXPIRED_PAIRS, (latest_us,)))]
 
 
 def default_fields(conn: Conn, agent_id: str, event_type: str, host_id: str) -> dict[str, str]:
     """``{host_id or '': fields}``: the person's default for this host and for any host."""
-    return {h: f for h, f in db.query(conn, _DEFAULTS_FOR, (agent_id, event_type, host_id))}
+    rows = db.query(conn, _DEFAULTS_FOR, (agent_id, event_type, host_id))
+    return {h: f for h, f in _DEFAULTS_FOR_ROW.check(rows)}
 
 
 def defaults_of(conn: Conn, agent_id: str) -> list[DefaultRow]:
     return [
         DefaultRow(a, e, h, f, db.from_us(u))
-        for a, e, h, f, u in db.query(conn, _DEFAULTS_OF, (agent_id,))
+        for a, e, h, f, u in _DEFAULT_ROW.check(db.query(conn, _DEFAULTS_OF, (agent_id,)))
     ]
 
 

@@ -10,7 +10,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import NamedTuple
 
+from dualid.models import EventType, HostKind
+
 from . import _sql as db
+from ._rows import FIELDS, TEXT, TIME, Shape, choice
 from ._sql import Conn
 
 __all__ = [
@@ -42,6 +45,17 @@ class RequirementRow(NamedTuple):
     updated_at: datetime
 
 
+_HOST_ROW = Shape("dualid_host", host_id=TEXT, kind=choice(HostKind), name=TEXT, created_at=TIME)
+_HOST_ID = Shape("dualid_host", host_id=TEXT)
+_REQUIREMENT_ROW = Shape(
+    "dualid_requirement",
+    host_id=TEXT,
+    event_type=choice(EventType),
+    required=FIELDS,
+    optional=FIELDS,
+    purpose=TEXT,
+    updated_at=TIME,
+)
 _LOCK = db.Sql("SELECT host_id FROM dualid_host WHERE host_id = ?")
 _LOCK_PG = db.Sql("SELECT host_id FROM dualid_host WHERE host_id = ? FOR UPDATE")
 _GET = db.Sql("SELECT host_id, kind, name, created_at FROM dualid_host WHERE host_id = ?")
@@ -70,7 +84,7 @@ def lock_host(conn: Conn, host_id: str) -> bool:
 
 
 def get_host(conn: Conn, host_id: str) -> HostRow | None:
-    rows = db.query(conn, _GET, (host_id,))
+    rows = _HOST_ROW.check(db.query(conn, _GET, (host_id,)))
     if not rows:
         return None
     host, kind, name, created_us = rows[0]
@@ -78,7 +92,7 @@ def get_host(conn: Conn, host_id: str) -> HostRow | None:
 
 
 def host_ids(conn: Conn) -> list[str]:
-    return [h for (h,) in db.query(conn, _IDS)]
+    return [h for (h,) in _HOST_ID.check(db.query(conn, _IDS))]
 
 
 def insert_host(conn: Conn, row: HostRow) -> bool:
@@ -94,7 +108,7 @@ def update_host(conn: Conn, host_id: str, kind: str, name: str) -> None:
 def requirements_of(conn: Conn, host_id: str) -> list[RequirementRow]:
     return [
         RequirementRow(h, e, r, o, p, db.from_us(u))
-        for h, e, r, o, p, u in db.query(conn, _REQUIREMENTS, (host_id,))
+        for h, e, r, o, p, u in _REQUIREMENT_ROW.check(db.query(conn, _REQUIREMENTS, (host_id,)))
     ]
 
 

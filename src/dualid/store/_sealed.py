@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from . import _sql as db
+from ._rows import BLOB, INT, TEXT, Shape
 from ._sql import Conn
 
 __all__ = [
@@ -35,6 +36,15 @@ ciphertext, sealed_at (microseconds since the epoch)."""
 OpenableRow = tuple[str, str, str, int, bytes]
 """What opening needs: record_id, field, agent_id, dek_version, ciphertext."""
 
+_SEALED = "dualid_sealed"
+_OPENABLE_ROW = Shape(
+    _SEALED, record_id=TEXT, field=TEXT, agent_id=TEXT, dek_version=INT, ciphertext=BLOB
+)
+_PRESENT_ROW = Shape(_SEALED, record_id=TEXT, field=TEXT)
+_OF_AGENT_ROW = Shape(_SEALED, record_id=TEXT, field=TEXT, ciphertext=BLOB)
+_KEY_AND_RECORD_ROW = Shape(
+    "dualid_agent_key", master_key_id=TEXT, dek_version=INT, wrapped=BLOB
+) + Shape(_SEALED, field=TEXT.or_null(), dek_version=INT.or_null(), ciphertext=BLOB.or_null())
 _INSERT = db.Sql(
     "INSERT INTO dualid_sealed (record_id, field, agent_id, dek_version, ciphertext, sealed_at)"
     " VALUES (?, ?, ?, ?, ?, ?)"
@@ -90,7 +100,7 @@ def records(conn: Conn, record_ids: Sequence[str]) -> list[OpenableRow]:
     out: list[Any] = []
     for start in range(0, len(record_ids), _CHUNK):
         chunk = list(record_ids[start : start + _CHUNK])
-        out += db.query(conn, db.in_list(_RECORDS, len(chunk)), chunk)
+        out += _OPENABLE_ROW.check(db.query(conn, db.in_list(_RECORDS, len(chunk)), chunk))
     return out
 
 
@@ -99,7 +109,8 @@ def fields_present(conn: Conn, record_ids: Sequence[str]) -> dict[str, set[str]]
     out: dict[str, set[str]] = {}
     for start in range(0, len(record_ids), _CHUNK):
         chunk = list(record_ids[start : start + _CHUNK])
-        for record_id, field in db.query(conn, db.in_list(_PRESENT, len(chunk)), chunk):
+        rows = db.query(conn, db.in_list(_PRESENT, len(chunk)), chunk)
+        for record_id, field in _PRESENT_ROW.check(rows):
             out.setdefault(record_id, set()).add(field)
     return out
 
@@ -108,7 +119,8 @@ def event_copies(
     conn: Conn, host_id: str, event_id: str, first_registration: str, last_registration: str
 ) -> list[OpenableRow]:
     """The shared copies of an event's registrations in one registration-id range (one
-    page of the host view), ready to open."""
+    page of the host view), ready to open. Not checked here (tens of thousands of rows):
+    :func:`dualid.crypto._fields.open_rows` refuses a row of the wrong types itself."""
     params = (host_id, event_id, first_registration, last_registration)
     return db.query(conn, _EVENT_COPIES, params)
 
@@ -120,10 +132,10 @@ def key_and_record(
     statement (one snapshot without a transaction): ``(master_key_id, dek_version,
     wrapped, field, field_dek_version, ciphertext)``; the last three are None when the
     record has no rows; an empty list when the agent has no key (unknown or erased)."""
-    return db.query(conn, _KEY_AND_RECORD, (record_id, agent_id))
+    return _KEY_AND_RECORD_ROW.check(db.query(conn, _KEY_AND_RECORD, (record_id, agent_id)))
 
 
 def sealed_of_agent(conn: Conn, agent_id: str) -> list[tuple[str, str, bytes]]:
     """``(record_id, field, ciphertext)`` of every row of one agent (the demo shows what
     the database holds)."""
-    return db.query(conn, _OF_AGENT, (agent_id,))
+    return _OF_AGENT_ROW.check(db.query(conn, _OF_AGENT, (agent_id,)))

@@ -6,10 +6,15 @@ from __future__ import annotations
 from datetime import datetime
 
 from . import _sql as db
+from ._rows import BLOB, INT, TEXT, Shape
 from ._sql import Conn
 
 __all__ = ["insert_secret", "rewrap_secret", "secret", "secret_usage", "secrets_not_under"]
 
+_TABLE = "dualid_secret"
+_SECRET_ROW = Shape(_TABLE, master_key_id=TEXT, wrapped=BLOB)
+_NAMED_ROW = Shape(_TABLE, name=TEXT, master_key_id=TEXT, wrapped=BLOB)
+_USAGE_ROW = Shape(_TABLE, master_key_id=TEXT, count=INT)
 _GET = db.Sql("SELECT master_key_id, wrapped FROM dualid_secret WHERE name = ?")
 _INSERT = db.Sql(
     "INSERT INTO dualid_secret (name, master_key_id, wrapped, created_at) VALUES (?, ?, ?, ?)"
@@ -24,8 +29,8 @@ _USAGE = db.Sql("SELECT master_key_id, count(*) FROM dualid_secret GROUP BY mast
 
 def secret(conn: Conn, name: str) -> tuple[str, bytes] | None:
     """``(master_key_id, wrapped)`` of the secret ``name``, if it exists."""
-    rows = db.query(conn, _GET, (name,))
-    return (rows[0][0], bytes(rows[0][1])) if rows else None
+    rows = _SECRET_ROW.check(db.query(conn, _GET, (name,)))
+    return (rows[0][0], rows[0][1]) if rows else None
 
 
 def insert_secret(conn: Conn, name: str, master_key_id: str, wrapped: bytes, at: datetime) -> None:
@@ -35,7 +40,7 @@ def insert_secret(conn: Conn, name: str, master_key_id: str, wrapped: bytes, at:
 
 
 def secrets_not_under(conn: Conn, primary_id: str) -> list[tuple[str, str, bytes]]:
-    return [(n, k, bytes(w)) for n, k, w in db.query(conn, _NOT_UNDER, (primary_id,))]
+    return _NAMED_ROW.check(db.query(conn, _NOT_UNDER, (primary_id,)))
 
 
 def rewrap_secret(conn: Conn, name: str, master_key_id: str, wrapped: bytes) -> None:
@@ -43,4 +48,4 @@ def rewrap_secret(conn: Conn, name: str, master_key_id: str, wrapped: bytes) -> 
 
 
 def secret_usage(conn: Conn) -> dict[str, int]:
-    return {k: int(n) for k, n in db.query(conn, _USAGE)}
+    return dict(_USAGE_ROW.check(db.query(conn, _USAGE)))

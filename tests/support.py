@@ -23,7 +23,9 @@ def snapshot(sdk: DualId) -> dict[str, Any]:
             for name in DUALID_TABLES
         }
         state["audit_head"] = tuple(
-            conn.execute(sa.text("SELECT seq, entry_hash FROM dualid_audit_head")).one()
+            conn.execute(
+                sa.text("SELECT id, pseq, seq, entry_hash FROM dualid_audit_head ORDER BY id")
+            ).all()
         )
         state["sealed_blobs"] = sorted(
             bytes(row[0]) for row in conn.execute(sa.text("SELECT ciphertext FROM dualid_sealed"))

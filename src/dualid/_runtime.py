@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from dualid.clock import Clock, ClockReading
 from dualid.crypto import DerivedKeys, KeyProvider
@@ -44,11 +44,15 @@ class Runtime:
     clock: Clock
     provider: KeyProvider
     derived: DerivedKeys
+    # Called after every committed write (the audit checkpoint schedule counts them).
+    after_write: list[Callable[[], None]] = field(default_factory=list)
 
     @contextmanager
     def write(self) -> Iterator[Tx]:
         with self.store.write() as conn:
             yield Tx(conn, self.clock.now())
+        for hook in self.after_write:
+            hook()
 
     @contextmanager
     def read(self) -> Iterator[Tx]:

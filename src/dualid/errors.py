@@ -12,7 +12,8 @@ The tree::
     │   └── MissingKeyError           MISSING_KEY
     ├── InvalidInput                  INVALID_INPUT
     │   ├── InvalidField              INVALID_FIELD
-    │   └── InvalidExpiry             INVALID_EXPIRY
+    │   ├── InvalidExpiry             INVALID_EXPIRY
+    │   └── InvalidCheckpoint         INVALID_CHECKPOINT
     ├── NotFound                      NOT_FOUND
     │   ├── UnknownAgent              UNKNOWN_AGENT
     │   ├── UnknownHost               UNKNOWN_HOST
@@ -63,6 +64,7 @@ __all__ = [
     "EventTypeMismatch",
     "FieldNotRequested",
     "GrantNotActive",
+    "InvalidCheckpoint",
     "InvalidExpiry",
     "InvalidField",
     "InvalidInput",
@@ -131,6 +133,12 @@ class InvalidExpiry(InvalidInput):
     """An ``expires_at`` that is naive, or already (possibly) in the past."""
 
     code = "INVALID_EXPIRY"
+
+
+class InvalidCheckpoint(InvalidInput):
+    """A checkpoint text that is not a well-formed dualid checkpoint (C2SP signed note)."""
+
+    code = "INVALID_CHECKPOINT"
 
 
 class NotFound(DualIdError):

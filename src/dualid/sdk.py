@@ -18,10 +18,11 @@ from dualid import audit
 from dualid._checks import check_text
 from dualid._runtime import Runtime
 from dualid._vault import key_usage, load_or_create_secret
-from dualid.audit import AuditLog
+from dualid.audit import AuditLog, CheckpointSchedule, CheckpointWitness
 from dualid.clock import AtomicClock, Clock, SystemClock, parse_servers
 from dualid.consent import Consent, Events, Hosts
 from dualid.consent._engine import ConsentCore
+from dualid.consent._replay import check_state
 from dualid.crypto import DerivedKeys, KeyProvider, LocalKeyProvider
 from dualid.errors import (
     ConfigurationError,
@@ -222,10 +223,11 @@ class DualId:
         self.hosts = Hosts(rt, core)
         self.events = Events(rt, core, agent_in)
         self.consent = Consent(rt, core, controller, agent_in)
-        self.audit = AuditLog(rt)
+        self.audit = AuditLog(rt, state_check=check_state)
         self.keys = Keys(rt)
         self._closed = False
         self._purger: _ExpiryPurge | None = None
+        self._checkpoints: CheckpointSchedule | None = None
 
     @classmethod
     def open(
@@ -240,6 +242,10 @@ class DualId:
         statement_timeout: float | None = 30.0,
         lock_timeout: float | None = 30.0,
         purge_expired_every: float | None = None,
+        audit_partitions: int | None = None,
+        witness: CheckpointWitness | None = None,
+        checkpoint_every: int | None = None,
+        checkpoint_interval: float = 60.0,
     ) -> DualId:
         """Open (and by default migrate) a store.
 
@@ -266,8 +272,34 @@ class DualId:
         to ``dualid consent purge-expired`` from cron (``docs/operations.md`` says which
         to use when).
 
-        .. versionadded:: 0.2.0 ``purge_expired_every``
+        ``audit_partitions``: how many partitions (independent hash chains, so writers of
+        different people never wait on one lock) the audit log gets on PostgreSQL when
+        the store is created; fixed from then on. Default 16; SQLite always has one.
+        ``witness``: a :class:`~dualid.audit.CheckpointWitness` (``FileWitness(path)``,
+        ``HttpWitness(url)``) that receives each signed checkpoint as it is made: after
+        every ``checkpoint_every`` writes (default 1000 when a witness is given) and at
+        least every ``checkpoint_interval`` seconds while entries are written, on a
+        background thread, plus one on :meth:`close`. ``checkpoint_every`` without a
+        witness keeps the checkpoints in the database only.
+
+        .. versionadded:: 0.2.0 ``purge_expired_every``, ``audit_partitions``,
+           ``witness``, ``checkpoint_every``, ``checkpoint_interval``
         """
+        if checkpoint_every is not None and (
+            isinstance(checkpoint_every, bool)
+            or not isinstance(checkpoint_every, int)
+            or checkpoint_every < 1
+        ):
+            raise InvalidInput("checkpoint_every must be a positive number of writes")
+        if (
+            isinstance(checkpoint_interval, bool)
+            or not isinstance(checkpoint_interval, int | float)
+            or not math.isfinite(checkpoint_interval)
+            or checkpoint_interval <= 0
+        ):
+            raise InvalidInput("checkpoint_interval must be a positive number of seconds")
+        if witness is not None and not isinstance(witness, CheckpointWitness):
+            raise InvalidInput("witness must have witness(checkpoint) and latest() methods")
         if purge_expired_every is not None and (
             isinstance(purge_expired_every, bool)
             or not isinstance(purge_expired_every, int | float)
@@ -287,9 +319,10 @@ class DualId:
         try:
             provider = _resolve_keys(store, keys)
             if migrate:
-                upgrade(store)
+                upgrade(store, audit_partitions=audit_partitions)
             else:
                 ensure_current(store)
+                store.load_audit_partitions()
             if clock is None:
                 clock, owned = _default_clock(store)
             with store.write() as conn:
@@ -313,6 +346,13 @@ class DualId:
         )
         if purge_expired_every is not None:
             sdk._purger = _ExpiryPurge(sdk.consent.purge_expired, float(purge_expired_every))
+        sdk.audit.witness = witness
+        if witness is not None or checkpoint_every is not None:
+            schedule = CheckpointSchedule(
+                sdk.audit, every=checkpoint_every or 1000, interval=float(checkpoint_interval)
+            )
+            sdk._checkpoints = schedule
+            sdk._rt.after_write.append(schedule.note_write)
         return sdk
 
     @property
@@ -485,6 +525,8 @@ class DualId:
             self._closed = True
             if self._purger is not None:
                 self._purger.stop()
+            if self._checkpoints is not None:
+                self._checkpoints.stop()
             if self._owned_clock is not None:
                 self._owned_clock.close()
             self._rt.store.dispose()

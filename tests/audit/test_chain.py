@@ -32,17 +32,24 @@ def test_empty_chain_verifies(sdk: DualId) -> None:
 
 
 def test_entries_link_by_hash(sdk: DualId) -> None:
+    # Each partition is a chain of its own; numbers are log-wide and unique.
     _populate(sdk)
-    chain = rows(sdk, "SELECT seq, body, prev_hash, entry_hash FROM dualid_audit ORDER BY seq")
-    assert [r.seq for r in chain] == list(range(1, 7))
-    prev = GENESIS
-    for row in chain:
-        assert row.prev_hash == prev
-        expected = hashlib.sha256(bytes.fromhex(prev) + row.body.encode()).hexdigest()
-        assert row.entry_hash == expected
-        prev = row.entry_hash
-    head = rows(sdk, "SELECT seq, entry_hash FROM dualid_audit_head")
-    assert tuple(head[0]) == (6, prev)
+    chain = rows(
+        sdk,
+        "SELECT seq, part, pseq, body, prev_hash, entry_hash FROM dualid_audit ORDER BY part, pseq",
+    )
+    assert sorted(r.seq for r in chain) == list(range(1, 7))
+    heads = {r.id: r for r in rows(sdk, "SELECT id, seq, pseq, entry_hash FROM dualid_audit_head")}
+    for part in {r.part for r in chain}:
+        prev, pseq, seq = GENESIS, 0, 0
+        for row in (r for r in chain if r.part == part):
+            assert row.prev_hash == prev
+            assert row.pseq == pseq + 1
+            assert row.seq > seq
+            expected = hashlib.sha256(bytes.fromhex(prev) + row.body.encode()).hexdigest()
+            assert row.entry_hash == expected
+            prev, pseq, seq = row.entry_hash, row.pseq, row.seq
+        assert (heads[part].seq, heads[part].pseq, heads[part].entry_hash) == (seq, pseq, prev)
 
 
 def test_body_is_canonical_json(sdk: DualId) -> None:

@@ -164,6 +164,7 @@ def test_host_reads_are_audited_without_pii(mworld):
         "fields": ["name", "phone_number"],
         # the snapshot the read saw: every entry up to the registration, nothing after
         "snapshot_seq": before,
+        "snapshot": [before],  # one partition (memory store): its newest entry
         "read_at": sdk.clock.now().time.isoformat(timespec="microseconds"),
     }
     assert entry.seq == before + 1
@@ -200,11 +201,13 @@ def test_attendees_reads_a_list_longer_than_a_page_as_one_audited_read(mworld, m
     listed = sdk.events.attendees(mworld.host, "big")
     reads = [e for e in sdk.audit.entries() if e.action == "host.read_attendees"]
     (entry,) = [e for e in reads if e.seq not in before]
-    assert {k: v for k, v in entry.details.items() if k in ("snapshot_seq", "read_at")} == {
+    seen = ("snapshot_seq", "snapshot", "read_at")
+    assert {k: v for k, v in entry.details.items() if k in seen} == {
         "snapshot_seq": entry.seq - 1,
+        "snapshot": [entry.seq - 1],
         "read_at": sdk.clock.now().time.isoformat(timespec="microseconds"),
     }
-    assert {k: v for k, v in entry.details.items() if k not in ("snapshot_seq", "read_at")} == {
+    assert {k: v for k, v in entry.details.items() if k not in seen} == {
         "event_id": "big",
         "attendees": 10,
         "fields": ["email", "name", "phone_number"],

@@ -77,6 +77,8 @@ def test_writers_complete_while_a_host_read_is_held_open(world, db_url, master_k
     (read_entry,) = [e for e in entries if e.action == "host.read_attendees"]
     written = [e.seq for e in entries if e.action in ("consent.granted", "consent.revoked")]
     assert read_entry.details["snapshot_seq"] < min(written)
+    snapshot = read_entry.details["snapshot"]
+    assert all(e.seq > snapshot[e.partition] for e in entries if e.seq in written)
     assert read_entry.seq > max(written)  # logged after the read, in its own transaction
     # a read now sees the grant
     (ana,) = sdk.events.attendees(world.host, "res-1")

@@ -85,7 +85,9 @@ def state(sdk: DualId) -> dict[str, Any]:
             n: conn.execute(sa.text(f"SELECT count(*) FROM {n}")).scalar_one() for n in names
         }
         out["audit_head"] = tuple(
-            conn.execute(sa.text("SELECT seq, entry_hash FROM dualid_audit_head")).one()
+            conn.execute(
+                sa.text("SELECT id, pseq, seq, entry_hash FROM dualid_audit_head ORDER BY id")
+            ).all()
         )
         out["sealed"] = sorted(
             bytes(r[0]) for r in conn.execute(sa.text("SELECT ciphertext FROM dualid_sealed"))

@@ -47,7 +47,7 @@ PERSON_TABLES = {
     "dualid_sealed",
 }
 # A host read's audit entry names the last entry its snapshot contains (issue 12, item 4).
-SNAPSHOT_DETAIL = "snapshot_seq"
+SNAPSHOT_DETAIL = "snapshot"
 
 
 # -- harness ------------------------------------------------------------------------------
@@ -202,28 +202,19 @@ def _chain_problems(sdk: DualId) -> list[str]:
 
 
 # -- P2, replayed from the log -------------------------------------------------------------
-def _p2_violations(
-    log: Sequence[AuditRecord],
-) -> tuple[list[str], dict[str, tuple[str, frozenset[str]]]]:
-    """Replay consent from the audit log alone and check every host read against the
-    grants active at the snapshot it read (its ``snapshot_seq`` detail; without one, the
-    entries before its own, which is what a read holding the chain-head lock saw).
-
-    Returns the violations and, per grant the log leaves active, its agent and fields."""
+def _replay(
+    changes: Sequence[AuditRecord],
+) -> tuple[
+    dict[str, tuple[str, str, str | None, str | None, frozenset[str]]],
+    set[str],
+    dict[tuple[str, str], dict[str, str]],
+]:
+    """Consent as the log's changes (in log-wide order) leave it: every grant, the active
+    ones, and who is registered for which event with which type."""
     grants: dict[str, tuple[str, str, str | None, str | None, frozenset[str]]] = {}
     active: set[str] = set()
     registered: dict[tuple[str, str], dict[str, str]] = defaultdict(dict)  # -> agent: type
-    # A read is judged after the entry its snapshot ends with, before the next one.
-    steps = sorted(
-        (
-            (int(e.details.get(SNAPSHOT_DETAIL, e.seq - 1)), 1, e.seq, e)
-            if e.action == "host.read_attendees"
-            else (e.seq, 0, e.seq, e)
-        )
-        for e in log
-    )
-    problems: list[str] = []
-    for _, _, _, e in steps:
+    for e in changes:
         d, agent, host = e.details, e.subject, e.host_id
         if e.action == "registration.created":
             assert agent is not None
@@ -254,23 +245,47 @@ def _p2_violations(
             active -= {g for g in active if grants[g][0] == agent}
             for people in registered.values():
                 people.pop(agent or "", None)
-        elif e.action == "host.read_attendees":
-            assert host is not None
-            event = d["event_id"]
-            covered: set[str] = set()
-            for g in active:
-                g_agent, g_host, g_event, g_type, g_fields = grants[g]
-                etype = registered[(host, event)].get(g_agent)
-                if g_host != host or etype is None:
-                    continue
-                if g_event == event or (g_event is None and g_type in (None, etype)):
-                    covered |= g_fields
-            shown = set(d["fields"])
-            if not shown <= covered:
-                problems.append(
-                    f"P2: host read #{e.seq} of {event} showed {sorted(shown - covered)}"
-                    f" that no grant active at its snapshot covers"
-                )
+    return grants, active, registered
+
+
+def _in_snapshot(entry: AuditRecord, read: AuditRecord) -> bool:
+    """Is ``entry`` in the snapshot ``read`` read? Its ``snapshot`` detail holds, per
+    partition, the newest entry the snapshot contains (numbers increase along a partition
+    in commit order); a read without one held the chain-head lock: the entries before it."""
+    snapshot = read.details.get(SNAPSHOT_DETAIL)
+    if snapshot is None:
+        return entry.seq < read.seq
+    return bool(entry.seq <= snapshot[entry.partition])
+
+
+def _p2_violations(
+    log: Sequence[AuditRecord],
+) -> tuple[list[str], dict[str, tuple[str, frozenset[str]]]]:
+    """Replay consent from the audit log alone and check every host read against the
+    grants active in the snapshot it read.
+
+    Returns the violations and, per grant the log leaves active, its agent and fields."""
+    changes = [e for e in log if e.action != "host.read_attendees"]
+    problems: list[str] = []
+    for read in (e for e in log if e.action == "host.read_attendees"):
+        grants, active, registered = _replay([e for e in changes if _in_snapshot(e, read)])
+        host, event = read.host_id, read.details["event_id"]
+        assert host is not None
+        covered: set[str] = set()
+        for g in active:
+            g_agent, g_host, g_event, g_type, g_fields = grants[g]
+            etype = registered[(host, event)].get(g_agent)
+            if g_host != host or etype is None:
+                continue
+            if g_event == event or (g_event is None and g_type in (None, etype)):
+                covered |= g_fields
+        shown = set(read.details["fields"])
+        if not shown <= covered:
+            problems.append(
+                f"P2: host read #{read.seq} of {event} showed {sorted(shown - covered)}"
+                f" that no grant active at its snapshot covers"
+            )
+    grants, active, _ = _replay(changes)
     return problems, {g: (grants[g][0], grants[g][4]) for g in active}
 
 

@@ -1,6 +1,10 @@
 """P7: the audit log is hash-chained; verify() finds an edited, deleted, inserted or
 reordered entry (tampering through raw SQL, as someone with database access would), and
-names the first bad sequence number."""
+names the first bad sequence number.
+
+The entries are one person's, so they are one partition's chain on every backend (on
+PostgreSQL the log has 16): tampering with a partition is tampering with a chain.
+``test_p7_partitions.py`` covers the log across partitions and against checkpoints."""
 
 from __future__ import annotations
 
@@ -16,13 +20,16 @@ from ..support import execute, rows
 N = 6  # entries written by _populate
 
 
-def _populate(sdk: DualId) -> None:
-    for i in range(3):
-        agent = sdk.identity.agent_for(f"user-{i}")
-        sdk.profiles.put(agent, EventUserData(name="Ana"))
+def _populate(sdk: DualId) -> int:
+    """Six entries of one person; the partition they are in."""
+    agent = sdk.identity.agent_for("user-0")
+    for i in range(N - 1):
+        sdk.profiles.put(agent, EventUserData(name=f"Ana {i}"))
     report = sdk.audit.verify()
     assert report.ok
     assert report.entries == N
+    (part,) = {r.part for r in rows(sdk, "SELECT part FROM dualid_audit")}
+    return int(part)
 
 
 def _entry(sdk: DualId, seq: int) -> object:
@@ -78,10 +85,12 @@ def test_rehashed_edit_still_breaks_the_next_link(sdk: DualId) -> None:
 
 @pytest.mark.parametrize("seq", [1, 3])
 def test_deleted_entry_is_detected(sdk: DualId, seq: int) -> None:
+    # Reported at the entry after the gap: the first one whose position is wrong.
     _populate(sdk)
     assert execute(sdk, "DELETE FROM dualid_audit WHERE seq = :s", s=seq) == 1
     report = sdk.audit.verify()
-    assert (report.ok, report.first_bad) == (False, seq)
+    assert (report.ok, report.first_bad) == (False, seq + 1)
+    assert report.problem == "TAMPERED"
 
 
 def test_deleted_last_entry_is_detected(sdk: DualId) -> None:
@@ -132,8 +141,8 @@ def test_forged_entry_inserted_in_the_middle_is_detected(sdk: DualId) -> None:
     )
     report = sdk.audit.verify()
     assert not report.ok
-    # The forged entry links to 2 correctly; the chain breaks at the first shifted entry.
-    assert report.first_bad == 4
+    # Inserted without a position in any partition's chain: outside the log's numbering.
+    assert report.first_bad == 3
 
 
 def test_forged_entry_with_random_hash_is_detected(sdk: DualId) -> None:
@@ -157,17 +166,19 @@ def test_swapped_entries_are_detected(sdk: DualId, a: int, b: int) -> None:
     execute(sdk, "UPDATE dualid_audit SET seq = :a WHERE seq = :b", a=a, b=b)
     execute(sdk, "UPDATE dualid_audit SET seq = :b WHERE seq = -1", b=b)
     report = sdk.audit.verify()
-    assert (report.ok, report.first_bad) == (False, min(a, b))
+    # The entry at the earlier position carries the other's number: reported there.
+    assert (report.ok, report.first_bad) == (False, max(a, b))
 
 
 def test_head_rewound_is_detected(sdk: DualId) -> None:
-    _populate(sdk)
+    part = _populate(sdk)
     prev = _entry(sdk, N - 1)
     execute(
         sdk,
-        "UPDATE dualid_audit_head SET seq = :s, entry_hash = :h",
+        "UPDATE dualid_audit_head SET seq = :s, pseq = :s, entry_hash = :h WHERE id = :p",
         s=N - 1,
         h=prev.entry_hash,  # type: ignore[attr-defined]
+        p=part,
     )
     report = sdk.audit.verify()
     assert (report.ok, report.first_bad) == (False, N)

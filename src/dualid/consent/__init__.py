@@ -12,6 +12,7 @@ from ._types import (
     HostAttendee,
     Registration,
     Requirement,
+    SealReport,
     SharedItem,
 )
 
@@ -28,5 +29,6 @@ __all__ = [
     "Hosts",
     "Registration",
     "Requirement",
+    "SealReport",
     "SharedItem",
 ]

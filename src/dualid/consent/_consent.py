@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
@@ -21,6 +22,7 @@ from dualid.models import DataField, EventType
 from dualid.store import _grants as store
 from dualid.store import _sql as db
 from dualid.store._agents import lock_agent
+from dualid.store._audit import begin_snapshot
 from dualid.store._retry import retrying
 from dualid.store._sealed import delete_fields
 from dualid.store._sql import Conn
@@ -35,6 +37,7 @@ from ._engine import (
     decode_fields,
     encode_fields,
     grant_covers,
+    grant_mac,
     grant_state,
     grant_view,
     parse_event_type,
@@ -42,9 +45,14 @@ from ._engine import (
 )
 from ._events import _check_expiry
 from ._receipts import build_receipt, verify_receipt
-from ._types import Explanation, Grant, GrantState, SharedItem
+from ._replay import unsealed_grants
+from ._types import Explanation, Grant, GrantState, SealReport, SharedItem
 
 __all__ = ["Consent"]
+
+log = logging.getLogger("dualid.consent")
+_SEAL_BATCH = 1000  # grants sealed per transaction
+_REFUSED_LOGGED = 100  # refused grant ids named in the audit entry
 
 
 class Consent:
@@ -279,7 +287,9 @@ class Consent:
         rows = list(rows)
         if not rows:
             return
-        store.revoke_grants(tx.conn, [r.grant_id for r in rows], tx.now.time)
+        at = tx.now.time
+        macs = [(r.grant_id, grant_mac(self._rt.derived, r, at)) for r in rows]
+        store.revoke_grants(tx.conn, macs, at)
         regs = self._core.registrations_of(tx.conn, agent_id, host_id)
         deleted = self._core.prune(tx, agent_id, regs)
         for r in rows:
@@ -331,6 +341,48 @@ class Consent:
                     )
                 deleted += purged
         return deleted
+
+    # -- grant MACs ------------------------------------------------------------------------
+    @retrying
+    def seal_grants(self) -> SealReport:
+        """Give each grant without a MAC (a row from before migration 0007) its MAC, once
+        the audit log's replay shows the row exactly as logged; until then such a grant
+        shares nothing (reads fail closed on rows whose MAC does not verify). A row the log
+        does not explain (edited, forged) is refused, named by id in the report, the
+        warning log and the audit entry, and stays untrusted.
+
+        ``DualId.open`` runs it when it is the open that migrated the store to 0007; after
+        a separate ``dualid db upgrade``, run ``dualid audit seal-grants``. Safe to run
+        again and alongside other writes: a row the SDK changed meanwhile has its MAC
+        already. Each batch is one transaction with a ``consent.grants_sealed`` entry.
+
+        .. versionadded:: 0.2.0
+        """
+        with self._rt.store.read() as conn:
+            begin_snapshot(conn)  # the log and the rows in one snapshot
+            agreeing, refused = unsealed_grants(conn)
+        tag = self._rt.derived.grant_tag
+        sealed = 0
+        first = True
+        for start in range(0, max(len(agreeing), 1 if refused else 0), _SEAL_BATCH):
+            chunk = agreeing[start : start + _SEAL_BATCH]
+            with self._rt.write() as tx:
+                done = sum(store.seal_grant(tx.conn, row[0], tag(*row[:9])) for row in chunk)
+                details: dict[str, Any] = {"sealed": done}
+                if first and refused:
+                    details["refused"] = len(refused)
+                    details["refused_ids"] = refused[:_REFUSED_LOGGED]
+                if done or "refused" in details:
+                    audit.append(tx.conn, tx.now, "consent.grants_sealed", details=details)
+            sealed += done
+            first = False
+        if refused:
+            log.warning(
+                "%d grants without a MAC disagree with the audit log and stay untrusted: %s",
+                len(refused),
+                ", ".join(refused[:_REFUSED_LOGGED]),
+            )
+        return SealReport(sealed, tuple(refused))
 
     # -- defaults --------------------------------------------------------------------------
     @retrying
@@ -412,6 +464,8 @@ class Consent:
             for r in store.grants_of(tx.conn, agent_id):
                 if grant_state(r, tx.now.latest) is not GrantState.ACTIVE:
                     continue
+                if not self._core.trusted(r):  # an edited row shares nothing (MAC)
+                    continue
                 if r.host_id not in names:
                     names[r.host_id] = self._core.host(tx.conn, r.host_id).name
                 items.append(
@@ -475,8 +529,14 @@ class Consent:
                     False, "not_declared", detail="the host's requirement does not list this field"
                 )
             all_rows = store.grants_of(conn, agent_id, host_id)
+            # A row whose MAC does not verify is no grant (edited outside dualid, or not
+            # sealed since migration 0007).
             relevant = [
-                r for r in all_rows if target in decode_fields(r.fields) and grant_covers(r, reg)
+                r
+                for r in all_rows
+                if target in decode_fields(r.fields)
+                and grant_covers(r, reg)
+                and self._core.trusted(r)
             ]
             active = [r for r in relevant if grant_state(r, tx.now.latest) is GrantState.ACTIVE]
             if not active:

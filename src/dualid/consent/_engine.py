@@ -13,6 +13,8 @@ rule alone is enough for P2, the deletion makes revocation real.
 
 from __future__ import annotations
 
+import hmac
+import logging
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -23,6 +25,7 @@ from dualid._checks import check_items, check_text
 from dualid._runtime import Runtime, Tx, new_id
 from dualid._vault import load_dek, open_records, seal_values
 from dualid.crypto._dek import DataKey
+from dualid.crypto._derive import DerivedKeys
 from dualid.errors import InvalidInput, UnknownAgent, UnknownHost, UnknownRegistration
 from dualid.identity._profiles import profile_record
 from dualid.models import DataField, EventType, HostKind
@@ -48,10 +51,12 @@ __all__ = [
     "check_purpose",
     "decode_fields",
     "encode_fields",
+    "grant_mac",
     "parse_event_type",
     "parse_fields",
 ]
 
+log = logging.getLogger("dualid.consent")
 _HOST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _EVENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 
@@ -170,6 +175,32 @@ def grant_view(row: Any, latest: datetime) -> GrantView:
     )
 
 
+def grant_mac(derived: DerivedKeys, row: GrantRow, revoked_at: datetime | None = None) -> bytes:
+    """The MAC of grant ``row`` (with ``revoked_at`` instead of its own when given)."""
+    expires = row.expires_at
+    revoked = revoked_at if revoked_at is not None else row.revoked_at
+    return derived.grant_tag(
+        row.grant_id,
+        row.agent_id,
+        row.host_id,
+        row.event_id,
+        row.event_type,
+        row.fields,
+        db.to_us(row.created_at),
+        None if expires is None else db.to_us(expires),
+        None if revoked is None else db.to_us(revoked),
+    )
+
+
+def untrusted(grant_id: str) -> None:
+    """Log a grant row whose MAC does not verify (by id only): it shares nothing."""
+    log.warning(
+        "grant %s: its row does not match its MAC (edited outside dualid, or from before "
+        "migration 0007 and not sealed); treated as not active",
+        grant_id,
+    )
+
+
 def grant_covers(row: Any, reg: RegRow) -> bool:
     """Does grant ``row`` apply to registration ``reg`` (same agent and host assumed),
     whatever its state?"""
@@ -209,6 +240,15 @@ class ConsentCore:
         return req.declared if req else frozenset()
 
     # -- agents ----------------------------------------------------------------------
+    def trusted(self, row: GrantRow) -> bool:
+        """Does the grant row carry its own MAC (it shares nothing otherwise)? A row that
+        does not is logged, by grant id."""
+        mac = row.mac
+        if mac is not None and hmac.compare_digest(grant_mac(self.rt.derived, row), mac):
+            return True
+        untrusted(row.grant_id)
+        return False
+
     def lock_agent(self, conn: Conn, agent_id: str) -> None:
         """Serialise consent changes of one person (PostgreSQL row lock; SQLite write
         transactions are exclusive anyway). Raises UnknownAgent."""
@@ -307,7 +347,7 @@ class ConsentCore:
             expires_at,
             None,
         )
-        _grants.insert_grant(tx.conn, row)
+        _grants.insert_grant(tx.conn, row._replace(mac=grant_mac(self.rt.derived, row)))
         return grant_id
 
     # -- shared copies -----------------------------------------------------------------

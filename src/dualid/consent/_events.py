@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hmac
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -48,9 +49,11 @@ from ._engine import (
     check_event_id,
     check_host_id,
     check_purpose,
+    grant_mac,
     parse_event_type,
     parse_fields,
     reg_from_row,
+    untrusted,
 )
 from ._types import Event, HostAttendee, Registration
 
@@ -322,6 +325,8 @@ class Events:
                 "grant_id": grant_id,
                 "fields": sorted(f.value for f in wanted),
                 "defaults_applied": not explicit,
+                # The grant's expiry, so the log alone proves it (audit.verify(deep=True)).
+                "expires_at": expires_at.isoformat() if expires_at else None,
             },
         )
         return Registration(
@@ -344,9 +349,13 @@ class Events:
             present = _sealed.fields_present(tx.conn, [r.registration_id for r in rows])
             out = []
             for reg in rows:
-                grants = self._core.active_grants(
-                    tx.conn, [agent_id], reg.host_id, tx.now.latest, reg.event_id
-                )
+                grants = [
+                    g
+                    for g in self._core.active_grants(
+                        tx.conn, [agent_id], reg.host_id, tx.now.latest, reg.event_id
+                    )
+                    if self._core.trusted(g)  # an edited row shares nothing (MAC)
+                ]
                 declared = self._core.declared(tx.conn, reg.host_id, reg.event_type)
                 covered = self._core.coverage(grants, reg, declared, tx.now.latest)
                 event_grant = next((g.grant_id for g in grants if g.event_id == reg.event_id), None)
@@ -376,7 +385,9 @@ class Events:
             self._core.lock_agent(tx.conn, agent_id)
             reg = self._core.one_registration(tx.conn, agent_id, host_id, event_id)
             open_grants = _grants.unrevoked_grants(tx.conn, agent_id, host_id, event_id)
-            _grants.revoke_grants(tx.conn, [g.grant_id for g in open_grants], tx.now.time)
+            at = tx.now.time
+            macs = [(g.grant_id, grant_mac(self._rt.derived, g, at)) for g in open_grants]
+            _grants.revoke_grants(tx.conn, macs, at)
             _sealed.delete_fields(tx.conn, reg.registration_id)
             _events.delete_registration(tx.conn, reg.registration_id)
             audit.append(
@@ -453,7 +464,7 @@ class Events:
         next_cursor = _encode_cursor(regs[-1][0]) if more else None
         return AttendeePage(items, next_cursor)
 
-    def _start_host_read(self, tx: Tx, host_id: str) -> int:
+    def _start_host_read(self, tx: Tx, host_id: str) -> tuple[int, ...]:
         # One snapshot, no lock (docs/concurrency.md); the position it stands at in the
         # log goes into the read's audit entry.
         position = begin_snapshot(tx.conn)
@@ -468,7 +479,7 @@ class Events:
     def _log_host_read(
         self,
         read: Tx,
-        position: int,
+        position: tuple[int, ...],
         host_id: str,
         event_id: str,
         count: int,
@@ -476,8 +487,9 @@ class Events:
     ) -> None:
         """The audit entry of one host read, in a transaction of its own after the read:
         how many attendees, which fields (no values), and the snapshot it read
-        (``snapshot_seq``: the last entry it contains; ``read_at``: the reading consent
-        was evaluated at)."""
+        (``snapshot``: per partition, the newest entry it contains, so entry ``e`` is in it
+        when ``e.seq <= snapshot[e.partition]``; ``snapshot_seq``: the newest of those;
+        ``read_at``: the reading consent was evaluated at)."""
         with self._rt.write() as tx:
             audit.append(
                 tx.conn,
@@ -488,7 +500,8 @@ class Events:
                     "event_id": event_id,
                     "attendees": count,
                     "fields": sorted(shown),
-                    "snapshot_seq": position,
+                    "snapshot_seq": max(position, default=0),
+                    "snapshot": list(position),
                     "read_at": read.now.time.isoformat(timespec="microseconds"),
                 },
             )
@@ -521,9 +534,23 @@ class Events:
         # The P2 rule (_rules) over the page's grants; the earliest covering grant of
         # each field says since when it is shared.
         covered_by_reg: dict[str, dict[str, int]] = {}
+        tag = self._rt.derived.grant_tag
+        same = hmac.compare_digest
         for start in range(0, len(agent_ids), 500):
             chunk = agent_ids[start : start + 500]
-            terms = _grants.active_grant_terms(conn, host_id, event_id, latest_us, chunk)
+            terms = []
+            # Only rows that carry their own MAC count (fail closed: a row moved to
+            # another host or event, or given another expiry, by someone without the
+            # keys shares nothing). These rows are unrevoked, by the query.
+            rows = _grants.active_grant_terms(conn, host_id, event_id, latest_us, chunk)
+            for agent, g_event, g_type, fields, created, expires, grant_id, mac in rows:
+                expected = tag(
+                    grant_id, agent, host_id, g_event, g_type, fields, created, expires, None
+                )
+                if mac is not None and same(expected, mac):
+                    terms.append((agent, g_event, g_type, fields, created, expires))
+                else:
+                    untrusted(grant_id)
             covered_by_reg.update(
                 rules.host_view_coverage(terms, reg_of, event_id, declared_by_type, latest_us)
             )

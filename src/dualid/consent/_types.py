@@ -23,6 +23,7 @@ __all__ = [
     "HostAttendee",
     "Registration",
     "Requirement",
+    "SealReport",
     "SharedItem",
 ]
 
@@ -156,3 +157,16 @@ class Explanation:
     declared: bool = False
     required: bool = False
     detail: str = ""
+
+
+@dataclass(frozen=True)
+class SealReport:
+    """What :meth:`Consent.seal_grants <dualid.consent.Consent.seal_grants>` did: how many
+    grants without a MAC it sealed, and the ids of those it refused because the audit log
+    does not record them as they stand (they stay untrusted: they share nothing).
+
+    .. versionadded:: 0.2.0
+    """
+
+    sealed: int
+    refused: tuple[str, ...] = ()

@@ -1,4 +1,5 @@
-"""Keys derived from the store's root secret: blind index, pairwise refs, receipt signing."""
+"""Keys derived from the store's root secret: blind index, pairwise refs, receipt and
+audit checkpoint signing, grant row MACs."""
 
 from __future__ import annotations
 
@@ -57,12 +58,17 @@ class DerivedKeys:
     pairwise: bytes
     signing: Ed25519PrivateKey
     application: bytes
+    audit_signing: Ed25519PrivateKey
+    grant_mac: bytes
     # The blind-index HMAC with its key already absorbed (bulk lookups hash tens of
-    # thousands of userIds).
+    # thousands of userIds); the grant MAC's likewise (a host's attendee list checks one
+    # per grant row).
     _index_mac: _HmacSha256 = field(init=False, repr=False, compare=False)
+    _grant_mac: _HmacSha256 = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_index_mac", _HmacSha256(self.blind_index))
+        object.__setattr__(self, "_grant_mac", _HmacSha256(self.grant_mac))
 
     @classmethod
     def from_root(cls, root: bytes) -> DerivedKeys:
@@ -71,6 +77,10 @@ class DerivedKeys:
             pairwise=_hkdf(root, "dualid/pairwise-ref/v1"),
             signing=Ed25519PrivateKey.from_private_bytes(_hkdf(root, "dualid/receipt-sign/v1")),
             application=_hkdf(root, "dualid/application/v1"),
+            audit_signing=Ed25519PrivateKey.from_private_bytes(
+                _hkdf(root, "dualid/audit-checkpoint/v1")
+            ),
+            grant_mac=_hkdf(root, "dualid/grant-mac/v1"),
         )
 
     def application_secret(self, purpose: str) -> bytes:
@@ -83,6 +93,37 @@ class DerivedKeys:
         """Keyed blind index of a userId (HMAC-SHA256): equality lookups without storing
         the userId or a plain, guessable hash of it (P3)."""
         return self._index_mac.digest(user_id.encode())
+
+    def grant_tag(
+        self,
+        grant_id: str,
+        agent_id: str,
+        host_id: str,
+        event_id: str | None,
+        event_type: str | None,
+        fields: str,
+        created_us: int,
+        expires_us: int | None,
+        revoked_us: int | None,
+    ) -> bytes:
+        """The MAC of a grant row (HMAC-SHA256 truncated to 128 bits, RFC 4868 style) over
+        what decides what the grant shares, with whom, for what and how long: written with
+        every insert and update of the row and checked by every read that shows data, so a
+        row moved to another host or event, or given another expiry or revocation, by
+        someone without the keys is not trusted.
+
+        The message is the values joined by U+001F, each nullable one marked (``-`` for
+        None, ``+`` before a text): the SDK's ids, event types and field lists never hold
+        U+001F, so every row the SDK tagged has exactly one encoding."""
+        message = (
+            f"{grant_id}\x1f{agent_id}\x1f{host_id}"
+            f"\x1f{'-' if event_id is None else '+' + event_id}"
+            f"\x1f{'-' if event_type is None else '+' + event_type}"
+            f"\x1f{fields}\x1f{created_us}"
+            f"\x1f{'-' if expires_us is None else expires_us}"
+            f"\x1f{'-' if revoked_us is None else revoked_us}"
+        )
+        return self._grant_mac.digest(message.encode())[:16]
 
     def pairwise_refs(self, host_id: str) -> Callable[[str], str]:
         """``pairwise_ref`` for one host, many agents: the keyed HMAC state is set up once

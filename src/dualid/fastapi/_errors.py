@@ -20,7 +20,8 @@ family / code                                          status
 ``DUPLICATE_REGISTRATION``, ``GRANT_NOT_ACTIVE``,
 ``EVENT_TYPE_MISMATCH``                                409
 ``INVALID_INPUT``, ``INVALID_FIELD``,
-``INVALID_EXPIRY``, ``VALIDATION_ERROR``               422
+``INVALID_EXPIRY``, ``INVALID_CHECKPOINT``,
+``VALIDATION_ERROR``                                   422
 ``CONSENT_REQUIRED``, ``FIELD_NOT_REQUESTED``          422 (the request is well formed
                                                        but asks for something the
                                                        consent rules forbid)
@@ -72,6 +73,7 @@ class ErrorCode(enum.StrEnum):
     INVALID_INPUT = "INVALID_INPUT"
     INVALID_FIELD = "INVALID_FIELD"
     INVALID_EXPIRY = "INVALID_EXPIRY"
+    INVALID_CHECKPOINT = "INVALID_CHECKPOINT"
     NOT_FOUND = "NOT_FOUND"
     UNKNOWN_AGENT = "UNKNOWN_AGENT"
     UNKNOWN_HOST = "UNKNOWN_HOST"
@@ -110,6 +112,7 @@ STATUS_BY_CODE: Final[Mapping[str, int]] = {
     "INVALID_INPUT": 422,
     "INVALID_FIELD": 422,
     "INVALID_EXPIRY": 422,
+    "INVALID_CHECKPOINT": 422,
     "NOT_FOUND": 404,
     "UNKNOWN_AGENT": 404,
     "UNKNOWN_HOST": 404,

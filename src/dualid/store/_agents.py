@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import NamedTuple
 
 from . import _sql as db
+from ._audit import claim_partition
 from ._rows import BLOB, INT, TEXT, Shape, corrupt
 from ._sql import Conn
 
@@ -106,7 +107,12 @@ def lock_agent(conn: Conn, agent_id: str) -> bool:
     """Take the person's lock for the rest of the transaction; False when the agent does
     not exist (unknown, or erased by a transaction that committed first)."""
     sql = _LOCK_PG if db.dialect(conn) == "postgresql" else _LOCK
-    return bool(db.query(conn, sql, (agent_id,)))
+    if not db.query(conn, sql, (agent_id,)):
+        return False
+    # The person's entries go to the person's audit partition, whatever this
+    # transaction logs first (an event's creation is the host's, say).
+    claim_partition(conn, agent_id)
+    return True
 
 
 def erase_agent(conn: Conn, agent_id: str) -> int | None:

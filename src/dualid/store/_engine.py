@@ -255,6 +255,9 @@ class Store:
         # Called with the text of every statement the SDK runs, before it runs (tests inject
         # faults here: an exception aborts the statement and rolls its transaction back).
         self.hooks: list[Hook] = []
+        # The audit log's partition count (migration 0006), read by the SDK once the
+        # schema is current (:meth:`load_audit_partitions`); 1 until then.
+        self.audit_partitions = 1
         # One shared connection in memory: serialise its users across threads.
         self._memory_lock = threading.RLock() if self.memory else None
         try:
@@ -354,7 +357,7 @@ class Store:
         with self._guarded(), self._connection() as dbapi:
             if begin is not None:
                 dbapi.execute(begin)
-            yield Conn(dbapi, self.dialect, self.hooks)
+            yield Conn(dbapi, self.dialect, self.hooks, self.audit_partitions)
             dbapi.commit()
 
     @contextmanager
@@ -385,7 +388,7 @@ class Store:
             conns = self._conns
             dbapi = conns.take()
             try:
-                yield Conn(dbapi, self.dialect, self.hooks)
+                yield Conn(dbapi, self.dialect, self.hooks, self.audit_partitions)
             finally:
                 # no transaction to end: the pool's own reset (or the bare LIFO's check
                 # for one left open) covers a statement that failed
@@ -401,6 +404,15 @@ class Store:
                 conn = conn.execution_options(dualid_write=True)
             with conn.begin():
                 yield conn
+
+    def load_audit_partitions(self) -> int:
+        """Read the audit log's partition count (its head rows) into
+        :attr:`audit_partitions`, which every transaction's connection carries."""
+        from ._audit import heads
+
+        with self.read() as conn:
+            self.audit_partitions = max((h[0] for h in heads(conn)), default=0) + 1
+        return self.audit_partitions
 
     def dispose(self) -> None:
         if self._bare is not None:

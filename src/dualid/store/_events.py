@@ -28,6 +28,7 @@ __all__ = [
     "get_event",
     "insert_event",
     "insert_registration",
+    "registration_states",
     "registrations_of",
     "update_event",
 ]
@@ -164,6 +165,11 @@ _EVENT_REGS = db.Sql(
     " WHERE host_id = ? AND event_id = ? ORDER BY registration_id"
 )
 
+_STATES = db.Sql(
+    f"SELECT {_REG_COLUMNS} FROM dualid_registration"  # noqa: S608
+    " WHERE registration_id > ? ORDER BY registration_id LIMIT ?"
+)
+
 
 def _reg(r: tuple[Any, ...]) -> RegistrationRow:
     return RegistrationRow(r[0], r[1], r[2], r[3], r[4], db.from_us(r[5]))
@@ -180,6 +186,13 @@ def registrations_of(
     else:
         rows = db.query(conn, _REGS_OF_EVENT, (agent_id, host_id, event_id))
     return [_reg(r) for r in _REG_ROW.check(rows)]
+
+
+def registration_states(conn: Conn, after: str, limit: int) -> list[tuple[Any, ...]]:
+    """The next ``limit`` registrations after id ``after``, by id: ``(registration_id,
+    agent_id, host_id, event_type, event_id, created_us)`` as stored, not checked (for
+    ``audit.verify(deep=True)``, which compares every value with the log)."""
+    return db.query(conn, _STATES, (after, limit))
 
 
 def insert_registration(conn: Conn, row: RegistrationRow) -> bool:

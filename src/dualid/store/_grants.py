@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 from dualid.models import EventType
 
 from . import _sql as db
-from ._rows import FIELDS, INT, TEXT, TEXT_OR_NULL, TIME, TIME_OR_NULL, Shape, choice
+from ._rows import BLOB, FIELDS, INT, TEXT, TEXT_OR_NULL, TIME, TIME_OR_NULL, Shape, choice
 from ._sql import Conn
 
 __all__ = [
@@ -27,17 +27,20 @@ __all__ = [
     "defaults_of",
     "expired_pairs",
     "grant_by_id",
+    "grant_states",
     "grants_of",
     "insert_grant",
     "put_default",
     "revoke_grants",
+    "seal_grant",
     "unrevoked_grants",
+    "unsealed_grants",
 ]
 
 _CHUNK = 500
 _COLUMNS = (
     "grant_id, agent_id, host_id, event_id, event_type, fields, purpose, created_at,"
-    " created_uncertainty_us, created_hlc, expires_at, revoked_at"
+    " created_uncertainty_us, created_hlc, expires_at, revoked_at, mac"
 )
 
 
@@ -56,6 +59,7 @@ _GRANT_ROW = Shape(
     created_hlc=TEXT,
     expires_at=TIME_OR_NULL,
     revoked_at=TIME_OR_NULL,
+    mac=BLOB.or_null(),
 )
 # The host view's hot path: the rule ignores names it does not know, so `fields` is only
 # checked to be text here.
@@ -67,6 +71,8 @@ _TERMS_ROW = Shape(
     fields=TEXT,
     created_at=TIME,
     expires_at=TIME_OR_NULL,
+    grant_id=TEXT,
+    mac=BLOB.or_null(),
 )
 _PAIR_ROW = Shape("dualid_grant", agent_id=TEXT, host_id=TEXT)
 _DEFAULTS_FOR_ROW = Shape("dualid_default", host_id=TEXT, fields=FIELDS)
@@ -107,6 +113,8 @@ class GrantRow(NamedTuple):
     created_hlc: str
     expires_at: datetime | None
     revoked_at: datetime | None
+    mac: bytes | None = None
+    """The row's MAC (migration 0007; None for a row from before it, until sealed)."""
 
     @classmethod
     def from_db(cls, r: Sequence[Any]) -> GrantRow:
@@ -123,6 +131,7 @@ class GrantRow(NamedTuple):
             r[9],
             _opt_dt(r[10]),
             _opt_dt(r[11]),
+            r[12],
         )
 
     def to_db(self) -> tuple[Any, ...]:
@@ -139,12 +148,13 @@ class GrantRow(NamedTuple):
             self.created_hlc,
             _opt_us(self.expires_at),
             _opt_us(self.revoked_at),
+            self.mac,
         )
 
 
-GrantTerms = tuple[str, str | None, str | None, str, int, int | None]
+GrantTerms = tuple[str, str | None, str | None, str, int, int | None, str, bytes | None]
 """What the host view reads of an active grant: agent_id, event_id, event_type, fields,
-created_at and expires_at (microseconds), all in the covering index
+created_at and expires_at (microseconds), grant_id and mac, all in the covering index
 ``ix_dualid_grant_active``."""
 
 
@@ -158,7 +168,7 @@ class DefaultRow(NamedTuple):
 
 _BY_ID = db.Sql(f"SELECT {_COLUMNS} FROM dualid_grant WHERE grant_id = ?")  # noqa: S608
 _INSERT = db.Sql(
-    f"INSERT INTO dualid_grant ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
+    f"INSERT INTO dualid_grant ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
 )
 _ACTIVE = (
     f"SELECT {_COLUMNS} FROM dualid_grant"  # noqa: S608
@@ -171,8 +181,9 @@ _ACTIVE_FOR_EVENT = (
     " AND (event_id = ? OR event_id IS NULL) AND agent_id IN (*)"
 )
 _ACTIVE_TERMS = (
-    "SELECT agent_id, event_id, event_type, fields, created_at, expires_at FROM dualid_grant"
-    " WHERE host_id = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)"
+    "SELECT agent_id, event_id, event_type, fields, created_at, expires_at, grant_id, mac"
+    " FROM dualid_grant WHERE host_id = ? AND revoked_at IS NULL"
+    " AND (expires_at IS NULL OR expires_at > ?)"
     " AND (event_id = ? OR event_id IS NULL) AND agent_id IN (*)"
 )
 _OF_AGENT = db.Sql(
@@ -192,10 +203,19 @@ _UNREVOKED_EVENT = db.Sql(
     " WHERE agent_id = ? AND host_id = ? AND event_id = ? AND revoked_at IS NULL"
     " ORDER BY created_hlc, grant_id"
 )
-_REVOKE = "UPDATE dualid_grant SET revoked_at = ? WHERE grant_id IN (*) AND revoked_at IS NULL"
+_REVOKE = db.Sql(
+    "UPDATE dualid_grant SET revoked_at = ?, mac = ? WHERE grant_id = ? AND revoked_at IS NULL"
+)
+_SEAL = db.Sql("UPDATE dualid_grant SET mac = ? WHERE grant_id = ? AND mac IS NULL")
+_UNSEALED = db.Sql("SELECT count(*) FROM dualid_grant WHERE mac IS NULL")
 _EXPIRED_PAIRS = db.Sql(
     "SELECT DISTINCT agent_id, host_id FROM dualid_grant WHERE revoked_at IS NULL"
     " AND expires_at IS NOT NULL AND expires_at <= ? ORDER BY agent_id, host_id"
+)
+_STATES = db.Sql(
+    "SELECT grant_id, agent_id, host_id, event_id, event_type, fields, created_at,"
+    " expires_at, revoked_at, mac FROM dualid_grant WHERE grant_id > ? ORDER BY grant_id"
+    " LIMIT ?"
 )
 _DEFAULTS_FOR = db.Sql(
     "SELECT host_id, fields FROM dualid_default"
@@ -249,9 +269,10 @@ def active_grants(
 def active_grant_terms(
     conn: Conn, host_id: str, event_id: str, latest_us: int, agent_ids: Sequence[str]
 ) -> list[GrantTerms]:
-    """:func:`active_grants` for the host view: only the columns the rule needs, read from
-    the covering index (tens of thousands of rows per attendee list), as plain tuples
-    ``(agent_id, event_id, event_type, fields, created_us, expires_us)``."""
+    """:func:`active_grants` for the host view: only the columns the rule and the row's
+    MAC need, read from the covering index (tens of thousands of rows per attendee list),
+    as plain tuples ``(agent_id, event_id, event_type, fields, created_us, expires_us,
+    grant_id, mac)``."""
     out: list[GrantTerms] = []
     for start in range(0, len(agent_ids), _CHUNK):
         chunk = agent_ids[start : start + _CHUNK]
@@ -281,19 +302,36 @@ def unrevoked_grants(
     return _grant_rows(rows)
 
 
-def revoke_grants(conn: Conn, grant_ids: Sequence[str], at: datetime) -> int:
-    """Mark the grants revoked at ``at`` (those not revoked yet); how many were."""
-    done = 0
-    for start in range(0, len(grant_ids), _CHUNK):
-        chunk = grant_ids[start : start + _CHUNK]
-        sql = db.in_list(_REVOKE, len(chunk))
-        done += db.execute(conn, sql, (db.to_us(at), *chunk))
-    return done
+def revoke_grants(conn: Conn, macs: Sequence[tuple[str, bytes]], at: datetime) -> int:
+    """Mark the grants ``(grant_id, mac)`` revoked at ``at`` (those not revoked yet), each
+    with its new MAC (which covers ``revoked_at``); how many were."""
+    at_us = db.to_us(at)
+    return sum(db.execute(conn, _REVOKE, (at_us, mac, grant_id)) for grant_id, mac in macs)
+
+
+def seal_grant(conn: Conn, grant_id: str, mac: bytes) -> int:
+    """Give a grant without a MAC (a row from before migration 0007) its MAC; 0 when it
+    has one already (a write of the SDK's since)."""
+    return db.execute(conn, _SEAL, (mac, grant_id))
+
+
+def unsealed_grants(conn: Conn) -> int:
+    """How many grants have no MAC (from before migration 0007, or nulled since)."""
+    ((count,),) = db.query(conn, _UNSEALED)
+    return int(count)
 
 
 def expired_pairs(conn: Conn, latest_us: int) -> list[tuple[str, str]]:
     """``(agent_id, host_id)`` of every unrevoked grant expired at ``latest_us``."""
     return [(a, h) for a, h in _PAIR_ROW.check(db.query(conn, _EXPIRED_PAIRS, (latest_us,)))]
+
+
+def grant_states(conn: Conn, after: str, limit: int) -> list[tuple[Any, ...]]:
+    """The next ``limit`` grants after id ``after``, by id: ``(grant_id, agent_id, host_id,
+    event_id, event_type, fields, created_us, expires_us, revoked_us, mac)`` as stored, not
+    checked (``audit.verify(deep=True)`` compares every value with the log, and a value
+    of the wrong type is a disagreement there, not an error)."""
+    return db.query(conn, _STATES, (after, limit))
 
 
 def default_fields(conn: Conn, agent_id: str, event_type: str, host_id: str) -> dict[str, str]:

@@ -57,8 +57,11 @@ def current(store: Store) -> str | None:
         return ctx.get_current_revision()
 
 
-def _run(store: Store, direction: str, revision: str) -> None:
+def _run(
+    store: Store, direction: str, revision: str, attributes: dict[str, object] | None = None
+) -> None:
     cfg = _config()
+    cfg.attributes.update(attributes or {})
     try:
         with store.schema() as conn:
             if store.dialect == "postgresql":
@@ -76,9 +79,21 @@ def _run(store: Store, direction: str, revision: str) -> None:
         raise InvalidInput(f"cannot migrate to {revision!r}: {exc}") from None
 
 
-def upgrade(store: Store, revision: str = "head") -> None:
-    """Upgrade the schema (to ``head`` by default). Safe to call from many processes."""
-    _run(store, "up", revision)
+def upgrade(store: Store, revision: str = "head", *, audit_partitions: int | None = None) -> None:
+    """Upgrade the schema (to ``head`` by default). Safe to call from many processes.
+
+    ``audit_partitions``: how many partitions the audit log gets on PostgreSQL when the
+    migration that creates them (0006) runs; ignored once it has (the count is fixed) and
+    on SQLite (always one). Default 16."""
+    if audit_partitions is not None and (
+        isinstance(audit_partitions, bool)
+        or not isinstance(audit_partitions, int)
+        or not 1 <= audit_partitions <= 256
+    ):
+        raise InvalidInput("audit_partitions must be an integer from 1 to 256")
+    _run(store, "up", revision, {"audit_partitions": audit_partitions})
+    if revision in ("head", head()):
+        store.load_audit_partitions()
 
 
 def downgrade(store: Store, revision: str) -> None:

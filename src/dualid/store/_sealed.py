@@ -25,6 +25,7 @@ __all__ = [
     "key_and_record",
     "records",
     "sealed_of_agent",
+    "sealed_places",
 ]
 
 _CHUNK = 500
@@ -71,6 +72,16 @@ _KEY_AND_RECORD = db.Sql(
 _OF_AGENT = db.Sql(
     "SELECT record_id, field, ciphertext FROM dualid_sealed WHERE agent_id = ?"
     " ORDER BY record_id, field"
+)
+
+# Every sealed row's place, in primary-key order (pages by key: the server's collation
+# orders both the comparison and the sort, so pages neither skip nor repeat a row).
+_PLACES_FIRST = db.Sql(
+    "SELECT record_id, field, agent_id FROM dualid_sealed ORDER BY record_id, field LIMIT ?"
+)
+_PLACES_NEXT = db.Sql(
+    "SELECT record_id, field, agent_id FROM dualid_sealed"
+    " WHERE record_id > ? OR (record_id = ? AND field > ?) ORDER BY record_id, field LIMIT ?"
 )
 
 
@@ -133,6 +144,16 @@ def key_and_record(
     wrapped, field, field_dek_version, ciphertext)``; the last three are None when the
     record has no rows; an empty list when the agent has no key (unknown or erased)."""
     return _KEY_AND_RECORD_ROW.check(db.query(conn, _KEY_AND_RECORD, (record_id, agent_id)))
+
+
+def sealed_places(conn: Conn, after: tuple[str, str] | None, limit: int) -> list[tuple[Any, ...]]:
+    """``(record_id, field, agent_id)`` of the next ``limit`` sealed rows after
+    ``(record_id, field)`` (from the first when None), in key order: nothing is decrypted
+    and nothing checked (``audit.verify(deep=True)`` finds the shared copies among them)."""
+    if after is None:
+        return db.query(conn, _PLACES_FIRST, (limit,))
+    record, field = after
+    return db.query(conn, _PLACES_NEXT, (record, record, field, limit))
 
 
 def sealed_of_agent(conn: Conn, agent_id: str) -> list[tuple[str, str, bytes]]:

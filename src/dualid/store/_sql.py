@@ -62,12 +62,22 @@ class Conn:
     """The connection of one transaction (or of one autocommit statement): the driver's
     connection, its dialect, and the store's statement hooks."""
 
-    __slots__ = ("dbapi", "dialect_name", "hooks")
+    __slots__ = ("audit_part", "audit_partitions", "dbapi", "dialect_name", "hooks")
 
-    def __init__(self, dbapi: Any, dialect_name: str, hooks: Sequence[Hook] = ()) -> None:
+    def __init__(
+        self,
+        dbapi: Any,
+        dialect_name: str,
+        hooks: Sequence[Hook] = (),
+        audit_partitions: int = 1,
+    ) -> None:
         self.dbapi = dbapi
         self.dialect_name = dialect_name
         self.hooks = hooks
+        # The audit log's partition count, and the one partition this transaction appends
+        # to once it has appended (a transaction locks one partition head, never two).
+        self.audit_partitions = audit_partitions
+        self.audit_part: int | None = None
 
 
 def dialect(conn: Conn) -> str:

@@ -11,7 +11,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import BigInteger, Index, Integer, LargeBinary, Table, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Index,
+    Integer,
+    LargeBinary,
+    SmallInteger,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
@@ -21,6 +30,7 @@ from dualid._micros import from_us, to_us
 __all__ = [
     "Agent",
     "AgentKey",
+    "AuditCheckpoint",
     "AuditEntry",
     "AuditHead",
     "Default",
@@ -104,10 +114,12 @@ class Sealed(SQLModel, table=True):
 
 
 class AuditEntry(SQLModel, table=True):
-    """An entry of the hash-chained audit log. ``body`` is the canonical JSON that the
-    hash commits to; ``seq`` and ``subject`` repeat parts of it for querying."""
+    """An entry of the audit log: position ``pseq`` of the hash chain of partition
+    ``part``. ``body`` is the canonical JSON that the hash commits to; ``seq`` (the
+    log-wide number) and ``subject`` repeat parts of it for querying (migration 0006)."""
 
     __tablename__ = "dualid_audit"
+    __table_args__ = (Index("ix_dualid_audit_part_pseq", "part", "pseq", unique=True),)
     # SQLite: INTEGER PRIMARY KEY, the table's rowid (migration 0004).
     seq: int = Field(
         sa_type=BigInteger().with_variant(Integer(), "sqlite"),
@@ -118,16 +130,34 @@ class AuditEntry(SQLModel, table=True):
     body: str = Field(sa_type=Text)
     prev_hash: str = Field(max_length=64)
     entry_hash: str = Field(max_length=64)
+    part: int = Field(sa_type=SmallInteger, sa_column_kwargs={"server_default": "0"})
+    pseq: int = Field(sa_type=BigInteger, sa_column_kwargs={"server_default": "0"})
 
 
 class AuditHead(SQLModel, table=True):
-    """The chain head: one row, locked by every append so concurrent writers (several
-    processes on PostgreSQL) extend one unbroken chain (P7)."""
+    """A partition's chain head (``id`` is the partition): locked by every append to that
+    partition, so its writers extend one unbroken chain (P7) while other partitions'
+    writers go on. ``seq`` is the log-wide number of its last entry, ``pseq`` its
+    position in the partition."""
 
     __tablename__ = "dualid_audit_head"
     id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
     seq: int = Field(sa_type=BigInteger)
     entry_hash: str = Field(max_length=64)
+    pseq: int = Field(sa_type=BigInteger, sa_column_kwargs={"server_default": "0"})
+
+
+class AuditCheckpoint(SQLModel, table=True):
+    """A signed checkpoint (its C2SP note) and each partition's compact range at it, so
+    the next checkpoint hashes only the entries written since (migration 0006)."""
+
+    __tablename__ = "dualid_audit_checkpoint"
+    size: int = Field(
+        sa_type=BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False}
+    )
+    note: str = Field(sa_type=Text)
+    ranges: str = Field(sa_type=Text)
+    created_at: datetime = _ts()
 
 
 class Host(SQLModel, table=True):
@@ -179,9 +209,13 @@ class Registration(SQLModel, table=True):
 
 
 class Grant(SQLModel, table=True):
+    """A consent. ``mac`` (migration 0007) is the row's MAC under a key derived from the
+    root secret (``DerivedKeys.grant_tag``): reads that show data trust the row only when
+    it verifies; NULL for a row from before 0007 until it is sealed."""
+
     __tablename__ = "dualid_grant"
     __table_args__ = (
-        # Covering for the host view's grant lookups (migration 0003).
+        # Covering for the host view's grant lookups (migrations 0003, 0007).
         Index(
             "ix_dualid_grant_active",
             "agent_id",
@@ -192,6 +226,8 @@ class Grant(SQLModel, table=True):
             "event_type",
             "created_at",
             "fields",
+            "grant_id",
+            "mac",
         ),
     )
     grant_id: str = Field(primary_key=True, max_length=40)
@@ -206,6 +242,7 @@ class Grant(SQLModel, table=True):
     created_hlc: str = Field(max_length=32)
     expires_at: datetime | None = _ts(nullable=True)
     revoked_at: datetime | None = _ts(nullable=True)
+    mac: bytes | None = Field(default=None, sa_type=LargeBinary, nullable=True)
 
 
 class Default(SQLModel, table=True):

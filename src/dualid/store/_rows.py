@@ -14,9 +14,11 @@ statements of the very hottest path (warm ``agent_for``) check their one value i
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from enum import Enum
+from functools import partial
+from operator import is_not, itemgetter
 from typing import Any, TypeVar
 
 from dualid._micros import to_us
@@ -40,6 +42,7 @@ __all__ = [
 R = TypeVar("R", bound=Sequence[Any])
 _NONE = type(None)
 _FIELD_NAMES = frozenset(f.value for f in DataField)
+_is_value = partial(is_not, None)
 
 
 def _field_list(value: Any) -> bool:
@@ -65,17 +68,27 @@ class Col:
         self.bounds = bounds
         self.test = test
 
-    def fits(self, values: Sequence[Any]) -> bool:
-        if not self.types.issuperset(map(type, values)):
+    def fits(self, rows: Sequence[Sequence[Any]], at: Callable[[Sequence[Any]], Any]) -> bool:
+        """Does the value at ``at`` (an ``itemgetter``) of every row fit? Iterators only:
+        building containers of thousands of values would cost the garbage collector more
+        than the checks themselves."""
+        if not self.types.issuperset(map(type, map(at, rows))):
             return False
-        if self.values is not None and not self.values.issuperset(values):
+        if self.values is not None and not self.values.issuperset(map(at, rows)):
             return False
-        present = values if _NONE not in self.types else [v for v in values if v is not None]
-        if self.bounds is not None and present:
+        if self.bounds is None and self.test is None:
+            return True
+        nullable = _NONE in self.types
+
+        def present() -> Iterator[Any]:
+            values = map(at, rows)
+            return filter(_is_value, values) if nullable else values
+
+        if self.bounds is not None:
             low, high = self.bounds
-            if min(present) < low or max(present) > high:
+            if min(present(), default=low) < low or max(present(), default=high) > high:
                 return False
-        return self.test is None or all(map(self.test, present))
+        return self.test is None or all(map(self.test, present()))
 
     def or_null(self) -> Col:
         values = None if self.values is None else self.values | {None}
@@ -108,24 +121,27 @@ class Shape:
     """The columns of one statement's result, in order, each with its table: ``Shape(
     "dualid_host", host_id=TEXT, kind=choice(HostKind), ...)``; ``a + b`` for a join."""
 
-    __slots__ = ("columns",)
+    __slots__ = ("_checks", "columns")
 
     def __init__(self, table: str = "", **columns: Col) -> None:
-        self.columns: tuple[tuple[str, str, Col], ...] = tuple(
-            (table, name, col) for name, col in columns.items()
+        self._set([(table, name, col) for name, col in columns.items()])
+
+    def _set(self, columns: Sequence[tuple[str, str, Col]]) -> None:
+        self.columns: tuple[tuple[str, str, Col], ...] = tuple(columns)
+        self._checks = tuple(
+            (table, name, col, itemgetter(i)) for i, (table, name, col) in enumerate(columns)
         )
 
     def __add__(self, other: Shape) -> Shape:
         joined = Shape()
-        joined.columns = self.columns + other.columns
+        joined._set(self.columns + other.columns)
         return joined
 
     def check(self, rows: list[R]) -> list[R]:
         """``rows``, when every value fits its column; else :class:`CorruptRow`."""
         if rows:
-            columns = self.columns
-            for (table, name, col), values in zip(columns, zip(*rows, strict=True), strict=True):
-                if not col.fits(values):
+            for table, name, col, at in self._checks:
+                if not col.fits(rows, at):
                     raise CorruptRow(table, name)
         return rows
 

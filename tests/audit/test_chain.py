@@ -8,6 +8,7 @@ import hashlib
 import json
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -151,3 +152,80 @@ def test_entry_body_is_exactly_the_canonical_json_dump(
     }
     expected = json.dumps(doc, separators=(",", ":"), ensure_ascii=True, sort_keys=False)
     assert _body(seq, subject, action, reading, host, actor, details) == expected
+
+
+def _rehash_last(sdk: DualId, body: str) -> None:
+    """Replace the newest entry's body with ``body``, its hash and its partition's head
+    recomputed: a chain whose links all hold."""
+    from ..support import execute
+
+    (last,) = rows(sdk, "SELECT seq, part, prev_hash FROM dualid_audit ORDER BY seq DESC LIMIT 1")
+    entry_hash = hashlib.sha256(bytes.fromhex(last.prev_hash) + body.encode()).hexdigest()
+    execute(
+        sdk,
+        "UPDATE dualid_audit SET body = :b, entry_hash = :h, subject = NULL WHERE seq = :s",
+        b=body,
+        h=entry_hash,
+        s=last.seq,
+    )
+    execute(
+        sdk, "UPDATE dualid_audit_head SET entry_hash = :h WHERE id = :p", h=entry_hash, p=last.part
+    )
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [
+        "garbage",  # not JSON
+        '"action":"x"}',  # JSON, but not an entry body
+        '"action":"x","at":"2026-01-01T00:00:00+00:00","uncertainty_us":0,"hlc":"1",'
+        '"host":null,"actor":null,"details":[]}',  # details is not an object
+    ],
+)
+def test_a_rehashed_unreadable_body_is_tampering_and_reading_it_is_corrupt_row(
+    sdk: DualId, tail: str
+) -> None:
+    from dualid.errors import CorruptRow
+
+    _populate(sdk, 1)
+    (last,) = sdk.audit.entries()[-1:]
+    _rehash_last(sdk, f'{{"seq":{last.seq},"subject":null,{tail}')
+    report = sdk.audit.verify()
+    assert (report.ok, report.problem, report.first_bad) == (False, "TAMPERED", last.seq)
+    with pytest.raises(CorruptRow) as caught:
+        sdk.audit.entries()
+    assert caught.value.table == "dualid_audit"
+    assert "garbage" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"after": 10**19},
+        {"after": -1},
+        {"after": "3"},
+        {"limit": -1},
+        {"limit": 0},
+        {"limit": 1.5},
+        {"subject": 5},
+        {"subject": "agt_\x00"},
+    ],
+)
+def test_bad_entries_arguments_are_invalid_input(sdk: DualId, kwargs: dict[str, object]) -> None:
+    from dualid.errors import InvalidInput
+
+    _populate(sdk, 1)
+    with pytest.raises(InvalidInput):
+        sdk.audit.entries(**kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("batch", [0, -1, 10**19, 2.5, True])
+def test_a_bad_verify_batch_is_invalid_input_not_a_false_alarm(sdk: DualId, batch: object) -> None:
+    from dualid.errors import InvalidInput
+
+    _populate(sdk, 1)
+    with pytest.raises(InvalidInput):
+        sdk.audit.verify(batch=batch)  # type: ignore[arg-type]
+    with pytest.raises(InvalidInput):
+        list(sdk.audit.iter(batch=batch))  # type: ignore[arg-type]
+    assert sdk.audit.verify(batch=1).ok

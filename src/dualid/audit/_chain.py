@@ -27,7 +27,7 @@ from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from dualid.clock import ClockReading
-from dualid.errors import AuditError
+from dualid.errors import AuditError, CorruptRow
 from dualid.store import _audit as store
 from dualid.store import _sql as db
 from dualid.store._audit import partition_of
@@ -271,10 +271,51 @@ def entry_leaf(entry_hash: str) -> bytes:
     return leaf_hash(bytes.fromhex(entry_hash))
 
 
+_KEYS = ("seq", "subject", "action", "at", "uncertainty_us", "hlc", "host", "actor", "details")
+
+
+def _readable(body: str) -> bool:
+    """Is ``body`` an entry body the SDK can read back (JSON with every key, in order)?"""
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return False
+    return type(doc) is dict and tuple(doc) == _KEYS and type(doc["details"]) is dict
+
+
+def _yes(body: str) -> bool:
+    return True
+
+
+def _all_readable(rows: Sequence[Any]) -> bool:
+    bodies = [row[4] for row in rows]
+    if not all(type(b) is str for b in bodies):
+        return False
+    try:
+        docs = json.loads("[" + ",".join(bodies) + "]")
+    except ValueError:
+        return False
+    keys = _KEYS
+    return len(docs) == len(bodies) and all(
+        type(d) is dict and tuple(d) == keys and type(d["details"]) is dict for d in docs
+    )
+
+
 def _record(
     seq: int, body: str, prev_hash: str, entry_hash: str, part: int, pseq: int
 ) -> AuditRecord:
+    try:
+        return _parse_record(seq, body, prev_hash, entry_hash, part, pseq)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise CorruptRow("dualid_audit", "body") from None
+
+
+def _parse_record(
+    seq: int, body: str, prev_hash: str, entry_hash: str, part: int, pseq: int
+) -> AuditRecord:
     doc = json.loads(body)
+    if type(doc) is not dict or type(doc["details"]) is not dict:
+        raise TypeError("not an entry body")
     return AuditRecord(
         seq=seq,
         action=doc["action"],
@@ -326,6 +367,9 @@ class _Walker:
     def feed(self, rows: Sequence[Any]) -> bool:
         sha = hashlib.sha256
         fromhex = bytes.fromhex
+        # Every body must be one the SDK can read back: parsed as one JSON array per
+        # batch (one C call), entry by entry only when that fails, to find which.
+        readable = _readable if not _all_readable(rows) else _yes
         for seq, part, pseq, subject, body, prev_hash, entry_hash in rows:
             if type(seq) is not int or type(pseq) is not int or part != self.part:
                 return self._fail(None, "an entry's position columns are unreadable")
@@ -343,6 +387,8 @@ class _Walker:
                 return self._fail(seq, "indexed columns disagree with the entry body")
             if sha(fromhex(prev_hash) + body.encode()).hexdigest() != entry_hash:
                 return self._fail(seq, "entry hash does not match its contents")
+            if not readable(body):
+                return self._fail(seq, "an entry's body cannot be read (re-hashed garbage)")
             if pseq <= self.merkle_upto:
                 self.tree.append(leaf_hash(fromhex(entry_hash)))
             self.prev_hash = entry_hash
@@ -385,10 +431,13 @@ def verify_chain(
     batch: int = 5000,
     progress: Callable[[int, int], None] | None = None,
     checkpoint: Checkpoint | None = None,
+    visit: Callable[[Sequence[store.EntryRow]], None] | None = None,
 ) -> AuditReport:
     """Walk every partition in batches; ``progress(done, total)`` is called after each
     batch. With ``checkpoint`` (its signature already checked), also check that each
-    partition's first ``size`` entries are exactly those the checkpoint committed to."""
+    partition's first ``size`` entries are exactly those the checkpoint committed to.
+    ``visit(rows)`` sees each batch of rows once they are verified, partition after
+    partition, in position order (``verify(deep=True)`` replays them as they pass)."""
     heads = store.heads(conn)
     head_seq = max((h[2] for h in heads), default=0)
     total = sum(h[1] for h in heads)
@@ -430,6 +479,8 @@ def verify_chain(
             if not walker.feed(rows):
                 done += walker.entries
                 return tampered(walker.reason or "", part, walker.first_bad)
+            if visit is not None:
+                visit(rows)
             after = rows[-1][2]
             done += len(rows)
             if progress is not None:

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 
 from cryptography.hazmat.primitives import serialization
 
+from dualid._checks import check_callback, check_count, check_seq, check_text
 from dualid._micros import to_us
 from dualid._runtime import Runtime
 from dualid.errors import DualIdError, InvalidCheckpoint, InvalidInput
@@ -31,6 +32,7 @@ __all__ = ["AuditLog", "CheckpointSchedule", "state_report"]
 
 log = logging.getLogger("dualid.audit")
 _JOIN_SECONDS = 10.0
+_MAX_BATCH = 1_000_000
 
 
 class AuditLog:
@@ -65,11 +67,21 @@ class AuditLog:
     def entries(
         self, *, subject: str | None = None, after: int = 0, limit: int | None = None
     ) -> list[AuditRecord]:
+        """The entries after sequence number ``after`` (of one ``subject``), oldest first,
+        at most ``limit``. ``after`` is 0 to 2**63 - 1, ``limit`` None or at least 1."""
+        if subject is not None:
+            if not isinstance(subject, str):
+                raise InvalidInput("subject must be an agentId or None", field="subject")
+            check_text(subject, "subject")
+        check_seq(after, "after")
+        if limit is not None:
+            check_count(limit, "limit")
         with self._rt.store.read() as conn:
             return list(iter_records(conn, subject=subject, after=after, limit=limit))
 
     def iter(self, *, batch: int = 5000) -> Iterator[AuditRecord]:
         """Every entry in order, read in batches."""
+        check_count(batch, "batch", maximum=_MAX_BATCH)
         after = 0
         while True:
             page = self.entries(after=after, limit=batch)
@@ -150,6 +162,8 @@ class AuditLog:
         """
         if not isinstance(deep, bool):
             raise InvalidInput("deep must be True or False")
+        check_count(batch, "batch", maximum=_MAX_BATCH)
+        check_callback(progress, "progress")
         if deep and self._state_check is None:
             raise InvalidInput("this AuditLog has no consent replay (use DualId.audit)")
         against = self._own(checkpoint) if checkpoint is not None else None
@@ -169,11 +183,16 @@ class AuditLog:
                             problem=AuditProblem.TAMPERED,
                         )
                     against = kept[0]
-            report = verify_chain(conn, batch=batch, progress=progress, checkpoint=against)
-            if not deep or not report.ok:
-                return report
+            if not deep:
+                return verify_chain(conn, batch=batch, progress=progress, checkpoint=against)
             assert self._state_check is not None
-            return state_report(report, self._state_check(conn, batch))
+            replay = self._state_check()
+            report = verify_chain(
+                conn, batch=batch, progress=progress, checkpoint=against, visit=replay.visit
+            )
+            if not report.ok:
+                return report
+            return state_report(report, replay.finish(conn, batch))
 
     # -- proofs -------------------------------------------------------------------------
     def prove(self, seq: int, checkpoint: Checkpoint | str | bytes) -> InclusionProof:

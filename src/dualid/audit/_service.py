@@ -183,16 +183,11 @@ class AuditLog:
                             problem=AuditProblem.TAMPERED,
                         )
                     against = kept[0]
-            if not deep:
-                return verify_chain(conn, batch=batch, progress=progress, checkpoint=against)
-            assert self._state_check is not None
-            replay = self._state_check()
-            report = verify_chain(
-                conn, batch=batch, progress=progress, checkpoint=against, visit=replay.visit
-            )
-            if not report.ok:
+            report = verify_chain(conn, batch=batch, progress=progress, checkpoint=against)
+            if not deep or not report.ok:
                 return report
-            return state_report(report, replay.finish(conn, batch))
+            assert self._state_check is not None
+            return state_report(report, self._state_check(conn, batch))
 
     # -- proofs -------------------------------------------------------------------------
     def prove(self, seq: int, checkpoint: Checkpoint | str | bytes) -> InclusionProof:

@@ -20,6 +20,7 @@ check. Refused before the statement runs, inside the transaction, which then rol
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from itertools import chain
 from typing import Any
 
 from dualid._checks import INT64_MAX, INT64_MIN, unstorable
@@ -108,11 +109,7 @@ def _refuse_unstorable(params: Iterable[Any]) -> None:
 
 
 def _run(conn: Conn, sql: Sql | str, params: Any, many: bool) -> Any:
-    if many:
-        for row in params:
-            _refuse_unstorable(row)
-    else:
-        _refuse_unstorable(params)
+    _refuse_unstorable(chain.from_iterable(params) if many else params)
     text = sql.text(conn) if isinstance(sql, Sql) else Sql(sql).text(conn)
     for hook in conn.hooks:
         hook(text)

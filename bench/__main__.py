@@ -3,7 +3,7 @@
 Runs every benchmark module, prints one table (figure, value, raw baseline measured in the
 same run, ratio, target, met) and writes it as JSON (default ``bench/results.json``).
 ``--only`` takes figure keys (``profile_put_get``) or suite names (``core``, ``postgres``,
-``clock``, ``migrate_ids``, ``http``). Exit status: 0 when every selected figure was
+``clock``, ``migrate_ids``, ``http``, ``audit``). Exit status: 0 when every selected figure was
 measured or skipped with a reason (e.g. no PostgreSQL server), 1 when a benchmark failed.
 Targets that are not met do not change the exit status: there are no timing assertions.
 """
@@ -44,6 +44,14 @@ FIGURES: list[tuple[str, str, str, str]] = [
         "<= 2x",
     ),
     ("attendees_memory", "core", "iter_attendees() peak memory", "bounded"),
+    # Issue 14: the audit log's checkpoints and proofs (informational but for verify).
+    ("audit_checkpoint", "audit", "audit.checkpoint() from scratch, 1 M entries", "-"),
+    ("audit_checkpoint_incremental", "audit", "audit.checkpoint() after 1,000 more", "-"),
+    ("audit_verify_checkpoint", "audit", "audit.verify(checkpoint=cp)", ">= 200,000 entries/s"),
+    ("audit_verify_checkpoint_chain", "audit", "audit.verify() before any checkpoint", "-"),
+    ("audit_verify_deep", "audit", "audit.verify(deep=True)", ">= 50,000 entries/s"),
+    ("audit_proof", "audit", "verify_inclusion() and proof size, 1 M entries", "-"),
+    ("audit_proof_prove", "audit", "audit.prove(), 1 M entries", "-"),
 ]
 SUITES = {
     "clock": "bench.bench_clock",
@@ -51,9 +59,10 @@ SUITES = {
     "migrate_ids": "bench.bench_migrate_ids",
     "http": "bench.bench_http",
     "postgres": "bench.bench_postgres",
+    "audit": "bench.bench_audit",
 }
 # Suites whose run() takes (quick, only); the others take (quick) only.
-_SELECTIVE = {"core", "postgres"}
+_SELECTIVE = {"core", "postgres", "audit"}
 
 
 def _parse_target(target: str) -> tuple[str, float] | None:

@@ -278,8 +278,8 @@ def _profile_floor(work: Path, fields: list[tuple[str, bytes]]) -> Callable[[], 
             rows.append((record, name, agent, 1, blob, now_us))
         raw.execute("DELETE FROM dualid_sealed WHERE record_id = ?", (record,))
         raw.executemany("INSERT INTO dualid_sealed VALUES (?, ?, ?, ?, ?, ?)", rows)
-        ((seq, prev),) = raw.execute(
-            "SELECT seq, entry_hash FROM dualid_audit_head WHERE id = 1"
+        ((pseq, seq, prev),) = raw.execute(
+            "SELECT pseq, seq, entry_hash FROM dualid_audit_head WHERE id = 0"
         ).fetchall()
         body = json.dumps(
             {
@@ -297,12 +297,13 @@ def _profile_floor(work: Path, fields: list[tuple[str, bytes]]) -> Callable[[], 
         )
         entry = hashlib.sha256(bytes.fromhex(prev) + body.encode()).hexdigest()
         raw.execute(
-            "INSERT INTO dualid_audit (seq, subject, body, prev_hash, entry_hash)"
-            " VALUES (?, ?, ?, ?, ?)",
-            (seq + 1, agent, body, prev, entry),
+            "INSERT INTO dualid_audit (seq, part, pseq, subject, body, prev_hash, entry_hash)"
+            " VALUES (?, 0, ?, ?, ?, ?, ?)",
+            (seq + 1, pseq + 1, agent, body, prev, entry),
         )
         raw.execute(
-            "UPDATE dualid_audit_head SET seq = ?, entry_hash = ? WHERE id = 1", (seq + 1, entry)
+            "UPDATE dualid_audit_head SET pseq = ?, seq = ?, entry_hash = ? WHERE id = 0",
+            (pseq + 1, seq + 1, entry),
         )
         raw.execute("COMMIT")
         got = raw.execute(

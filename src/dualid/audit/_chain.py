@@ -20,6 +20,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import json
+import json.scanner
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -274,53 +275,60 @@ def entry_leaf(entry_hash: str) -> bytes:
 _KEYS = ("seq", "subject", "action", "at", "uncertainty_us", "hlc", "host", "actor", "details")
 
 
-def _readable(body: str) -> bool:
-    """Is ``body`` an entry body the SDK can read back (JSON with every key, in order)?"""
+_NULLABLE_TEXT = ("subject", "host", "actor")
+# The C scanner behind json.loads, called directly: it returns where the value ends, so a
+# body is readable only when one JSON object spans all of it. (Parsing the bodies of a
+# batch as one JSON array is not the same test: two bodies that are not JSON on their own
+# can join into an array of the right length, every element an entry.)
+_scan: Callable[[str, int], tuple[Any, int]] = json.scanner.make_scanner(
+    json.JSONDecoder()  # type: ignore[arg-type]  # typeshed types the context as itself
+)
+
+
+def _decoded(body: object) -> dict[str, Any] | None:
+    """The document of an entry body as the SDK reads it back, or None when it cannot be
+    read: one JSON object and nothing after it, every key in its order, each value of the
+    type a record holds, ``at`` an aware ISO 8601 time. ``verify()`` and ``entries()`` read
+    bodies with this one decoder, so a log that verifies is a log that can be read."""
+    if type(body) is not str:
+        return None
     try:
-        doc = json.loads(body)
-    except ValueError:
-        return False
-    return type(doc) is dict and tuple(doc) == _KEYS and type(doc["details"]) is dict
-
-
-def _yes(body: str) -> bool:
-    return True
-
-
-def _all_readable(rows: Sequence[Any]) -> bool:
-    bodies = [row[4] for row in rows]
-    if not all(type(b) is str for b in bodies):
-        return False
+        doc, end = _scan(body, 0)
+    except (StopIteration, ValueError):
+        return None
+    if end != len(body) or type(doc) is not dict or tuple(doc) != _KEYS:
+        return None
+    at = doc["at"]
+    if (
+        type(doc["action"]) is not str
+        or type(at) is not str
+        or type(doc["uncertainty_us"]) is not int
+        or type(doc["hlc"]) is not str
+        or type(doc["details"]) is not dict
+    ):
+        return None
+    for key in _NULLABLE_TEXT:
+        value = doc[key]
+        if value is not None and type(value) is not str:
+            return None
     try:
-        docs = json.loads("[" + ",".join(bodies) + "]")
+        doc["at"] = when = datetime.fromisoformat(at)
     except ValueError:
-        return False
-    keys = _KEYS
-    return len(docs) == len(bodies) and all(
-        type(d) is dict and tuple(d) == keys and type(d["details"]) is dict for d in docs
-    )
+        return None
+    return doc if when.tzinfo is not None else None
 
 
 def _record(
     seq: int, body: str, prev_hash: str, entry_hash: str, part: int, pseq: int
 ) -> AuditRecord:
-    try:
-        return _parse_record(seq, body, prev_hash, entry_hash, part, pseq)
-    except (ValueError, KeyError, TypeError, AttributeError):
-        raise CorruptRow("dualid_audit", "body") from None
-
-
-def _parse_record(
-    seq: int, body: str, prev_hash: str, entry_hash: str, part: int, pseq: int
-) -> AuditRecord:
-    doc = json.loads(body)
-    if type(doc) is not dict or type(doc["details"]) is not dict:
-        raise TypeError("not an entry body")
+    doc = _decoded(body)
+    if doc is None:
+        raise CorruptRow("dualid_audit", "body")
     return AuditRecord(
         seq=seq,
         action=doc["action"],
-        at=datetime.fromisoformat(doc["at"]),
-        uncertainty_us=int(doc["uncertainty_us"]),
+        at=doc["at"],
+        uncertainty_us=doc["uncertainty_us"],
         hlc=doc["hlc"],
         subject=doc["subject"],
         host_id=doc["host"],
@@ -342,13 +350,6 @@ def iter_records(
         yield _record(seq, body, prev_hash, entry_hash, part, pseq)
 
 
-_HEX = frozenset("0123456789abcdef")
-
-
-def _is_hash(value: object) -> bool:
-    return isinstance(value, str) and len(value) == 64 and _HEX.issuperset(value)
-
-
 @dataclass
 class _Walker:
     """Incremental verifier of one partition, fed its rows in position order (so large
@@ -367,9 +368,7 @@ class _Walker:
     def feed(self, rows: Sequence[Any]) -> bool:
         sha = hashlib.sha256
         fromhex = bytes.fromhex
-        # Every body must be one the SDK can read back: parsed as one JSON array per
-        # batch (one C call), entry by entry only when that fails, to find which.
-        readable = _readable if not _all_readable(rows) else _yes
+        decoded = _decoded
         for seq, part, pseq, subject, body, prev_hash, entry_hash in rows:
             if type(seq) is not int or type(pseq) is not int or part != self.part:
                 return self._fail(None, "an entry's position columns are unreadable")
@@ -379,7 +378,8 @@ class _Walker:
                 return self._fail(seq, "a gap in the partition's positions (an entry deleted)")
             if seq <= self.last_seq:
                 return self._fail(seq, "sequence number out of order or outside the numbering")
-            if not isinstance(body, str) or not _is_hash(entry_hash):
+            # (A hash that is not hex cannot equal the digest computed below.)
+            if not isinstance(body, str) or type(entry_hash) is not str:
                 return self._fail(seq, "an entry's body or hash is unreadable")
             if prev_hash != self.prev_hash:
                 return self._fail(seq, "link to the previous entry is broken")
@@ -387,7 +387,7 @@ class _Walker:
                 return self._fail(seq, "indexed columns disagree with the entry body")
             if sha(fromhex(prev_hash) + body.encode()).hexdigest() != entry_hash:
                 return self._fail(seq, "entry hash does not match its contents")
-            if not readable(body):
+            if decoded(body) is None:
                 return self._fail(seq, "an entry's body cannot be read (re-hashed garbage)")
             if pseq <= self.merkle_upto:
                 self.tree.append(leaf_hash(fromhex(entry_hash)))
@@ -438,7 +438,17 @@ def verify_chain(
     partition's first ``size`` entries are exactly those the checkpoint committed to.
     ``visit(rows)`` sees each batch of rows once they are verified, partition after
     partition, in position order (``verify(deep=True)`` replays them as they pass)."""
-    heads = store.heads(conn)
+    try:
+        heads = store.heads(conn)
+    except CorruptRow:
+        return _report(
+            False,
+            0,
+            0,
+            checkpoint,
+            AuditProblem.TAMPERED,
+            reason="a partition's head row cannot be read (dualid_audit_head)",
+        )
     head_seq = max((h[2] for h in heads), default=0)
     total = sum(h[1] for h in heads)
     done = 0
@@ -473,7 +483,7 @@ def verify_chain(
         walker = _Walker(part, merkle_upto=committed.size if committed else 0)
         after = -(2**63)  # every row, those at positions <= 0 too
         while True:
-            rows = store.partition_rows(conn, part, after, batch)
+            rows = store.partition_rows(conn, part, after, batch, checked=False)
             if not rows:
                 break
             if not walker.feed(rows):

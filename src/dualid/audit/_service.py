@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import serialization
 from dualid._checks import check_callback, check_count, check_seq, check_text
 from dualid._micros import to_us
 from dualid._runtime import Runtime
-from dualid.errors import DualIdError, InvalidCheckpoint, InvalidInput
+from dualid.errors import CorruptRow, DualIdError, InvalidCheckpoint, InvalidInput
 from dualid.store import _audit as store
 
 from ._chain import AuditProblem, AuditRecord, AuditReport, iter_records, verify_chain
@@ -172,7 +172,10 @@ class AuditLog:
                 # One snapshot for the chains and the tables (the first statement).
                 store.begin_snapshot(conn)
             if against is None:
-                found = store.latest_checkpoint(conn)
+                try:
+                    found = store.latest_checkpoint(conn)
+                except CorruptRow:  # unreadable, so not one this log signed (below)
+                    found = (0, "", "")
                 if found is not None:
                     kept = stored_ranges(conn, self._rt.derived.audit_signing, self.origin)
                     if kept is None:

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from dualid.clock import ClockReading
-from dualid.errors import InvalidInput
+from dualid.errors import CorruptRow, InvalidInput
 from dualid.store import _audit as store
 from dualid.store import _sql as db
 
@@ -56,7 +56,10 @@ def stored_ranges(
     """The newest stored checkpoint and its compact ranges, if its note is this log's,
     validly signed, and its ranges give exactly its partition roots (anything else is
     ignored: the next checkpoint is then built from the entries themselves)."""
-    found = store.latest_checkpoint(conn)
+    try:
+        found = store.latest_checkpoint(conn)
+    except CorruptRow:  # a row written outside dualid: not one of its checkpoints
+        return None
     if found is None:
         return None
     _, note, encoded = found

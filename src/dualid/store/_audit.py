@@ -18,6 +18,7 @@ import zlib
 from collections.abc import Sequence
 
 from . import _sql as db
+from ._rows import HASH, INT, TEXT, TEXT_OR_NULL, Shape
 from ._sql import Conn
 
 __all__ = [
@@ -46,6 +47,27 @@ EntryRow = tuple[int, int, int, str | None, str, str, str]
 HeadRow = tuple[int, int, int, str]
 """A ``dualid_audit_head`` row: part, pseq, seq, entry_hash."""
 
+# What the SDK reads back (store._rows). The verifier reads the chain's rows unchecked
+# (partition_rows(checked=False)): a row that does not fit is tampering it reports.
+_HEAD_ROW = Shape("dualid_audit_head", id=INT, pseq=INT, seq=INT, entry_hash=HASH)
+_LOCKED_HEAD_ROW = Shape("dualid_audit_head", pseq=INT, seq=INT, entry_hash=HASH)
+_HEAD_SEQ_ROW = Shape("dualid_audit_head", seq=INT)
+_ENTRY_ROW = Shape(
+    "dualid_audit", seq=INT, body=TEXT, prev_hash=HASH, entry_hash=HASH, part=INT, pseq=INT
+)
+_CHAIN_ROW = Shape(
+    "dualid_audit",
+    seq=INT,
+    part=INT,
+    pseq=INT,
+    subject=TEXT_OR_NULL,
+    body=TEXT,
+    prev_hash=HASH,
+    entry_hash=HASH,
+)
+_POSITION_ROW = Shape("dualid_audit", part=INT, pseq=INT)
+_SEQ_ROW = Shape("dualid_audit", seq=INT)
+_CHECKPOINT_ROW = Shape("dualid_audit_checkpoint", size=INT, note=TEXT, ranges=TEXT)
 _REPEATABLE_READ = db.Sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
 _HEADS = db.Sql("SELECT id, pseq, seq, entry_hash FROM dualid_audit_head ORDER BY id")
 _HEAD_FOR_UPDATE = db.Sql(
@@ -97,9 +119,11 @@ _INSERT_CHECKPOINT = {
 # the UTF-8 body). The body's text after its sequence number does not depend on it, so the
 # caller sends that part and the server prefixes the number. Holding the head lock for one
 # statement and the commit is what lets the partition's other writers through quickly.
+# A head whose hash is not a digest is not selected (decode() would fail the statement):
+# the caller then learns from lock_head() whether the row is missing or unreadable.
 _APPEND_ONE_PG = db.Sql(
     "WITH h AS (SELECT pseq + 1 AS pseq, entry_hash AS prev FROM dualid_audit_head"
-    " WHERE id = ? FOR UPDATE),"
+    " WHERE id = ? AND entry_hash ~ '^[0-9a-f]{64}$' FOR UPDATE),"
     " s AS (SELECT pseq, prev, nextval('dualid_audit_seq') AS seq FROM h),"
     " b AS (SELECT seq, pseq, prev, '{\"seq\":' || seq || CAST(? AS TEXT) AS body FROM s),"
     " e AS (SELECT seq, pseq, prev, body,"
@@ -134,23 +158,23 @@ def claim_partition(conn: Conn, subject: str | None, host_id: str | None = None)
 
 def heads(conn: Conn) -> list[HeadRow]:
     """Every partition's ``(part, pseq, seq, entry_hash)``, by partition, without a lock."""
-    return [(int(p), int(q), int(s), str(h)) for p, q, s, h in db.query(conn, _HEADS)]
+    return _HEAD_ROW.check(db.query(conn, _HEADS))
 
 
 def lock_head(conn: Conn, part: int) -> tuple[int, int, str] | None:
     """``(pseq, seq, entry_hash)`` of partition ``part``'s head, locked to the end of the
     transaction; None when the partition has no head row."""
     sql = _HEAD_FOR_UPDATE if db.dialect(conn) == "postgresql" else _HEAD
-    rows = db.query(conn, sql, (part,))
+    rows = _LOCKED_HEAD_ROW.check(db.query(conn, sql, (part,)))
     if not rows:
         return None
     ((pseq, seq, entry_hash),) = rows
-    return int(pseq), int(seq), str(entry_hash)
+    return pseq, seq, entry_hash
 
 
 def next_seqs(conn: Conn, count: int) -> list[int]:
     """``count`` fresh log-wide numbers from the sequence (PostgreSQL only)."""
-    return [int(s) for (s,) in db.query(conn, _NEXTVALS, (count,))]
+    return [s for (s,) in _SEQ_ROW.check(db.query(conn, _NEXTVALS, (count,)))]
 
 
 def insert_entries(conn: Conn, rows: Sequence[EntryRow]) -> None:
@@ -166,11 +190,16 @@ def append_one_postgresql(
 ) -> int | None:
     """Append one entry to partition ``part`` whose body is ``{"seq":<next>`` +
     ``body_after_seq`` in one statement (PostgreSQL only); its sequence number, None when
-    the partition has no head row."""
-    rows = db.query(conn, _APPEND_ONE_PG, (part, body_after_seq, part, subject, part))
+    the partition has no head row; :class:`~dualid.errors.CorruptRow` when its head row
+    cannot be read."""
+    rows = _SEQ_ROW.check(
+        db.query(conn, _APPEND_ONE_PG, (part, body_after_seq, part, subject, part))
+    )
     if not rows:
+        lock_head(conn, part)  # raises CorruptRow for an unreadable head row
         return None
-    return int(rows[0][0])
+    seq: int = rows[0][0]
+    return seq
 
 
 def entries(
@@ -180,20 +209,24 @@ def entries(
     (of one subject), in log-wide order."""
     bound = _NO_LIMIT if limit is None else limit
     if subject is None:
-        return db.query(conn, _ENTRIES, (after, bound))
-    return db.query(conn, _ENTRIES_OF, (after, subject, bound))
+        return _ENTRY_ROW.check(db.query(conn, _ENTRIES, (after, bound)))
+    return _ENTRY_ROW.check(db.query(conn, _ENTRIES_OF, (after, subject, bound)))
 
 
-def partition_rows(conn: Conn, part: int, after_pseq: int, limit: int) -> list[EntryRow]:
+def partition_rows(
+    conn: Conn, part: int, after_pseq: int, limit: int, *, checked: bool = True
+) -> list[EntryRow]:
     """The next ``limit`` entries of partition ``part`` after position ``after_pseq``,
-    every column (verification, proofs, checkpoints)."""
-    return db.query(conn, _PARTITION, (part, after_pseq, limit))
+    every column (verification, proofs, checkpoints); ``checked=False`` for the verifier,
+    which reports a row that does not fit instead of raising CorruptRow."""
+    rows = db.query(conn, _PARTITION, (part, after_pseq, limit))
+    return _CHAIN_ROW.check(rows) if checked else rows
 
 
 def position_of(conn: Conn, seq: int) -> tuple[int, int] | None:
     """``(part, pseq)`` of the entry numbered ``seq``."""
-    rows = db.query(conn, _POSITION, (seq,))
-    return (int(rows[0][0]), int(rows[0][1])) if rows else None
+    rows = _POSITION_ROW.check(db.query(conn, _POSITION, (seq,)))
+    return (rows[0][0], rows[0][1]) if rows else None
 
 
 def rows_outside(conn: Conn, partitions: int) -> int:
@@ -204,14 +237,14 @@ def rows_outside(conn: Conn, partitions: int) -> int:
 
 def latest_checkpoint(conn: Conn) -> tuple[int, str, str] | None:
     """``(size, note, ranges)`` of the largest stored checkpoint."""
-    rows = db.query(conn, _LATEST_CHECKPOINT)
-    return (int(rows[0][0]), str(rows[0][1]), str(rows[0][2])) if rows else None
+    rows = _CHECKPOINT_ROW.check(db.query(conn, _LATEST_CHECKPOINT))
+    return (rows[0][0], rows[0][1], rows[0][2]) if rows else None
 
 
 def checkpoint_at(conn: Conn, size: int) -> tuple[int, str, str] | None:
     """The largest stored checkpoint of at most ``size`` entries."""
-    rows = db.query(conn, _CHECKPOINT_AT, (size,))
-    return (int(rows[0][0]), str(rows[0][1]), str(rows[0][2])) if rows else None
+    rows = _CHECKPOINT_ROW.check(db.query(conn, _CHECKPOINT_AT, (size,)))
+    return (rows[0][0], rows[0][1], rows[0][2]) if rows else None
 
 
 def insert_checkpoint(conn: Conn, size: int, note: str, ranges: str, created_us: int) -> None:
@@ -234,4 +267,4 @@ def begin_snapshot(conn: Conn) -> tuple[int, ...]:
     in flight.)"""
     if db.dialect(conn) == "postgresql":
         db.execute(conn, _REPEATABLE_READ)
-    return tuple(int(seq) for (seq,) in db.query(conn, _HEAD_SEQS))
+    return tuple(seq for (seq,) in _HEAD_SEQ_ROW.check(db.query(conn, _HEAD_SEQS)))

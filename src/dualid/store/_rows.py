@@ -28,6 +28,7 @@ from dualid.models import DataField
 __all__ = [
     "BLOB",
     "FIELDS",
+    "HASH",
     "INT",
     "TEXT",
     "TEXT_OR_NULL",
@@ -47,6 +48,13 @@ _is_value = partial(is_not, None)
 
 def _field_list(value: Any) -> bool:
     return value == "" or _FIELD_NAMES.issuperset(value.split(","))
+
+
+_HEX = frozenset("0123456789abcdef")
+
+
+def _sha256_hex(value: Any) -> bool:
+    return len(value) == 64 and _HEX.issuperset(value)
 
 
 class Col:
@@ -108,6 +116,8 @@ TIME = Col(int, bounds=_US_RANGE)
 TIME_OR_NULL = TIME.or_null()
 FIELDS = Col(str, test=_field_list)
 """Comma-separated :class:`~dualid.models.DataField` values, as ``encode_fields`` writes."""
+HASH = Col(str, test=_sha256_hex)
+"""A SHA-256 digest in lowercase hex (the audit chain's hashes)."""
 
 
 def choice(values: type[Enum] | Iterable[str]) -> Col:

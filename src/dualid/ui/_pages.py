@@ -403,13 +403,6 @@ def consent_pages(
     EventId = Annotated[str, PathParam(pattern=_EVENT_ID_PATTERN)]
     GrantId = Annotated[str, PathParam(pattern=r"^gr_[A-Za-z0-9_-]{1,40}$")]
 
-    def ensure_agent(screen: Screen) -> str:
-        person = screen.person
-        assert person is not None
-        if person.agent_id is None:
-            person.agent_id = sdk.identity.agent_for(person.user_id)
-        return person.agent_id
-
     def host_names(host_ids: set[str]) -> dict[str, Any]:
         found = {}
         for host_id in sorted(host_ids):
@@ -953,7 +946,11 @@ def consent_pages(
                 chosen.add(DataField(str(raw)))
             except ValueError:
                 return screen.error(400)
-        sdk.consent.set_default(ensure_agent(screen), event_type, chosen)
+        person = screen.person
+        assert person is not None
+        # A first-time person's agent is created in the default's own write: a refused
+        # one provisions nothing.
+        sdk.consent.set_default_user(person.user_id, event_type, chosen)
         return screen.redirect("default_saved")
 
     # -- export and erasure -----------------------------------------------------------------

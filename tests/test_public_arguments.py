@@ -46,7 +46,7 @@ BAD: dict[str, Any] = {
     "past datetime": datetime(2000, 1, 1, tzinfo=UTC),
     "long text": "a" * 5000,
 }
-SERVICES = ["identity", "profiles", "hosts", "events", "consent", "keys"]
+SERVICES = ["identity", "profiles", "hosts", "events", "consent", "keys", "audit"]
 # Not public API, though their names have no underscore: they take the caller's transaction.
 INTERNAL = {"agent_in"}
 
@@ -90,6 +90,12 @@ def _world() -> tuple[DualId, dict[str, Any]]:
         "progress": None,
         "include_inactive": False,
         "exist_ok": True,
+        "seq": 1,
+        "checkpoint": sdk.audit.checkpoint(witness=False),
+        "old": sdk.audit.checkpoint(witness=False),
+        "new": sdk.audit.checkpoint(witness=False),
+        "witness": False,
+        "deep": False,
     }
     return sdk, valid
 
@@ -289,3 +295,17 @@ def test_fake_clock_advance(step: float) -> None:
         clock.advance(step)
     assert clock.now().time == before
     clock.advance(timedelta(seconds=1))
+
+
+@pytest.mark.parametrize("checkpoint", [5, 1.5, None, ["note"], object()])
+def test_a_checkpoint_that_is_not_text(
+    world: tuple[DualId, dict[str, Any]], checkpoint: Any
+) -> None:
+    sdk, valid = world
+    with pytest.raises(InvalidInput):  # InvalidCheckpoint
+        sdk.audit.prove(1, checkpoint)
+    with pytest.raises(InvalidInput):
+        sdk.audit.prove_consistency(valid["old"], checkpoint)
+    if checkpoint is not None:  # None: the newest stored checkpoint
+        with pytest.raises(InvalidInput):
+            sdk.audit.verify(checkpoint=checkpoint)

@@ -195,6 +195,8 @@ class Checkpoint:
                 text = text.decode("utf-8")
             except UnicodeDecodeError:
                 raise InvalidCheckpoint("a checkpoint is UTF-8 text") from None
+        if not isinstance(text, str):
+            raise InvalidCheckpoint("a checkpoint is its signed-note text (str or bytes)")
         body, sep, sig_text = text.partition("\n\n")
         if not sep or not body or "\r" in text:
             raise InvalidCheckpoint("not a signed note (no blank line before the signatures)")

@@ -22,7 +22,7 @@ from dualid.audit import AuditLog, CheckpointSchedule, CheckpointWitness
 from dualid.clock import AtomicClock, Clock, SystemClock, parse_servers
 from dualid.consent import Consent, Events, Hosts
 from dualid.consent._engine import ConsentCore
-from dualid.consent._replay import check_state
+from dualid.consent._replay import ConsentReplay
 from dualid.crypto import DerivedKeys, KeyProvider, LocalKeyProvider
 from dualid.errors import (
     ConfigurationError,
@@ -37,7 +37,7 @@ from dualid.identity import Identity, Profiles
 from dualid.identity._agents import check_agent_id
 from dualid.keys import Keys
 from dualid.models import DataField
-from dualid.store import DEFAULT_URL, Store, upgrade
+from dualid.store import DEFAULT_URL, Store, current, upgrade
 from dualid.store._agents import erase_agent, lock_agent
 from dualid.store._migrate import ensure_current
 from dualid.store._retry import retrying
@@ -54,6 +54,18 @@ a version; the number changes when one is removed or changes meaning."""
 
 _AGENT_ID = re.compile(r"agt_[a-z2-7]{8,}")
 _PROFILE_FIELDS = frozenset(f.value for f in DataField)
+# The revisions before 0007_grant_mac (a test checks them against the migrations): the
+# open that upgrades a store from one of them seals its grants.
+_BEFORE_GRANT_MACS = frozenset(
+    {
+        "0001_core",
+        "0002_consent",
+        "0003_grant_covering_index",
+        "0004_sqlite_clustered",
+        "0005_events",
+        "0006_audit_partitions",
+    }
+)
 # How long close() waits for a purge in flight (PostgreSQL's statement and lock timeouts
 # bound it anyway).
 _PURGE_JOIN_SECONDS = 60.0
@@ -176,6 +188,11 @@ class _ExpiryPurge:
                 log.warning("the scheduled purge did not stop in %g s", _PURGE_JOIN_SECONDS)
 
 
+def _before_grant_macs(revision: str | None) -> bool:
+    """Was a store at ``revision`` (None: a new one) from before grants had MACs?"""
+    return revision in _BEFORE_GRANT_MACS
+
+
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
@@ -223,7 +240,7 @@ class DualId:
         self.hosts = Hosts(rt, core)
         self.events = Events(rt, core, agent_in)
         self.consent = Consent(rt, core, controller, agent_in)
-        self.audit = AuditLog(rt, state_check=check_state)
+        self.audit = AuditLog(rt, state_check=ConsentReplay)
         self.keys = Keys(rt)
         self._closed = False
         self._purger: _ExpiryPurge | None = None
@@ -318,7 +335,9 @@ class DualId:
         owned: AtomicClock | None = None
         try:
             provider = _resolve_keys(store, keys)
+            before = None
             if migrate:
+                before = current(store)
                 upgrade(store, audit_partitions=audit_partitions)
             else:
                 ensure_current(store)
@@ -344,6 +363,14 @@ class DualId:
             controller=controller,
             owned_clock=owned,
         )
+        if _before_grant_macs(before):
+            # This open gave the grants their MAC column: seal the rows that were there,
+            # each once the log's replay shows it as logged (docs/operations.md).
+            try:
+                sdk.consent.seal_grants()
+            except BaseException:
+                sdk.close()
+                raise
         if purge_expired_every is not None:
             sdk._purger = _ExpiryPurge(sdk.consent.purge_expired, float(purge_expired_every))
         sdk.audit.witness = witness

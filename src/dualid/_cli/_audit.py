@@ -12,7 +12,8 @@ import typer
 from dualid.audit import Checkpoint, FileWitness, verify_chain
 from dualid.audit._checkpoint import load_public_key
 from dualid.audit._service import state_report
-from dualid.consent._replay import check_state
+from dualid.audit._state import collector_paused
+from dualid.consent._replay import ConsentReplay
 from dualid.errors import InvalidCheckpoint, SchemaOutOfDate
 from dualid.store import DEFAULT_URL, current
 from dualid.store._audit import begin_snapshot
@@ -109,11 +110,18 @@ def verify_command(
         with store.read() as conn:
             if deep:
                 begin_snapshot(conn)  # the chains and the tables in one snapshot
-            with progress("verifying", "entries") as update:
-                report = verify_chain(conn, batch=batch, progress=update, checkpoint=against)
-            if deep and report.ok:
-                state = check_state(conn, batch)
-                report = state_report(report, state)
+            replay = ConsentReplay() if deep else None
+            with progress("verifying", "entries") as update, collector_paused(deep):
+                report = verify_chain(
+                    conn,
+                    batch=batch,
+                    progress=update,
+                    checkpoint=against,
+                    visit=None if replay is None else replay.visit,
+                )
+                if replay is not None and report.ok:
+                    state = replay.finish(conn, batch)
+                    report = state_report(report, state)
     console = out()
     against_text = f", checkpoint of {against.size:,} entries" if against is not None else ""
     if report.ok:
@@ -138,6 +146,28 @@ def verify_command(
         f"{against_text})"
     )
     raise typer.Exit(EXIT_FAILED)
+
+
+@audit_app.command("seal-grants")
+@handle_errors
+def seal_grants_command(db: DbOption = DEFAULT_URL) -> None:
+    """Give the grants from before migration 0007 their MAC, each once the audit log's
+    replay shows it exactly as logged; until then hosts see nothing they share. A grant
+    the log does not explain is refused (named by id) and stays untrusted: exit 1. Needs
+    the master key. DualId.open does it itself when it runs that migration; run this
+    after a separate `dualid db upgrade`."""
+    with open_sdk(db) as sdk:
+        report = sdk.consent.seal_grants()
+    console = out()
+    console.print(f"sealed {report.sealed:,} grants")
+    if report.refused:
+        shown = ", ".join(report.refused[:20])
+        more = f" and {len(report.refused) - 20:,} more" if len(report.refused) > 20 else ""
+        console.print(
+            f"REFUSED {len(report.refused):,} grants the audit log does not record as they "
+            f"stand (they share nothing; `dualid audit verify --deep` says why): {shown}{more}"
+        )
+        raise typer.Exit(EXIT_FAILED)
 
 
 @audit_app.command("public-key")

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from dualid.store import DEFAULT_URL, VERSION_TABLE, current, downgrade, head, history, upgrade
+from dualid.store._grants import unsealed_grants
 
 from ._common import EXIT_FAILED, DbOption, fail, handle_errors, open_store, out
 
@@ -29,15 +30,25 @@ def upgrade_command(
     db: DbOption = DEFAULT_URL,
 ) -> None:
     """Upgrade the schema (to the newest revision by default); creates the database if
-    needed. Safe to run from several deploys at once."""
+    needed. Safe to run from several deploys at once. Grants from before 0007 share nothing
+    until `dualid audit seal-grants` (needs the master key) gives them their MAC."""
     with open_store(db, must_exist=False) as store:
         before = current(store)
         upgrade(store, revision)
         after = current(store)
+        unsealed = 0
+        if after == head():
+            with store.read() as conn:
+                unsealed = unsealed_grants(conn)
     if before == after:
         out().print(f"dualid schema already at {after or 'base'}")
     else:
         out().print(f"dualid schema upgraded: {before or 'base'} -> {after}")
+    if unsealed:
+        out().print(
+            f"{unsealed:,} grants have no MAC yet and share nothing until "
+            "`dualid audit seal-grants` runs (it needs the master key)"
+        )
 
 
 @db_app.command("downgrade")

@@ -24,7 +24,7 @@ from ._checkpoint import (
     public_key_pem,
     verifier_key,
 )
-from ._state import StateCheck, StateSummary
+from ._state import StateCheck, StateSummary, collector_paused
 from ._tree import build_checkpoint, prove_consistency, prove_inclusion, stored_ranges
 from ._witness import CheckpointWitness
 
@@ -186,11 +186,17 @@ class AuditLog:
                             problem=AuditProblem.TAMPERED,
                         )
                     against = kept[0]
-            report = verify_chain(conn, batch=batch, progress=progress, checkpoint=against)
-            if not deep or not report.ok:
-                return report
+            if not deep:
+                return verify_chain(conn, batch=batch, progress=progress, checkpoint=against)
             assert self._state_check is not None
-            return state_report(report, self._state_check(conn, batch))
+            replay = self._state_check()
+            with collector_paused():
+                report = verify_chain(
+                    conn, batch=batch, progress=progress, checkpoint=against, visit=replay.visit
+                )
+                if not report.ok:
+                    return report
+                return state_report(report, replay.finish(conn, batch))
 
     # -- proofs -------------------------------------------------------------------------
     def prove(self, seq: int, checkpoint: Checkpoint | str | bytes) -> InclusionProof:

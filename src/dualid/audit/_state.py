@@ -3,18 +3,23 @@
 The audit log knows nothing of consent (it sits below :mod:`dualid.consent` in the
 layers): the check that the consent tables agree with the log is the consent package's
 (:func:`dualid.consent._replay.check_state`), given to :class:`~dualid.audit.AuditLog`
-by :class:`~dualid.DualId` and run on the connection, in the snapshot, whose chains were
-just verified. It reports a disagreement by table and row id, never by value.
+by :class:`~dualid.DualId`: it sees the log's rows as the chain walk verifies them, then,
+once every chain is whole, compares the tables on the same connection, in the same
+snapshot. It reports a disagreement by table and row id, never by value.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import gc
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Protocol
 
+from dualid.store._audit import EntryRow
 from dualid.store._sql import Conn
 
-__all__ = ["StateCheck", "StateMismatch", "StateSummary"]
+__all__ = ["StateCheck", "StateMismatch", "StateReplay", "StateSummary", "collector_paused"]
 
 
 @dataclass(frozen=True)
@@ -50,5 +55,31 @@ class StateSummary:
         return not self.mismatches
 
 
-StateCheck = Callable[[Conn, int], StateSummary]
-"""``check(conn, batch) -> StateSummary`` on a connection inside a snapshot."""
+class StateReplay(Protocol):
+    """One run of a state check: :meth:`visit` is given the log's rows as the chain walk
+    verifies them (partition after partition, in position order), :meth:`finish` then
+    compares the tables, on the same connection and snapshot."""
+
+    def visit(self, rows: Sequence[EntryRow]) -> None: ...
+
+    def finish(self, conn: Conn, batch: int) -> StateSummary: ...
+
+
+StateCheck = Callable[[], StateReplay]
+"""Starts a :class:`StateReplay`."""
+
+
+@contextmanager
+def collector_paused(pause: bool = True) -> Iterator[None]:
+    """Pause the cyclic garbage collector (when ``pause``) for a deep verification: it
+    reads every entry and row once and builds large, acyclic state (reference counting
+    frees all of it), and the collector's full passes over that state would otherwise cost
+    a third of the run. Restored on exit (left alone when it was paused already)."""
+    if not pause or not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()

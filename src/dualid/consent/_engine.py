@@ -43,6 +43,7 @@ from ._types import Host as HostView
 from ._types import Requirement as RequirementView
 
 __all__ = [
+    "VERIFIED_GRANTS_MAX",
     "ConsentCore",
     "GrantRow",
     "RegRow",
@@ -57,6 +58,8 @@ __all__ = [
 ]
 
 log = logging.getLogger("dualid.consent")
+VERIFIED_GRANTS_MAX = 50_000
+"""How many grant rows the host view remembers as verified (then it starts over)."""
 _HOST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _EVENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 
@@ -213,6 +216,9 @@ class ConsentCore:
 
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
+        # grant id -> (host id, the host view's row of it) for rows whose MAC verified:
+        # the same row read again needs no second HMAC; any other value does.
+        self.verified_grants: dict[str, tuple[str, tuple[Any, ...]]] = {}
 
     # -- hosts and requirements ------------------------------------------------------
     def host(self, conn: Conn, host_id: str) -> HostView:

@@ -44,6 +44,7 @@ from dualid.store._retry import retrying
 
 from . import _rules as rules
 from ._engine import (
+    VERIFIED_GRANTS_MAX,
     ConsentCore,
     RegRow,
     check_event_id,
@@ -536,19 +537,29 @@ class Events:
         covered_by_reg: dict[str, dict[str, int]] = {}
         tag = self._rt.derived.grant_tag
         same = hmac.compare_digest
+        # Rows verified before, exactly as they were (host lists are read again and again).
+        verified = self._core.verified_grants
         for start in range(0, len(agent_ids), 500):
             chunk = agent_ids[start : start + 500]
             terms = []
             # Only rows that carry their own MAC count (fail closed: a row moved to
             # another host or event, or given another expiry, by someone without the
             # keys shares nothing). These rows are unrevoked, by the query.
-            rows = _grants.active_grant_terms(conn, host_id, event_id, latest_us, chunk)
-            for agent, g_event, g_type, fields, created, expires, grant_id, mac in rows:
+            for row in _grants.active_grant_terms(conn, host_id, event_id, latest_us, chunk):
+                grant_id = row[6]
+                seen = verified.get(grant_id)
+                if seen is not None and seen[1] == row and seen[0] == host_id:
+                    terms.append(row[:6])
+                    continue
+                agent, g_event, g_type, fields, created, expires, _, mac = row
                 expected = tag(
                     grant_id, agent, host_id, g_event, g_type, fields, created, expires, None
                 )
                 if mac is not None and same(expected, mac):
-                    terms.append((agent, g_event, g_type, fields, created, expires))
+                    terms.append(row[:6])
+                    if len(verified) >= VERIFIED_GRANTS_MAX:
+                        verified.clear()
+                    verified[grant_id] = (host_id, row)
                 else:
                     untrusted(grant_id)
             covered_by_reg.update(

@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, NamedTuple
 
+from dualid._checks import INT64_MIN
 from dualid.models import EventType
 
 from . import _sql as db
@@ -165,10 +166,19 @@ _EVENT_REGS = db.Sql(
     " WHERE host_id = ? AND event_id = ? ORDER BY registration_id"
 )
 
-_STATES = db.Sql(
-    f"SELECT {_REG_COLUMNS} FROM dualid_registration"  # noqa: S608
-    " WHERE registration_id > ? ORDER BY registration_id LIMIT ?"
-)
+# Pages of every registration in the table's own order (SQLite: by rowid; PostgreSQL: by
+# id); the last column is the page key.
+_STATES = {
+    "sqlite": db.Sql(
+        f"SELECT {_REG_COLUMNS}, rowid FROM dualid_registration"  # noqa: S608
+        " WHERE rowid > ? ORDER BY rowid LIMIT ?"
+    ),
+    "postgresql": db.Sql(
+        f"SELECT {_REG_COLUMNS}, registration_id FROM dualid_registration"  # noqa: S608
+        " WHERE registration_id > ? ORDER BY registration_id LIMIT ?"
+    ),
+}
+_FIRST_KEY = {"sqlite": INT64_MIN, "postgresql": ""}
 
 
 def _reg(r: tuple[Any, ...]) -> RegistrationRow:
@@ -188,11 +198,14 @@ def registrations_of(
     return [_reg(r) for r in _REG_ROW.check(rows)]
 
 
-def registration_states(conn: Conn, after: str, limit: int) -> list[tuple[Any, ...]]:
-    """The next ``limit`` registrations after id ``after``, by id: ``(registration_id,
-    agent_id, host_id, event_type, event_id, created_us)`` as stored, not checked (for
-    ``audit.verify(deep=True)``, which compares every value with the log)."""
-    return db.query(conn, _STATES, (after, limit))
+def registration_states(conn: Conn, after: Any, limit: int) -> list[tuple[Any, ...]]:
+    """A page of ``limit`` registrations: ``(registration_id, agent_id, host_id,
+    event_type, event_id, created_us, key)`` as stored, not checked (for
+    ``audit.verify(deep=True)``, which compares every value with the log). ``after``: the
+    last row's ``key`` of the page before (None for the first page)."""
+    dialect = db.dialect(conn)
+    start = _FIRST_KEY[dialect] if after is None else after
+    return db.query(conn, _STATES[dialect], (start, limit))
 
 
 def insert_registration(conn: Conn, row: RegistrationRow) -> bool:

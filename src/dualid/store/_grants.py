@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
+from dualid._checks import INT64_MIN
 from dualid.models import EventType
 
 from . import _sql as db
@@ -212,11 +213,24 @@ _EXPIRED_PAIRS = db.Sql(
     "SELECT DISTINCT agent_id, host_id FROM dualid_grant WHERE revoked_at IS NULL"
     " AND expires_at IS NOT NULL AND expires_at <= ? ORDER BY agent_id, host_id"
 )
-_STATES = db.Sql(
-    "SELECT grant_id, agent_id, host_id, event_id, event_type, fields, created_at,"
-    " expires_at, revoked_at, mac FROM dualid_grant WHERE grant_id > ? ORDER BY grant_id"
-    " LIMIT ?"
+# Pages of every grant, in the table's own order: on SQLite by rowid (the rows as they
+# lie; the order of the text primary key would cost a lookup per row), on PostgreSQL by
+# id. The last column is the page key.
+_STATES_COLUMNS = (
+    "grant_id, agent_id, host_id, event_id, event_type, fields, created_at, expires_at,"
+    " revoked_at, mac"
 )
+_STATES = {
+    "sqlite": db.Sql(
+        f"SELECT {_STATES_COLUMNS}, rowid FROM dualid_grant"  # noqa: S608
+        " WHERE rowid > ? ORDER BY rowid LIMIT ?"
+    ),
+    "postgresql": db.Sql(
+        f"SELECT {_STATES_COLUMNS}, grant_id FROM dualid_grant"  # noqa: S608
+        " WHERE grant_id > ? ORDER BY grant_id LIMIT ?"
+    ),
+}
+_FIRST_KEY = {"sqlite": INT64_MIN, "postgresql": ""}
 _DEFAULTS_FOR = db.Sql(
     "SELECT host_id, fields FROM dualid_default"
     " WHERE agent_id = ? AND event_type = ? AND host_id IN (?, '')"
@@ -326,12 +340,15 @@ def expired_pairs(conn: Conn, latest_us: int) -> list[tuple[str, str]]:
     return [(a, h) for a, h in _PAIR_ROW.check(db.query(conn, _EXPIRED_PAIRS, (latest_us,)))]
 
 
-def grant_states(conn: Conn, after: str, limit: int) -> list[tuple[Any, ...]]:
-    """The next ``limit`` grants after id ``after``, by id: ``(grant_id, agent_id, host_id,
-    event_id, event_type, fields, created_us, expires_us, revoked_us, mac)`` as stored, not
-    checked (``audit.verify(deep=True)`` compares every value with the log, and a value
-    of the wrong type is a disagreement there, not an error)."""
-    return db.query(conn, _STATES, (after, limit))
+def grant_states(conn: Conn, after: Any, limit: int) -> list[tuple[Any, ...]]:
+    """A page of ``limit`` grants: ``(grant_id, agent_id, host_id, event_id, event_type,
+    fields, created_us, expires_us, revoked_us, mac, key)`` as stored, not checked
+    (``audit.verify(deep=True)`` compares every value with the log, and a value of the
+    wrong type is a disagreement there, not an error). ``after``: the last row's ``key`` of
+    the page before (None for the first page)."""
+    dialect = db.dialect(conn)
+    start = _FIRST_KEY[dialect] if after is None else after
+    return db.query(conn, _STATES[dialect], (start, limit))
 
 
 def default_fields(conn: Conn, agent_id: str, event_type: str, host_id: str) -> dict[str, str]:

@@ -17,6 +17,7 @@ from ._sql import Conn
 
 __all__ = [
     "SealedRow",
+    "copy_fields",
     "delete_fields",
     "delete_fields_except",
     "event_copies",
@@ -25,7 +26,6 @@ __all__ = [
     "key_and_record",
     "records",
     "sealed_of_agent",
-    "sealed_places",
 ]
 
 _CHUNK = 500
@@ -74,14 +74,18 @@ _OF_AGENT = db.Sql(
     " ORDER BY record_id, field"
 )
 
-# Every sealed row's place, in primary-key order (pages by key: the server's collation
-# orders both the comparison and the sort, so pages neither skip nor repeat a row).
-_PLACES_FIRST = db.Sql(
-    "SELECT record_id, field, agent_id FROM dualid_sealed ORDER BY record_id, field LIMIT ?"
-)
-_PLACES_NEXT = db.Sql(
+# The rows of every record that is neither a profile ("p:<agentId>") nor a userId
+# ("u:<agentId>"), that is the registrations' shared copies, in primary-key order (pages
+# by key: the server's collation orders both the comparison and the sort, so pages
+# neither skip nor repeat a row).
+_COPY_FIELDS_FIRST = db.Sql(
     "SELECT record_id, field, agent_id FROM dualid_sealed"
-    " WHERE record_id > ? OR (record_id = ? AND field > ?) ORDER BY record_id, field LIMIT ?"
+    " WHERE substr(record_id, 1, 2) NOT IN ('p:', 'u:') ORDER BY record_id, field LIMIT ?"
+)
+_COPY_FIELDS_NEXT = db.Sql(
+    "SELECT record_id, field, agent_id FROM dualid_sealed"
+    " WHERE substr(record_id, 1, 2) NOT IN ('p:', 'u:')"
+    " AND (record_id > ? OR (record_id = ? AND field > ?)) ORDER BY record_id, field LIMIT ?"
 )
 
 
@@ -146,14 +150,15 @@ def key_and_record(
     return _KEY_AND_RECORD_ROW.check(db.query(conn, _KEY_AND_RECORD, (record_id, agent_id)))
 
 
-def sealed_places(conn: Conn, after: tuple[str, str] | None, limit: int) -> list[tuple[Any, ...]]:
-    """``(record_id, field, agent_id)`` of the next ``limit`` sealed rows after
-    ``(record_id, field)`` (from the first when None), in key order: nothing is decrypted
-    and nothing checked (``audit.verify(deep=True)`` finds the shared copies among them)."""
+def copy_fields(conn: Conn, after: tuple[str, str] | None, limit: int) -> list[tuple[Any, ...]]:
+    """``(record_id, field, agent_id)`` of the next ``limit`` rows of shared copies (every
+    record but profiles and userIds) after ``(record_id, field)`` (from the first when
+    None), in key order: nothing is decrypted and nothing checked
+    (``audit.verify(deep=True)``)."""
     if after is None:
-        return db.query(conn, _PLACES_FIRST, (limit,))
+        return db.query(conn, _COPY_FIELDS_FIRST, (limit,))
     record, field = after
-    return db.query(conn, _PLACES_NEXT, (record, record, field, limit))
+    return db.query(conn, _COPY_FIELDS_NEXT, (record, record, field, limit))
 
 
 def sealed_of_agent(conn: Conn, agent_id: str) -> list[tuple[str, str, bytes]]:

@@ -363,3 +363,47 @@ def test_a_witness_that_is_down_is_a_clear_error_and_the_checkpoint_is_kept(
     kept = sdk.audit.latest_checkpoint()
     assert kept is not None
     assert kept.size == 3
+
+
+def test_no_checkpoint_is_signed_over_an_unreadable_body(sdk: DualId) -> None:
+    # verify() does not decode again what a checkpoint covers, so none may cover garbage.
+    from dualid.errors import AuditError
+
+    _write(sdk, people=1)
+    part, chain = _busiest_partition(sdk)
+    last = chain[-1]
+    body = f'{{"seq":{last.seq},"subject":null,garbage'  # type: ignore[attr-defined]
+    entry_hash = hashlib.sha256(bytes.fromhex(last.prev_hash) + body.encode()).hexdigest()  # type: ignore[attr-defined]
+    execute(
+        sdk,
+        "UPDATE dualid_audit SET body = :b, entry_hash = :h, subject = NULL WHERE seq = :s",
+        b=body,
+        h=entry_hash,
+        s=last.seq,  # type: ignore[attr-defined]
+    )
+    execute(sdk, "UPDATE dualid_audit_head SET entry_hash = :h WHERE id = :p", h=entry_hash, p=part)
+    assert sdk.audit.verify().problem == AuditProblem.TAMPERED
+    with pytest.raises(AuditError):
+        sdk.audit.checkpoint()
+    assert sdk.audit.latest_checkpoint() is None
+
+
+def test_an_entry_rewritten_under_a_checkpoint_is_caught_without_decoding_it(
+    sdk: DualId,
+) -> None:
+    _write(sdk)
+    sdk.audit.checkpoint()
+    part, chain = _busiest_partition(sdk)
+    last = chain[-1]
+    body = last.body.replace('"action":"', '"action":"x', 1)  # type: ignore[attr-defined]
+    entry_hash = hashlib.sha256(bytes.fromhex(last.prev_hash) + body.encode()).hexdigest()  # type: ignore[attr-defined]
+    execute(
+        sdk,
+        "UPDATE dualid_audit SET body = :b, entry_hash = :h WHERE seq = :s",
+        b=body,
+        h=entry_hash,
+        s=last.seq,  # type: ignore[attr-defined]
+    )
+    execute(sdk, "UPDATE dualid_audit_head SET entry_hash = :h WHERE id = :p", h=entry_hash, p=part)
+    report = sdk.audit.verify()
+    assert (report.ok, report.problem, report.partition) == (False, AuditProblem.FORKED, part)

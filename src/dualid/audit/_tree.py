@@ -10,11 +10,11 @@ from collections.abc import Sequence
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from dualid.clock import ClockReading
-from dualid.errors import CorruptRow, InvalidInput
+from dualid.errors import AuditError, CorruptRow, InvalidInput
 from dualid.store import _audit as store
 from dualid.store import _sql as db
 
-from ._chain import entry_leaf
+from ._chain import entry_leaf, readable
 from ._checkpoint import (
     Checkpoint,
     ConsistencyProof,
@@ -29,15 +29,24 @@ __all__ = ["build_checkpoint", "leaves", "prove_consistency", "prove_inclusion",
 _BATCH = 10_000
 
 
-def leaves(conn: db.Conn, part: int, upto: int, start: int = 0) -> list[bytes]:
+def leaves(
+    conn: db.Conn, part: int, upto: int, start: int = 0, *, signing: bool = False
+) -> list[bytes]:
     """The Merkle leaf hashes of partition ``part``'s entries at positions ``start + 1``
-    to ``upto``."""
+    to ``upto``. ``signing``: also require every body to read back, since ``verify()``
+    does not decode again the entries a valid checkpoint covers."""
     out: list[bytes] = []
     after = start
     while after < upto:
         rows = store.partition_rows(conn, part, after, min(_BATCH, upto - after))
         if not rows:
             break
+        if signing and not all(readable(row[4]) for row in rows):
+            raise AuditError(
+                "an audit entry cannot be read back; no checkpoint is signed over it "
+                "(run `dualid audit verify`)",
+                table="dualid_audit",
+            )
         out.extend(entry_leaf(row[6]) for row in rows)
         after = rows[-1][2]
     return out
@@ -97,7 +106,7 @@ def build_checkpoint(
         compact = ranges.get(part, CompactRange()).copy()
         if compact.size > pseq:  # the log is shorter than a checkpoint said: start over
             compact = CompactRange()
-        compact.extend(leaves(conn, part, pseq, compact.size))
+        compact.extend(leaves(conn, part, pseq, compact.size, signing=True))
         out.append(PartitionHead(part, compact.size, compact.root()))
         compacts.append(compact)
     checkpoint = sign_checkpoint(origin, out, reading.time, reading.uncertainty, key)

@@ -84,3 +84,26 @@ def statement_hook(sdk: DualId, hook: Callable[[str], None]) -> Iterator[None]:
         yield
     finally:
         sdk.store.hooks.remove(hook)
+
+
+def rehash_last(sdk: DualId, body: str, *, clear_subject: bool = False) -> None:
+    """What a database writer without keys can do to the newest audit entry: replace its
+    body, recompute its hash and move its partition's head, so every link still holds."""
+    import hashlib
+
+    (last,) = rows(sdk, "SELECT seq, part, prev_hash FROM dualid_audit ORDER BY seq DESC LIMIT 1")
+    entry_hash = hashlib.sha256(bytes.fromhex(last.prev_hash) + body.encode()).hexdigest()
+    subject = ", subject = NULL" if clear_subject else ""
+    execute(
+        sdk,
+        f"UPDATE dualid_audit SET body = :b, entry_hash = :h{subject} WHERE seq = :s",
+        b=body,
+        h=entry_hash,
+        s=last.seq,
+    )
+    execute(
+        sdk,
+        "UPDATE dualid_audit_head SET entry_hash = :h WHERE id = :p",
+        h=entry_hash,
+        p=last.part,
+    )

@@ -13,7 +13,9 @@ are bounded to the signed 64-bit range that both databases store.
 
 from __future__ import annotations
 
+import math
 import re
+import threading
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
@@ -25,6 +27,7 @@ __all__ = [
     "check_callback",
     "check_count",
     "check_items",
+    "check_seconds",
     "check_seq",
     "check_text",
     "unstorable",
@@ -65,6 +68,19 @@ def check_count(value: object, name: str, *, maximum: int = INT64_MAX) -> int:
     if not 1 <= count <= maximum:
         raise InvalidInput(f"{name} must be between 1 and {maximum}", field=name)
     return count
+
+
+def check_seconds(value: object, name: str) -> float:
+    """An interval for a background thread: a finite number of seconds above 0 and within
+    what ``threading.Event.wait`` accepts (a larger one crashed the thread)."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or not 0 < value <= threading.TIMEOUT_MAX
+    ):
+        raise InvalidInput(f"{name} must be a positive number of seconds", field=name)
+    return float(value)
 
 
 def check_seq(value: object, name: str) -> int:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 import os
 import re
 import threading
@@ -15,7 +14,7 @@ from types import TracebackType
 from typing import Any
 
 from dualid import audit
-from dualid._checks import check_text
+from dualid._checks import check_seconds, check_text
 from dualid._runtime import Runtime
 from dualid._vault import key_usage, load_or_create_secret
 from dualid.audit import AuditLog, CheckpointSchedule, CheckpointWitness
@@ -308,23 +307,11 @@ class DualId:
             or checkpoint_every < 1
         ):
             raise InvalidInput("checkpoint_every must be a positive number of writes")
-        if (
-            isinstance(checkpoint_interval, bool)
-            or not isinstance(checkpoint_interval, int | float)
-            or not math.isfinite(checkpoint_interval)
-            or checkpoint_interval <= 0
-        ):
-            raise InvalidInput("checkpoint_interval must be a positive number of seconds")
+        interval = check_seconds(checkpoint_interval, "checkpoint_interval")
         if witness is not None and not isinstance(witness, CheckpointWitness):
             raise InvalidInput("witness must have witness(checkpoint) and latest() methods")
-        if purge_expired_every is not None and (
-            isinstance(purge_expired_every, bool)
-            or not isinstance(purge_expired_every, int | float)
-            or not math.isfinite(purge_expired_every)
-            or purge_expired_every <= 0
-            or purge_expired_every > threading.TIMEOUT_MAX
-        ):
-            raise InvalidInput("purge_expired_every must be a positive number of seconds")
+        if purge_expired_every is not None:
+            check_seconds(purge_expired_every, "purge_expired_every")
         _check_open_arguments(url, keys, clock, controller)
         store = Store(
             url or os.environ.get(DATABASE_URL_ENV) or DEFAULT_URL,
@@ -376,7 +363,7 @@ class DualId:
         sdk.audit.witness = witness
         if witness is not None or checkpoint_every is not None:
             schedule = CheckpointSchedule(
-                sdk.audit, every=checkpoint_every or 1000, interval=float(checkpoint_interval)
+                sdk.audit, every=checkpoint_every or 1000, interval=interval
             )
             sdk._checkpoints = schedule
             sdk._rt.after_write.append(schedule.note_write)

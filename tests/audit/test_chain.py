@@ -16,7 +16,7 @@ from dualid import AuditReport, DualId, EventUserData
 from dualid.audit import GENESIS
 from dualid.testing import FakeClock
 
-from ..support import rows
+from ..support import rehash_last, rows
 
 
 def _populate(sdk: DualId, n: int = 3) -> list[str]:
@@ -154,25 +154,6 @@ def test_entry_body_is_exactly_the_canonical_json_dump(
     assert _body(seq, subject, action, reading, host, actor, details) == expected
 
 
-def _rehash_last(sdk: DualId, body: str) -> None:
-    """Replace the newest entry's body with ``body``, its hash and its partition's head
-    recomputed: a chain whose links all hold."""
-    from ..support import execute
-
-    (last,) = rows(sdk, "SELECT seq, part, prev_hash FROM dualid_audit ORDER BY seq DESC LIMIT 1")
-    entry_hash = hashlib.sha256(bytes.fromhex(last.prev_hash) + body.encode()).hexdigest()
-    execute(
-        sdk,
-        "UPDATE dualid_audit SET body = :b, entry_hash = :h, subject = NULL WHERE seq = :s",
-        b=body,
-        h=entry_hash,
-        s=last.seq,
-    )
-    execute(
-        sdk, "UPDATE dualid_audit_head SET entry_hash = :h WHERE id = :p", h=entry_hash, p=last.part
-    )
-
-
 @pytest.mark.parametrize(
     "tail",
     [
@@ -189,7 +170,7 @@ def test_a_rehashed_unreadable_body_is_tampering_and_reading_it_is_corrupt_row(
 
     _populate(sdk, 1)
     (last,) = sdk.audit.entries()[-1:]
-    _rehash_last(sdk, f'{{"seq":{last.seq},"subject":null,{tail}')
+    rehash_last(sdk, f'{{"seq":{last.seq},"subject":null,{tail}', clear_subject=True)
     report = sdk.audit.verify()
     assert (report.ok, report.problem, report.first_bad) == (False, "TAMPERED", last.seq)
     with pytest.raises(CorruptRow) as caught:

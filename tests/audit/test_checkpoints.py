@@ -29,7 +29,7 @@ from dualid.audit._merkle import leaf_hash, root_of
 from dualid.errors import InvalidCheckpoint, InvalidInput
 from dualid.testing import FakeClock
 
-from ..support import execute, rows
+from ..support import execute, rehash_last, rows
 
 
 def _write(sdk: DualId, people: int = 3, puts: int = 2) -> list[str]:
@@ -370,18 +370,8 @@ def test_no_checkpoint_is_signed_over_an_unreadable_body(sdk: DualId) -> None:
     from dualid.errors import AuditError
 
     _write(sdk, people=1)
-    part, chain = _busiest_partition(sdk)
-    last = chain[-1]
-    body = f'{{"seq":{last.seq},"subject":null,garbage'  # type: ignore[attr-defined]
-    entry_hash = hashlib.sha256(bytes.fromhex(last.prev_hash) + body.encode()).hexdigest()  # type: ignore[attr-defined]
-    execute(
-        sdk,
-        "UPDATE dualid_audit SET body = :b, entry_hash = :h, subject = NULL WHERE seq = :s",
-        b=body,
-        h=entry_hash,
-        s=last.seq,  # type: ignore[attr-defined]
-    )
-    execute(sdk, "UPDATE dualid_audit_head SET entry_hash = :h WHERE id = :p", h=entry_hash, p=part)
+    last = sdk.audit.entries()[-1]
+    rehash_last(sdk, f'{{"seq":{last.seq},"subject":null,garbage', clear_subject=True)
     assert sdk.audit.verify().problem == AuditProblem.TAMPERED
     with pytest.raises(AuditError):
         sdk.audit.checkpoint()
@@ -393,17 +383,11 @@ def test_an_entry_rewritten_under_a_checkpoint_is_caught_without_decoding_it(
 ) -> None:
     _write(sdk)
     sdk.audit.checkpoint()
-    part, chain = _busiest_partition(sdk)
-    last = chain[-1]
-    body = last.body.replace('"action":"', '"action":"x', 1)  # type: ignore[attr-defined]
-    entry_hash = hashlib.sha256(bytes.fromhex(last.prev_hash) + body.encode()).hexdigest()  # type: ignore[attr-defined]
-    execute(
-        sdk,
-        "UPDATE dualid_audit SET body = :b, entry_hash = :h WHERE seq = :s",
-        b=body,
-        h=entry_hash,
-        s=last.seq,  # type: ignore[attr-defined]
-    )
-    execute(sdk, "UPDATE dualid_audit_head SET entry_hash = :h WHERE id = :p", h=entry_hash, p=part)
+    last = sdk.audit.entries()[-1]
+    rehash_last(sdk, last.body.replace('"action":"', '"action":"x', 1))
     report = sdk.audit.verify()
-    assert (report.ok, report.problem, report.partition) == (False, AuditProblem.FORKED, part)
+    assert (report.ok, report.problem, report.partition) == (
+        False,
+        AuditProblem.FORKED,
+        last.partition,
+    )

@@ -38,17 +38,22 @@ def leaves(
     out: list[bytes] = []
     after = start
     while after < upto:
-        rows = store.partition_rows(conn, part, after, min(_BATCH, upto - after))
-        if not rows:
+        limit = min(_BATCH, upto - after)
+        if signing:
+            rows = store.partition_rows(conn, part, after, limit)
+            if not all(readable(row[4]) for row in rows):
+                raise AuditError(
+                    "an audit entry cannot be read back; no checkpoint is signed over it "
+                    "(run `dualid audit verify`)",
+                    table="dualid_audit",
+                )
+            hashes = [(row[2], row[6]) for row in rows]
+        else:  # proofs need the hashes only, not the bodies
+            hashes = store.partition_hashes(conn, part, after, limit)
+        if not hashes:
             break
-        if signing and not all(readable(row[4]) for row in rows):
-            raise AuditError(
-                "an audit entry cannot be read back; no checkpoint is signed over it "
-                "(run `dualid audit verify`)",
-                table="dualid_audit",
-            )
-        out.extend(entry_leaf(row[6]) for row in rows)
-        after = rows[-1][2]
+        out.extend(entry_leaf(entry_hash) for _, entry_hash in hashes)
+        after = hashes[-1][0]
     return out
 
 

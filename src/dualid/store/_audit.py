@@ -34,6 +34,7 @@ __all__ = [
     "latest_checkpoint",
     "lock_head",
     "next_seqs",
+    "partition_hashes",
     "partition_of",
     "partition_rows",
     "position_of",
@@ -66,6 +67,7 @@ _CHAIN_ROW = Shape(
     entry_hash=HASH,
 )
 _POSITION_ROW = Shape("dualid_audit", part=INT, pseq=INT)
+_HASH_ROW = Shape("dualid_audit", pseq=INT, entry_hash=HASH)
 _SEQ_ROW = Shape("dualid_audit", seq=INT)
 _CHECKPOINT_ROW = Shape("dualid_audit_checkpoint", size=INT, note=TEXT, ranges=TEXT)
 _REPEATABLE_READ = db.Sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
@@ -94,6 +96,9 @@ _PARTITION = db.Sql(
     " WHERE part = ? AND pseq > ? ORDER BY pseq LIMIT ?"
 )
 _POSITION = db.Sql("SELECT part, pseq FROM dualid_audit WHERE seq = ?")
+_PARTITION_HASHES = db.Sql(
+    "SELECT pseq, entry_hash FROM dualid_audit WHERE part = ? AND pseq > ? ORDER BY pseq LIMIT ?"
+)
 _OUTSIDE = db.Sql("SELECT count(*) FROM dualid_audit WHERE part < 0 OR part >= ?")
 _LATEST_CHECKPOINT = db.Sql(
     "SELECT size, note, ranges FROM dualid_audit_checkpoint ORDER BY size DESC LIMIT 1"
@@ -221,6 +226,12 @@ def partition_rows(
     which reports a row that does not fit instead of raising CorruptRow."""
     rows = db.query(conn, _PARTITION, (part, after_pseq, limit))
     return _CHAIN_ROW.check(rows) if checked else rows
+
+
+def partition_hashes(conn: Conn, part: int, after_pseq: int, limit: int) -> list[tuple[int, str]]:
+    """``(pseq, entry_hash)`` of the next ``limit`` entries of partition ``part`` after
+    ``after_pseq``: what a Merkle proof needs, without the bodies."""
+    return _HASH_ROW.check(db.query(conn, _PARTITION_HASHES, (part, after_pseq, limit)))
 
 
 def position_of(conn: Conn, seq: int) -> tuple[int, int] | None:

@@ -21,10 +21,11 @@ from typing import Any
 import pytest
 
 from dualid import DualId, DualIdError, EventUserData, generate_master_key
+from dualid.audit._tree import TILE
 from dualid.errors import CorruptRow, DecryptionFailed
 from dualid.testing import FakeClock
 
-from ..support import execute
+from ..support import execute, rows
 
 HOST = "bistro-7"
 USER = "corrupt-user-1"
@@ -63,7 +64,9 @@ def _populate(sdk: DualId, clock: FakeClock) -> dict[str, str]:
     sdk.events.create(
         HOST, "res-2", "reservation", title="Dinner", starts_at=clock.now().time + timedelta(1)
     )
-    sdk.audit.checkpoint(witness=False)  # a dualid_audit_checkpoint row
+    sdk.identity.agents_for([f"bulk-{i}" for i in range(TILE)])  # a full tile of entries
+    sdk.audit.checkpoint(witness=False)  # a dualid_audit_checkpoint row and a tile row
+    assert rows(sdk, "SELECT idx FROM dualid_audit_tile")
     return {"agent": agent, "grant": grant.id}
 
 
@@ -168,6 +171,7 @@ def _tables(path_columns: list[tuple[str, str]]) -> list[str]:
         "dualid_audit",
         "dualid_audit_checkpoint",
         "dualid_audit_head",
+        "dualid_audit_tile",
         "dualid_default",
         "dualid_event",
         "dualid_grant",

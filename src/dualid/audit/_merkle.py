@@ -14,12 +14,15 @@ empty tree's head is ``SHA-256("")``.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 __all__ = [
     "EMPTY_ROOT",
     "CompactRange",
+    "Subtree",
+    "consistency_path",
     "consistency_proof",
+    "inclusion_path",
     "inclusion_proof",
     "leaf_hash",
     "node_hash",
@@ -99,19 +102,33 @@ def root_of(leaves: Sequence[bytes]) -> bytes:
     return compact.root()
 
 
+Subtree = Callable[[int, int], bytes]
+"""``mth(lo, hi)``: the head of the tree over leaves ``[lo, hi)``, however it is obtained
+(hashed from the leaves, or composed from stored subtree roots: :mod:`dualid.audit._tree`)."""
+
+
+def _over(leaves: Sequence[bytes]) -> Subtree:
+    return lambda lo, hi: root_of(leaves[lo:hi])
+
+
 def inclusion_proof(leaves: Sequence[bytes], index: int) -> list[bytes]:
     """``PATH(index, D[n])`` (RFC 9162 2.1.3.1) over the leaf hashes ``leaves``."""
-    if not 0 <= index < len(leaves):
+    return inclusion_path(_over(leaves), len(leaves), index)
+
+
+def inclusion_path(mth: Subtree, size: int, index: int) -> list[bytes]:
+    """``PATH(index, D[size])`` with the subtree heads from ``mth``."""
+    if not 0 <= index < size:
         raise ValueError("leaf index outside the tree")
     path: list[bytes] = []
-    lo, hi = 0, len(leaves)
+    lo, hi = 0, size
     while hi - lo > 1:
         k = _split(hi - lo)
         if index - lo < k:
-            path.append(root_of(leaves[lo + k : hi]))
+            path.append(mth(lo + k, hi))
             hi = lo + k
         else:
-            path.append(root_of(leaves[lo : lo + k]))
+            path.append(mth(lo, lo + k))
             lo += k
     path.reverse()  # the recursion above walks down; the proof is read bottom up
     return path
@@ -120,7 +137,12 @@ def inclusion_proof(leaves: Sequence[bytes], index: int) -> list[bytes]:
 def consistency_proof(leaves: Sequence[bytes], old_size: int) -> list[bytes]:
     """``PROOF(m, D[n])`` (RFC 9162 2.1.4.1): that the tree of the first ``old_size`` leaf
     hashes is a prefix of the tree over all of ``leaves``. Empty when ``m`` is 0 or ``n``."""
-    n = len(leaves)
+    return consistency_path(_over(leaves), len(leaves), old_size)
+
+
+def consistency_path(mth: Subtree, size: int, old_size: int) -> list[bytes]:
+    """``PROOF(old_size, D[size])`` with the subtree heads from ``mth``."""
+    n = size
     if not 0 <= old_size <= n:
         raise ValueError("old size outside the tree")
     if old_size in (0, n):
@@ -130,14 +152,14 @@ def consistency_proof(leaves: Sequence[bytes], old_size: int) -> list[bytes]:
     while True:
         if m == hi - lo:
             if not complete:
-                proof.append(root_of(leaves[lo:hi]))
+                proof.append(mth(lo, hi))
             break
         k = _split(hi - lo)
         if m <= k:
-            proof.append(root_of(leaves[lo + k : hi]))
+            proof.append(mth(lo + k, hi))
             hi = lo + k
         else:
-            proof.append(root_of(leaves[lo : lo + k]))
+            proof.append(mth(lo, lo + k))
             lo += k
             m -= k
             complete = False

@@ -109,11 +109,12 @@ class AuditLog:
         with self._rt.store.read() as conn:
             store.begin_snapshot(conn)
             reading = self._rt.clock.now()
-            checkpoint, ranges = build_checkpoint(conn, key, self.origin, reading)
+            checkpoint, ranges, tiles = build_checkpoint(conn, key, self.origin, reading)
         with self._rt.store.write() as conn:
             store.insert_checkpoint(
                 conn, checkpoint.size, str(checkpoint), ranges, to_us(reading.time)
             )
+            store.insert_tiles(conn, tiles)
         if witness and self.witness is not None:
             self.witness.witness(checkpoint)
         return checkpoint

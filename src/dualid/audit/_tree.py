@@ -22,11 +22,31 @@ from ._checkpoint import (
     PartitionHead,
     sign_checkpoint,
 )
-from ._merkle import CompactRange, consistency_proof, inclusion_proof
+from ._merkle import (
+    CompactRange,
+    consistency_path,
+    consistency_proof,
+    inclusion_path,
+    inclusion_proof,
+    root_of,
+    verify_consistency_path,
+    verify_inclusion_path,
+)
 
-__all__ = ["build_checkpoint", "leaves", "prove_consistency", "prove_inclusion", "stored_ranges"]
+__all__ = [
+    "TILE",
+    "Subtrees",
+    "build_checkpoint",
+    "leaves",
+    "prove_consistency",
+    "prove_inclusion",
+    "stored_ranges",
+]
 
 _BATCH = 10_000
+TILE = 256
+"""Leaves per stored tile (``dualid_audit_tile``): a power of two, so a run of whole tiles
+starting at a tile boundary is a run of perfect subtrees at the leaf level too."""
 
 
 def leaves(
@@ -95,11 +115,28 @@ def stored_ranges(
     return checkpoint, ranges
 
 
+def _new_tiles(
+    conn: db.Conn, part: int, start: int, fresh: Sequence[bytes], size: int
+) -> list[tuple[int, int, bytes]]:
+    """The ``(part, idx, root)`` tiles of partition ``part`` that are complete at ``size``
+    leaves and not stored yet; ``fresh`` are its leaves from ``start`` on (read anyway)."""
+    first, last = store.tile_count(conn, part), size // TILE
+    if first >= last:
+        return []
+    lo = first * TILE
+    if lo >= start:
+        run = fresh[lo - start : last * TILE - start]
+    else:  # tiles begun before the stored range: read their leaves once more
+        run = leaves(conn, part, last * TILE, lo)
+    return [(part, first + i, root_of(run[i * TILE : (i + 1) * TILE])) for i in range(last - first)]
+
+
 def build_checkpoint(
     conn: db.Conn, key: Ed25519PrivateKey, origin: str, reading: ClockReading
-) -> tuple[Checkpoint, str]:
+) -> tuple[Checkpoint, str, list[tuple[int, int, bytes]]]:
     """Sign a checkpoint of the log as ``conn`` (a read snapshot) sees it; with the encoded
-    compact ranges to store beside it. Only entries after the stored checkpoint are hashed."""
+    compact ranges and the new tiles to store beside it. Only entries after the stored
+    checkpoint are hashed."""
     heads = store.heads(conn)
     prior = stored_ranges(conn, key, origin)
     ranges: dict[int, CompactRange] = {}
@@ -107,18 +144,59 @@ def build_checkpoint(
         ranges = {h.partition: r for h, r in zip(prior[0].partitions, prior[1], strict=True)}
     out: list[PartitionHead] = []
     compacts: list[CompactRange] = []
+    tiles: list[tuple[int, int, bytes]] = []
     for part, pseq, _, _ in heads:
         compact = ranges.get(part, CompactRange()).copy()
         if compact.size > pseq:  # the log is shorter than a checkpoint said: start over
             compact = CompactRange()
-        compact.extend(leaves(conn, part, pseq, compact.size, signing=True))
+        start = compact.size
+        fresh = leaves(conn, part, pseq, start, signing=True)
+        compact.extend(fresh)
+        tiles.extend(_new_tiles(conn, part, start, fresh, compact.size))
         out.append(PartitionHead(part, compact.size, compact.root()))
         compacts.append(compact)
     checkpoint = sign_checkpoint(origin, out, reading.time, reading.uncertainty, key)
-    return checkpoint, _encode_ranges(compacts)
+    return checkpoint, _encode_ranges(compacts), tiles
+
+
+class Subtrees:
+    """``mth(lo, hi)`` over the first ``size`` leaves of partition ``part``, composed from
+    its stored tiles where whole tiles are asked for, else hashed from the entry hashes.
+    Missing tiles are hashed from one read of the leaves they cover. Nothing here is
+    trusted: callers check what they build against a signed root."""
+
+    def __init__(self, conn: db.Conn, part: int, size: int) -> None:
+        self._conn, self._part = conn, part
+        wanted = size // TILE
+        found = dict(store.tiles(conn, part, wanted))
+        missing = [i for i in range(wanted) if i not in found]
+        if missing:
+            lo, hi = missing[0], missing[-1] + 1
+            run = leaves(conn, part, hi * TILE, lo * TILE)
+            for i in missing:
+                found[i] = root_of(run[(i - lo) * TILE : (i - lo + 1) * TILE])
+        self._tiles = [found[i] for i in range(wanted)]
+
+    def _leaves(self, lo: int, hi: int) -> list[bytes]:
+        return leaves(self._conn, self._part, hi, lo)
+
+    def __call__(self, lo: int, hi: int) -> bytes:
+        whole = (hi - lo) // TILE
+        if lo % TILE or not whole:
+            return root_of(self._leaves(lo, hi))
+        first = lo // TILE
+        over_tiles = CompactRange()
+        over_tiles.extend(self._tiles[first : first + whole])
+        # Whole tiles from a tile boundary are perfect subtrees of the leaf-level tree too.
+        head = CompactRange(whole * TILE, over_tiles.nodes)
+        head.extend(self._leaves(lo + whole * TILE, hi))
+        return head.root()
 
 
 def prove_inclusion(conn: db.Conn, seq: int, checkpoint: Checkpoint) -> InclusionProof:
+    """The proof that entry ``seq`` is in ``checkpoint``'s tree of its partition, built
+    from tiles and checked against the checkpoint's root; a tile that does not match makes
+    it read every entry hash instead."""
     position = store.position_of(conn, seq)
     if position is None:
         raise InvalidInput("no audit entry has this sequence number", field="seq")
@@ -126,8 +204,31 @@ def prove_inclusion(conn: db.Conn, seq: int, checkpoint: Checkpoint) -> Inclusio
     head = checkpoint.head(part)
     if pseq > head.size:
         raise InvalidInput("the checkpoint was signed before this entry", field="seq")
-    path = inclusion_proof(leaves(conn, part, head.size), pseq - 1)
-    return InclusionProof(seq, part, pseq - 1, head.size, tuple(path))
+    if pseq < 1:
+        raise _not_held()
+    index = pseq - 1
+    path = inclusion_path(Subtrees(conn, part, head.size), head.size, index)
+    leaf = leaves(conn, part, pseq, index)
+    if len(leaf) != 1 or not verify_inclusion_path(leaf[0], index, head.size, path, head.root):
+        path = inclusion_proof(_all_leaves(conn, part, head.size), index)
+    return InclusionProof(seq, part, index, head.size, tuple(path))
+
+
+def _not_held() -> AuditError:
+    return AuditError(
+        "the log no longer holds the entries this checkpoint covers (run `dualid audit "
+        "verify --checkpoint`)",
+        table="dualid_audit",
+    )
+
+
+def _all_leaves(conn: db.Conn, part: int, size: int) -> list[bytes]:
+    """Every leaf of partition ``part`` up to ``size``; AuditError when the log holds
+    fewer than a checkpoint of that size committed to."""
+    found = leaves(conn, part, size)
+    if len(found) != size:
+        raise _not_held()
+    return found
 
 
 def prove_consistency(conn: db.Conn, old: Checkpoint, new: Checkpoint) -> ConsistencyProof:
@@ -138,6 +239,9 @@ def prove_consistency(conn: db.Conn, old: Checkpoint, new: Checkpoint) -> Consis
         if before.size > after.size:
             raise InvalidInput("the first checkpoint must be an earlier one of the same log")
         if 0 < before.size < after.size:
-            tree = leaves(conn, before.partition, after.size)
-            paths.append(tuple(consistency_proof(tree, before.size)))
+            part = before.partition
+            path = consistency_path(Subtrees(conn, part, after.size), after.size, before.size)
+            if not verify_consistency_path(before.size, after.size, before.root, after.root, path):
+                path = consistency_proof(_all_leaves(conn, part, after.size), before.size)
+            paths.append(tuple(path))
     return ConsistencyProof(old.size, new.size, tuple(paths))

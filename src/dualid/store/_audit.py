@@ -18,7 +18,7 @@ import zlib
 from collections.abc import Sequence
 
 from . import _sql as db
-from ._rows import HASH, INT, TEXT, TEXT_OR_NULL, Shape
+from ._rows import BLOB, HASH, INT, TEXT, TEXT_OR_NULL, Shape
 from ._sql import Conn
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "heads",
     "insert_checkpoint",
     "insert_entries",
+    "insert_tiles",
     "latest_checkpoint",
     "lock_head",
     "next_seqs",
@@ -40,6 +41,8 @@ __all__ = [
     "position_of",
     "rows_outside",
     "set_head",
+    "tile_count",
+    "tiles",
 ]
 
 EntryRow = tuple[int, int, int, str | None, str, str, str]
@@ -70,6 +73,8 @@ _POSITION_ROW = Shape("dualid_audit", part=INT, pseq=INT)
 _HASH_ROW = Shape("dualid_audit", pseq=INT, entry_hash=HASH)
 _SEQ_ROW = Shape("dualid_audit", seq=INT)
 _CHECKPOINT_ROW = Shape("dualid_audit_checkpoint", size=INT, note=TEXT, ranges=TEXT)
+_TILE_ROW = Shape("dualid_audit_tile", idx=INT, root=BLOB)
+_COUNT_ROW = Shape("dualid_audit_tile", count=INT)
 _REPEATABLE_READ = db.Sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
 _HEADS = db.Sql("SELECT id, pseq, seq, entry_hash FROM dualid_audit_head ORDER BY id")
 _HEAD_FOR_UPDATE = db.Sql(
@@ -116,6 +121,15 @@ _INSERT_CHECKPOINT = {
         "INSERT OR IGNORE INTO dualid_audit_checkpoint (size, note, ranges, created_at)"
         " VALUES (?, ?, ?, ?)"
     ),
+}
+_TILES = db.Sql("SELECT idx, root FROM dualid_audit_tile WHERE part = ? AND idx < ? ORDER BY idx")
+_TILE_COUNT = db.Sql("SELECT COALESCE(MAX(idx) + 1, 0) FROM dualid_audit_tile WHERE part = ?")
+_INSERT_TILES = {
+    "postgresql": db.Sql(
+        "INSERT INTO dualid_audit_tile (part, idx, root) VALUES (?, ?, ?)"
+        " ON CONFLICT (part, idx) DO NOTHING"
+    ),
+    "sqlite": db.Sql("INSERT OR IGNORE INTO dualid_audit_tile (part, idx, root) VALUES (?, ?, ?)"),
 }
 # One round trip for a whole one-entry append on PostgreSQL: lock the partition's head,
 # take the log-wide number from the sequence (after the lock, so numbers increase along
@@ -261,6 +275,24 @@ def checkpoint_at(conn: Conn, size: int) -> tuple[int, str, str] | None:
 def insert_checkpoint(conn: Conn, size: int, note: str, ranges: str, created_us: int) -> None:
     """Keep a checkpoint; one of the same size already kept stays (it says the same)."""
     db.execute(conn, _INSERT_CHECKPOINT[db.dialect(conn)], (size, note, ranges, created_us))
+
+
+def tiles(conn: Conn, part: int, count: int) -> list[tuple[int, bytes]]:
+    """``(idx, root)`` of partition ``part``'s stored tiles numbered below ``count``: the
+    Merkle heads of its leaves ``[idx * 256, idx * 256 + 256)`` (migration 0012)."""
+    return _TILE_ROW.check(db.query(conn, _TILES, (part, count)))
+
+
+def tile_count(conn: Conn, part: int) -> int:
+    """One past the highest stored tile of partition ``part`` (0 when it has none)."""
+    ((count,),) = _COUNT_ROW.check(db.query(conn, _TILE_COUNT, (part,)))
+    return int(count)
+
+
+def insert_tiles(conn: Conn, rows: Sequence[tuple[int, int, bytes]]) -> None:
+    """Keep ``(part, idx, root)`` tiles; a tile already kept stays (it says the same)."""
+    if rows:
+        db.executemany(conn, _INSERT_TILES[db.dialect(conn)], rows)
 
 
 def begin_snapshot(conn: Conn) -> tuple[int, ...]:

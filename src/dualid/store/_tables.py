@@ -33,6 +33,7 @@ __all__ = [
     "AuditCheckpoint",
     "AuditEntry",
     "AuditHead",
+    "AuditTile",
     "Default",
     "Event",
     "Grant",
@@ -158,6 +159,21 @@ class AuditCheckpoint(SQLModel, table=True):
     note: str = Field(sa_type=Text)
     ranges: str = Field(sa_type=Text)
     created_at: datetime = _ts()
+
+
+class AuditTile(SQLModel, table=True):
+    """The Merkle head of one complete run of 256 leaves of a partition (``idx`` covers
+    leaves ``[idx * 256, idx * 256 + 256)``): what proofs compose their subtree heads from,
+    checked against the signed checkpoint, never trusted on their own (migration 0012)."""
+
+    __tablename__ = "dualid_audit_tile"
+    part: int = Field(
+        sa_type=SmallInteger, primary_key=True, sa_column_kwargs={"autoincrement": False}
+    )
+    idx: int = Field(
+        sa_type=BigInteger, primary_key=True, sa_column_kwargs={"autoincrement": False}
+    )
+    root: bytes = Field(sa_type=LargeBinary(32))
 
 
 class Host(SQLModel, table=True):

@@ -107,3 +107,32 @@ def rehash_last(sdk: DualId, body: str, *, clear_subject: bool = False) -> None:
         h=entry_hash,
         p=last.part,
     )
+
+
+def rewrite_partition(sdk: DualId, part: int, bodies: dict[int, str]) -> None:
+    """What a database writer without keys can do to the past: replace the bodies of
+    partition ``part``'s entries at the positions (pseq) in ``bodies`` and re-hash the
+    chain from the first of them on, head included, so every link still holds."""
+    import hashlib
+
+    chain = rows(
+        sdk,
+        "SELECT seq, pseq, body, prev_hash FROM dualid_audit WHERE part = :p AND pseq >= :q"
+        " ORDER BY pseq",
+        p=part,
+        q=min(bodies),
+    )
+    prev = chain[0].prev_hash
+    for entry in chain:
+        body = bodies.get(entry.pseq, entry.body)
+        entry_hash = hashlib.sha256(bytes.fromhex(prev) + body.encode()).hexdigest()
+        execute(
+            sdk,
+            "UPDATE dualid_audit SET body = :b, prev_hash = :p, entry_hash = :h WHERE seq = :s",
+            b=body,
+            p=prev,
+            h=entry_hash,
+            s=entry.seq,
+        )
+        prev = entry_hash
+    execute(sdk, "UPDATE dualid_audit_head SET entry_hash = :h WHERE id = :p", h=prev, p=part)

@@ -238,8 +238,8 @@ class DualId:
         self.profiles = Profiles(rt, agent_in)
         self.hosts = Hosts(rt, core)
         self.events = Events(rt, core, agent_in)
-        self.consent = Consent(rt, core, controller, agent_in)
         self.audit = AuditLog(rt, state_check=ConsentReplay)
+        self.consent = Consent(rt, core, controller, agent_in, self.audit)
         self.keys = Keys(rt)
         self._closed = False
         self._purger: _ExpiryPurge | None = None

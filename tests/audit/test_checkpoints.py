@@ -4,7 +4,6 @@ inclusion is provable to anyone with the public key and no database."""
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import threading
 from collections.abc import Iterator
@@ -29,7 +28,7 @@ from dualid.audit._merkle import leaf_hash, root_of
 from dualid.errors import InvalidCheckpoint, InvalidInput
 from dualid.testing import FakeClock
 
-from ..support import execute, rehash_last, rows
+from ..support import execute, rehash_last, rewrite_partition, rows
 
 
 def _write(sdk: DualId, people: int = 3, puts: int = 2) -> list[str]:
@@ -154,20 +153,8 @@ def test_a_consistently_rewritten_past_is_forked(sdk: DualId, tmp_path: Path) ->
     sdk.audit.checkpoint()
     part, chain = _busiest_partition(sdk)
     # rewrite the partition's first entry and re-hash every entry after it, head included
-    prev = "0" * 64
-    for i, entry in enumerate(chain):
-        body = entry.body.replace('"action":"', '"action":"x', 1) if i == 0 else entry.body  # type: ignore[attr-defined]
-        entry_hash = hashlib.sha256(bytes.fromhex(prev) + body.encode()).hexdigest()
-        execute(
-            sdk,
-            "UPDATE dualid_audit SET body = :b, prev_hash = :p, entry_hash = :h WHERE seq = :s",
-            b=body,
-            p=prev,
-            h=entry_hash,
-            s=entry.seq,  # type: ignore[attr-defined]
-        )
-        prev = entry_hash
-    execute(sdk, "UPDATE dualid_audit_head SET entry_hash = :h WHERE id = :p", h=prev, p=part)
+    first = chain[0].body.replace('"action":"', '"action":"x', 1)  # type: ignore[attr-defined]
+    rewrite_partition(sdk, part, {1: first})
     execute(sdk, "DELETE FROM dualid_audit_checkpoint")
     assert sdk.audit.verify().ok  # internally consistent
     report = sdk.audit.verify(checkpoint=witness.latest())

@@ -9,7 +9,6 @@ with database access would: only the readability check can tell.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any
 
@@ -19,7 +18,7 @@ from dualid import DualId, DualIdError, EventUserData
 from dualid.audit import AuditProblem
 from dualid.errors import CorruptRow
 
-from ..support import execute, rows
+from ..support import execute, rewrite_partition, rows
 
 TAIL = (
     '"action":"profile.updated","at":"2026-01-01T12:00:00.000000+00:00",'
@@ -52,26 +51,7 @@ def _prefix(row: Any) -> str:
 def _rewrite(sdk: DualId, agent: str, bodies: dict[int, str]) -> None:
     """Replace the bodies of the person's partition entries at the given positions and
     re-hash the chain from the first of them on, head included."""
-    chain = _chain(sdk, agent)
-    prev = None
-    for r in chain:
-        pseq = r.pseq
-        if prev is None and pseq not in bodies:
-            continue
-        prev_hash = prev if prev is not None else r.prev_hash
-        body = bodies.get(pseq, r.body)
-        entry_hash = hashlib.sha256(bytes.fromhex(prev_hash) + body.encode()).hexdigest()
-        execute(
-            sdk,
-            "UPDATE dualid_audit SET body = :b, prev_hash = :p, entry_hash = :h WHERE seq = :s",
-            b=body,
-            p=prev_hash,
-            h=entry_hash,
-            s=r.seq,
-        )
-        prev = entry_hash
-    part = chain[0].part
-    execute(sdk, "UPDATE dualid_audit_head SET entry_hash = :h WHERE id = :p", h=prev, p=part)
+    rewrite_partition(sdk, _chain(sdk, agent)[0].part, bodies)
 
 
 def _assert_tampered_at(sdk: DualId, seq: int) -> None:

@@ -313,6 +313,9 @@ class ConsistencyProof:
         }
 
 
+_HEX = frozenset("0123456789abcdef")
+
+
 def _entry_leaf(entry: Any) -> tuple[int | None, bytes, bytes] | None:
     """``(seq, body, leaf hash)`` of an :class:`~dualid.audit.AuditRecord` (or anything
     with ``body`` and ``prev_hash``): the leaf is RFC 9162's hash of the entry's chain hash,
@@ -334,15 +337,27 @@ def verify_inclusion(
     checkpoint: Checkpoint,
     public_key: Ed25519PublicKey | str | bytes,
 ) -> bool:
-    """Is ``entry`` (an :class:`~dualid.audit.AuditRecord`: its ``body`` and ``prev_hash``)
-    in the log that ``checkpoint`` commits to, by ``proof``? Needs no database: the
-    checkpoint's signature is checked with ``public_key`` (PEM, verifier key or key)."""
+    """Is ``entry`` in the log that ``checkpoint`` commits to, by ``proof``? Needs no
+    database: the checkpoint's signature is checked with ``public_key`` (PEM, verifier key
+    or key).
+
+    ``entry`` is an :class:`~dualid.audit.AuditRecord` (its ``body`` and ``prev_hash``:
+    what is proved is the body, whose sequence number must be the proof's), or an entry's
+    hash as 64 hex digits, as a consent receipt carries it (what is proved is that hash, at
+    the proof's position; the body stays with the operator)."""
     if not checkpoint.verify_signature(public_key):
         return False
     try:
         head = checkpoint.head(proof.partition)
     except InvalidCheckpoint:
         return False
+    if isinstance(entry, str):
+        if len(entry) != 64 or not set(entry) <= _HEX:
+            return False
+        leaf = leaf_hash(bytes.fromhex(entry))
+        return head.size == proof.tree_size and verify_inclusion_path(
+            leaf, proof.index, proof.tree_size, proof.path, head.root
+        )
     found = _entry_leaf(entry)
     if found is None:
         return False

@@ -3,6 +3,7 @@
 from ._consent import Consent
 from ._events import AttendeePage, Events
 from ._hosts import Hosts
+from ._receipts import verify_receipt
 from ._types import (
     Event,
     Explanation,
@@ -31,4 +32,5 @@ __all__ = [
     "Requirement",
     "SealReport",
     "SharedItem",
+    "verify_receipt",
 ]

@@ -14,6 +14,7 @@ from dualid.audit import AuditRecord
 from dualid.errors import (
     FieldNotRequested,
     GrantNotActive,
+    InvalidCheckpoint,
     InvalidInput,
     UnknownGrant,
 )
@@ -44,7 +45,8 @@ from ._engine import (
     parse_fields,
 )
 from ._events import _check_expiry
-from ._receipts import build_receipt, verify_receipt
+from ._receipts import build_receipt, log_section
+from ._receipts import verify_receipt as _verify_signed
 from ._replay import unsealed_grants
 from ._types import Explanation, Grant, GrantState, SealReport, SharedItem
 
@@ -69,11 +71,14 @@ class Consent:
         core: ConsentCore,
         controller: str,
         agent_in: Callable[[Tx, str], str],
+        log: audit.AuditLog | None = None,
     ) -> None:
         self._rt = rt
         self._core = core
         self._controller = controller
         self._agent_in = agent_in
+        # The audit log's checkpoints and proofs, for the receipts' ``log`` sections.
+        self._log = log
 
     # -- grants ----------------------------------------------------------------------------
     @retrying
@@ -556,12 +561,25 @@ class Consent:
 
     # -- receipts --------------------------------------------------------------------------
     @retrying
-    def receipt(self, grant_id: str, *, agent_id: str | None = None) -> dict[str, Any]:
+    def receipt(
+        self, grant_id: str, *, agent_id: str | None = None, proof: bool = True
+    ) -> dict[str, Any]:
         """A signed, JSON-serialisable consent receipt for one grant (in the spirit of
         ISO/IEC TS 27560 and the Kantara Consent Receipt). It names the person by the
         host's pairwise ref, never by agentId, so it can be handed to the host. With
         ``agent_id``, the grant must belong to that person (else
-        :class:`~dualid.errors.UnknownGrant`)."""
+        :class:`~dualid.errors.UnknownGrant`).
+
+        With ``proof`` (the default) the receipt's ``log`` section gives the grant's audit
+        entry (its seq and hash), a signed checkpoint of the log and the inclusion proof of
+        that entry in it, so anyone with the log's public key can check, without the
+        database, that the log the operator signed holds the grant (:func:`verify_receipt`
+        with ``log_key``). When no stored checkpoint covers the entry yet, one is made (and
+        witnessed) first. ``log`` is None for a grant whose entry the log does not hold
+        (``sdk.audit.verify(deep=True)`` reports that grant)."""
+        if not isinstance(proof, bool):
+            raise InvalidInput("proof must be True or False", field="proof")
+        log = self._log_section(grant_id, agent_id) if proof and self._log is not None else None
         with self._rt.write() as tx:
             row = self._grant_row(tx.conn, grant_id)
             if agent_id is not None and row.agent_id != agent_id:
@@ -575,6 +593,7 @@ class Consent:
                 state=grant_state(row, tx.now.latest),
                 issued=tx.now,
                 signing_key=self._rt.derived.signing,
+                log=log,
             )
             audit.append(
                 tx.conn,
@@ -586,9 +605,39 @@ class Consent:
             )
             return receipt
 
+    def _log_section(self, grant_id: str, agent_id: str | None) -> dict[str, Any] | None:
+        """The receipt's ``log``: the grant's entry, a checkpoint that covers it (made now
+        when none stored does) and the entry's inclusion proof in that checkpoint."""
+        log = self._log
+        assert log is not None
+        with self._rt.store.read() as conn:
+            row = self._grant_row(conn, grant_id)
+            if agent_id is not None and row.agent_id != agent_id:
+                raise UnknownGrant("no such grant")
+            entry = _grant_entry(conn, row.agent_id, grant_id)
+        if entry is None:
+            return None
+        checkpoint = log.latest_checkpoint()
+        if checkpoint is None or not _covers(checkpoint, entry):
+            try:
+                checkpoint = log.checkpoint()
+            except audit.WitnessUnavailable:
+                # Stored, and signed: the receipt proves against it; the witness gets the
+                # next one (the failure is the checkpoint's to report, not the receipt's).
+                checkpoint = log.latest_checkpoint()
+            if checkpoint is None or not _covers(checkpoint, entry):
+                return None
+        return log_section(
+            entry.seq, entry.entry_hash, checkpoint, log.prove(entry.seq, checkpoint)
+        )
+
     def verify_receipt(self, receipt: Mapping[str, Any]) -> bool:
-        """True for a receipt this SDK's store signed and nobody changed since."""
-        return verify_receipt(receipt, self._rt.derived.signing.public_key())
+        """True for a receipt this SDK's store signed and nobody changed since; one with a
+        ``log`` section must also prove its grant's entry in a checkpoint of this log."""
+        log_key = None
+        if isinstance(receipt, Mapping) and "log" in receipt:
+            log_key = self._rt.derived.audit_signing.public_key()
+        return _verify_signed(receipt, self._rt.derived.signing.public_key(), log_key)
 
     def receipt_public_key(self) -> str:
         """The receipt-signing public key (PEM), for third parties that verify receipts."""
@@ -601,6 +650,24 @@ class Consent:
             )
             .decode()
         )
+
+
+_GRANT_ACTIONS = frozenset({"consent.granted", "registration.created"})
+
+
+def _grant_entry(conn: Conn, agent_id: str, grant_id: str) -> AuditRecord | None:
+    """The entry that made grant ``grant_id`` (a grant, or a registration that granted)."""
+    for record in audit.iter_records(conn, subject=agent_id):
+        if record.action in _GRANT_ACTIONS and record.details.get("grant_id") == grant_id:
+            return record
+    return None
+
+
+def _covers(checkpoint: audit.Checkpoint, entry: AuditRecord) -> bool:
+    try:
+        return checkpoint.head(entry.partition).size >= entry.pseq
+    except InvalidCheckpoint:  # a checkpoint of another partitioning
+        return False
 
 
 def _grant_terms(

@@ -11,12 +11,14 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from dualid.audit import Checkpoint, InclusionProof, verify_inclusion
 from dualid.clock import ClockReading
+from dualid.errors import InvalidCheckpoint
 
 from ._engine import decode_fields
 from ._types import GrantState, Host
 
-__all__ = ["RECEIPT_VERSION", "build_receipt", "canonical", "verify_receipt"]
+__all__ = ["RECEIPT_VERSION", "build_receipt", "canonical", "log_section", "verify_receipt"]
 
 RECEIPT_VERSION = "dualid-consent-receipt/1"
 
@@ -38,6 +40,7 @@ def build_receipt(
     state: GrantState,
     issued: ClockReading,
     signing_key: Ed25519PrivateKey,
+    log: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     body: dict[str, Any] = {
         "version": RECEIPT_VERSION,
@@ -60,6 +63,8 @@ def build_receipt(
             "state": state.value,
         },
     }
+    if log is not None:
+        body["log"] = dict(log)
     signature = signing_key.sign(canonical(body))
     body["signature"] = {
         "alg": "Ed25519",
@@ -85,7 +90,42 @@ def _decode_signature(value: object) -> bytes:
     return raw
 
 
-def verify_receipt(receipt: Mapping[str, Any], public_key: Ed25519PublicKey) -> bool:
+def log_section(
+    seq: int, entry_hash: str, checkpoint: Checkpoint, proof: InclusionProof
+) -> dict[str, Any]:
+    """A receipt's ``log``: where the grant's entry is in the audit log, and the proof that
+    the log the operator signed (``checkpoint``) holds it. The entry is named by its hash,
+    not its body: the body names the agentId, which a receipt never carries (P1)."""
+    return {
+        "origin": checkpoint.origin,
+        "seq": seq,
+        "entry_hash": entry_hash,
+        "checkpoint": str(checkpoint),
+        "proof": proof.to_dict(),
+    }
+
+
+def _log_holds(log: object, log_key: Ed25519PublicKey | str | bytes) -> bool:
+    if not isinstance(log, Mapping):
+        return False
+    try:
+        checkpoint = Checkpoint.parse(log["checkpoint"])
+        proof = InclusionProof.from_dict(log["proof"])
+    except (InvalidCheckpoint, KeyError, TypeError):
+        return False
+    if checkpoint.origin != log.get("origin") or proof.seq != log.get("seq"):
+        return False
+    return verify_inclusion(log.get("entry_hash"), proof, checkpoint, log_key)
+
+
+def verify_receipt(
+    receipt: Mapping[str, Any],
+    public_key: Ed25519PublicKey,
+    log_key: Ed25519PublicKey | str | bytes | None = None,
+) -> bool:
+    """The receipt's signature is ``public_key``'s and nothing was changed since; with
+    ``log_key`` (the audit log's checkpoint key), its ``log`` section must also prove the
+    grant's entry in a checkpoint that key signed. Needs no database."""
     try:
         sig = receipt["signature"]
         if not isinstance(sig, Mapping) or sig.get("alg") != "Ed25519":
@@ -95,4 +135,4 @@ def verify_receipt(receipt: Mapping[str, Any], public_key: Ed25519PublicKey) -> 
         public_key.verify(raw, canonical(body))
     except (InvalidSignature, KeyError, TypeError, ValueError):
         return False
-    return True
+    return log_key is None or _log_holds(receipt.get("log"), log_key)

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from botocore.stub import Stubber
 
-from dualid import DataField, DualId, EventType, EventUserData, HostKind
+from dualid import DualId, EventUserData
 from dualid.errors import (
     ConfigurationError,
     DecryptionFailed,
@@ -22,9 +22,7 @@ from dualid.integration.aws_kms import AwsKmsKeyProvider
 from dualid.testing import FakeClock, check_key_provider
 
 from .. import kms
-from ..support import rows
-
-HOST, EVENT = "bistro-7", "dinner-1"
+from ..support import EVENT, HOST, open_event, rows, seat
 
 
 def _provider(kms_client: Any, key: str, **kwargs: Any) -> AwsKmsKeyProvider:
@@ -250,11 +248,6 @@ def test_rotation_to_another_kms_key(kms_client: Any, tmp_path: Any) -> None:
         assert sdk.profiles.get(agents["u3"]).name == "Ana"  # type: ignore[union-attr]
 
 
-def _event(sdk: DualId) -> None:
-    sdk.hosts.register(HOST, kind=HostKind.BUSINESS, name="Bistro")
-    sdk.hosts.require(HOST, EventType.RESERVATION, required={DataField.NAME}, purpose="table")
-
-
 def test_kms_calls_of_bulk_onboarding_and_host_reads(
     kms_client: Any, kms_key: str, tmp_path: Any
 ) -> None:
@@ -265,20 +258,12 @@ def test_kms_calls_of_bulk_onboarding_and_host_reads(
     url = f"sqlite:///{tmp_path}/c.db"
     clock = FakeClock()
     with DualId.open(url, keys=_provider(kms_client, kms_key), clock=clock) as sdk:
-        _event(sdk)
+        open_event(sdk)
         with kms.counting(kms_client) as calls:
             agents = sdk.identity.agents_for([f"u{i}" for i in range(n)], batch=batch)
         assert sum(calls.values()) == math.ceil(n / batch)
         with kms.counting(kms_client) as calls:
-            for i, agent in enumerate(agents.values()):
-                sdk.events.register(
-                    agent,
-                    HOST,
-                    EventType.RESERVATION,
-                    EVENT,
-                    share={DataField.NAME},
-                    data=EventUserData(name=f"P{i}"),
-                )
+            seat(sdk, agents.values())
         assert sum(calls.values()) == 0  # the new people's keys are cached
     with DualId.open(url, keys=_provider(kms_client, kms_key), clock=clock) as sdk:
         with kms.counting(kms_client) as calls:

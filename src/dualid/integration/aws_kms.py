@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import os
 import secrets
 import threading
 from collections.abc import Callable, Sequence
@@ -153,8 +154,9 @@ class AwsKmsKeyProvider(BaseKeyProvider):
     endpoint); without one a client is made with boto3's default credentials, ``region``
     (default: the key ARN's region, else boto3's configuration) and ``endpoint_url``
     (default: boto3's, e.g. ``AWS_ENDPOINT_URL_KMS``), with 2 s connect and 5 s read
-    timeouts and 3 attempts. ``max_concurrency``: ``Decrypt`` requests in flight at once in
-    a batch unwrap.
+    timeouts and 3 attempts in boto3's standard retry mode (unless ``AWS_MAX_ATTEMPTS`` or
+    ``AWS_RETRY_MODE`` says otherwise). ``max_concurrency``: ``Decrypt`` requests in flight
+    at once in a batch unwrap.
 
     The key must be a symmetric encryption key (``SYMMETRIC_DEFAULT``,
     ``ENCRYPT_DECRYPT``); the caller needs ``kms:Encrypt``, ``kms:Decrypt``,
@@ -204,10 +206,13 @@ class AwsKmsKeyProvider(BaseKeyProvider):
                     from botocore.config import Config
                 except ImportError:
                     raise ConfigurationError(_INSTALL) from None
+                # boto3's own retry settings (AWS_MAX_ATTEMPTS, AWS_RETRY_MODE, the
+                # config file) win; otherwise standard mode, 3 attempts.
+                tuned = any(os.environ.get(n) for n in ("AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE"))
                 config = Config(
                     connect_timeout=2,
                     read_timeout=5,
-                    retries={"mode": "standard", "max_attempts": 3},
+                    retries=None if tuned else {"mode": "standard", "max_attempts": 3},
                 )
                 try:
                     self._client = boto3.client(

@@ -3,8 +3,9 @@
 Runs every benchmark module, prints one table (figure, value, raw baseline measured in the
 same run, ratio, target, met) and writes it as JSON (default ``bench/results.json``).
 ``--only`` takes figure keys (``profile_put_get``) or suite names (``core``, ``postgres``,
-``clock``, ``migrate_ids``, ``http``, ``audit``). Exit status: 0 when every selected figure was
-measured or skipped with a reason (e.g. no PostgreSQL server), 1 when a benchmark failed.
+``clock``, ``migrate_ids``, ``http``, ``audit``, ``kms``). Exit status: 0 when every
+selected figure was measured or skipped with a reason (e.g. no PostgreSQL server), 1 when
+a benchmark failed.
 Targets that are not met do not change the exit status: there are no timing assertions.
 """
 
@@ -52,6 +53,11 @@ FIGURES: list[tuple[str, str, str, str]] = [
     ("audit_verify_deep", "audit", "audit.verify(deep=True)", ">= 50,000 entries/s"),
     ("audit_proof", "audit", "verify_inclusion() and proof size, 1 M entries", "-"),
     ("audit_proof_prove", "audit", "audit.prove(), 1 M entries", "-"),
+    # Issue 16: KMS calls with the AWS KMS provider (moto's server on loopback).
+    ("kms_agents_for", "kms", "agents_for() of 10,000 new people: KMS calls", "<= ceil(n/batch)"),
+    ("kms_attendees_cold", "kms", "attendees() of 10,000 cold: KMS calls", "<= 1 per agent"),
+    ("kms_attendees_cold_single", "kms", "the same, people created one by one", "<= 1 per agent"),
+    ("kms_attendees_warm", "kms", "attendees() of 10,000 warm: KMS calls", "0"),
 ]
 SUITES = {
     "clock": "bench.bench_clock",
@@ -60,9 +66,10 @@ SUITES = {
     "http": "bench.bench_http",
     "postgres": "bench.bench_postgres",
     "audit": "bench.bench_audit",
+    "kms": "bench.bench_kms",
 }
 # Suites whose run() takes (quick, only); the others take (quick) only.
-_SELECTIVE = {"core", "postgres", "audit"}
+_SELECTIVE = {"core", "postgres", "audit", "kms"}
 
 
 def _parse_target(target: str) -> tuple[str, float] | None:

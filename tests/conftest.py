@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -109,3 +110,41 @@ def sdk(db_url: str, master_key: str, clock: FakeClock) -> Iterator[DualId]:
 def memory_sdk(clock: FakeClock) -> Iterator[DualId]:
     with DualId.open("sqlite://", clock=clock) as opened:
         yield opened
+
+
+# -- AWS KMS: moto's server on 127.0.0.1 (tests/kms.py) --------------------------------------
+@pytest.fixture(scope="session")
+def kms_url() -> Iterator[str]:
+    """The URL of a moto server on 127.0.0.1 for this session, with dummy credentials and
+    ``AWS_ENDPOINT_URL_KMS`` pointing at it for every client made meanwhile."""
+    from . import kms
+
+    kms.require_moto()
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=kms.free_port(), verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    url = f"http://{host}:{port}"
+    with pytest.MonkeyPatch.context() as mp:
+        for name, value in {**kms.AWS_ENV, "AWS_ENDPOINT_URL_KMS": url}.items():
+            mp.setenv(name, value)
+        mp.delenv("AWS_PROFILE", raising=False)
+        yield url
+    server.stop()
+
+
+@pytest.fixture
+def kms_client(kms_url: str) -> Any:
+    """A boto3 KMS client on the session's moto server."""
+    from . import kms
+
+    return kms.client(kms_url)
+
+
+@pytest.fixture
+def kms_key(kms_client: Any) -> str:
+    """The ARN of a fresh symmetric KMS key on the moto server."""
+    from . import kms
+
+    return kms.new_key(kms_client)

@@ -136,3 +136,35 @@ def rewrite_partition(sdk: DualId, part: int, bodies: dict[int, str]) -> None:
         )
         prev = entry_hash
     execute(sdk, "UPDATE dualid_audit_head SET entry_hash = :h WHERE id = :p", h=prev, p=part)
+
+
+HOST, EVENT = "bistro-7", "dinner-1"
+
+
+def open_event(sdk: DualId) -> None:
+    """The host HOST, whose reservations require a name (the event EVENT needs no
+    creation: the first registration makes it)."""
+    from dualid import DataField, EventType, HostKind
+
+    sdk.hosts.register(HOST, kind=HostKind.BUSINESS, name="Bistro")
+    sdk.hosts.require(HOST, EventType.RESERVATION, required={DataField.NAME}, purpose="table")
+
+
+def seat(sdk: DualId, agents: Iterable[str]) -> None:
+    """Register each agent for EVENT, sharing the name ``P<i>`` with HOST."""
+    from dualid import DataField, EventType, EventUserData
+
+    for i, agent in enumerate(agents):
+        sdk.events.register(
+            agent,
+            HOST,
+            EventType.RESERVATION,
+            EVENT,
+            share={DataField.NAME},
+            data=EventUserData(name=f"P{i}"),
+        )
+
+
+def names(sdk: DualId) -> list[str]:
+    """The names HOST sees at EVENT, sorted ('-' for an attendee showing none)."""
+    return sorted(a.data.name or "-" for a in sdk.events.attendees(HOST, EVENT))

@@ -26,6 +26,9 @@ FIGURES = [
     "attendees_http",
     "pg_grant_revoke",
     "attendees_memory",
+    "kms_agents_for",
+    "kms_attendees_cold",
+    "kms_attendees_warm",
 ]
 
 

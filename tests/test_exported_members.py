@@ -8,6 +8,7 @@ EXPECTED = [
     "AttendeePage",
     "AuditRecord",
     "AuditReport",
+    "BaseKeyProvider",
     "ClockReading",
     "ClockStatus",
     "ConsentRequired",

@@ -227,6 +227,11 @@ def test_attendee_cursor_must_be_text(world: tuple[DualId, dict[str, Any]], curs
         ({"controller": 5}, InvalidInput),
         ({"controller": "Acme\x00"}, InvalidInput),
         ({"purge_expired_every": 1e300}, InvalidInput),
+        ({"keys": "nope:xyz"}, ConfigurationError),
+        ({"keys": "aws-kms:"}, ConfigurationError),
+        ({"dek_cache_size": -1}, InvalidInput),
+        ({"dek_cache_size": "10"}, InvalidInput),
+        ({"dek_cache_max_age": math.inf}, InvalidInput),
     ],
 )
 def test_open_arguments(kwargs: dict[str, Any], error: type[DualIdError]) -> None:

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
         Requirement,
         SharedItem,
     )
-    from dualid.crypto import KeyProvider, LocalKeyProvider, generate_master_key
+    from dualid.crypto import BaseKeyProvider, KeyProvider, LocalKeyProvider, generate_master_key
     from dualid.errors import (
         ConsentRequired,
         DecryptionFailed,
@@ -51,6 +51,7 @@ _LAZY: dict[str, str] = {
     "AttendeePage": "dualid.consent",
     "AuditRecord": "dualid.audit",
     "AuditReport": "dualid.audit",
+    "BaseKeyProvider": "dualid.crypto",
     "ClockReading": "dualid.clock",
     "ClockStatus": "dualid.clock",
     "ConsentRequired": "dualid.errors",
@@ -103,6 +104,7 @@ __all__ = [
     "AttendeePage",
     "AuditRecord",
     "AuditReport",
+    "BaseKeyProvider",
     "ClockReading",
     "ClockStatus",
     "ConsentRequired",

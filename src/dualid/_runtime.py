@@ -8,7 +8,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from dualid.clock import Clock, ClockReading
-from dualid.crypto import DerivedKeys, KeyProvider
+from dualid.crypto import DerivedKeys
+from dualid.crypto._ring import KeyRing
 from dualid.store import Store
 from dualid.store._sql import Conn
 
@@ -42,7 +43,8 @@ class Tx:
 class Runtime:
     store: Store
     clock: Clock
-    provider: KeyProvider
+    # The configured provider with batch calls and the data-key cache (crypto._ring).
+    provider: KeyRing
     derived: DerivedKeys
     # Called after every committed write (the audit checkpoint schedule counts them).
     after_write: list[Callable[[], None]] = field(default_factory=list)

@@ -8,19 +8,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from dualid.crypto import KeyProvider
-from dualid.crypto._dek import (
-    DataKey,
-    dek_aad,
-    new_dek,
-    new_secret,
-    rewrap,
-    secret_aad,
-    unwrap_dek,
-    unwrap_deks,
-    unwrap_secret,
-)
+from dualid.crypto._dek import DataKey, dek_aad, new_secret, secret_aad, unwrap_secret
 from dualid.crypto._fields import SealedRow, open_rows, sealed_rows
+from dualid.crypto._ring import KeyRing
 from dualid.errors import UnknownAgent
 from dualid.store import _agents, _sealed, _secrets
 from dualid.store._sql import Conn
@@ -37,31 +27,29 @@ __all__ = [
 ]
 
 
-def create_dek(conn: Conn, provider: KeyProvider, agent_id: str, now: datetime) -> DataKey:
+def create_dek(conn: Conn, ring: KeyRing, agent_id: str, now: datetime) -> DataKey:
     """A fresh data key for a new agent, stored wrapped."""
-    dek, key_id, wrapped = new_dek(provider, agent_id)
+    ((dek, key_id, wrapped),) = ring.new_deks([agent_id])
     _agents.insert_keys(conn, [_agents.AgentKeyRow(agent_id, key_id, 1, wrapped, now)])
     return dek
 
 
-def load_dek(conn: Conn, provider: KeyProvider, agent_id: str) -> DataKey:
+def load_dek(conn: Conn, ring: KeyRing, agent_id: str) -> DataKey:
     """The unwrapped data key of one agent; :class:`~dualid.errors.UnknownAgent` when it
     has none (unknown or erased)."""
     row = _agents.key_of(conn, agent_id)
     if row is None:
         raise UnknownAgent("no such agent (unknown or erased)")
     key_id, version, wrapped = row
-    return unwrap_dek(provider, agent_id, key_id, version, wrapped)
+    return ring.deks([(agent_id, key_id, version, wrapped)])[agent_id]
 
 
-def load_deks(conn: Conn, provider: KeyProvider, agent_ids: Iterable[str]) -> dict[str, DataKey]:
-    """The unwrapped data keys of ``agent_ids`` (batched queries and unwraps). Agents
-    without a key (unknown or erased) are absent from the result."""
-    wanted = list(dict.fromkeys(agent_ids))
-    out: dict[str, DataKey] = {}
-    for start in range(0, len(wanted), 500):
-        out.update(unwrap_deks(provider, _agents.keys_of(conn, wanted[start : start + 500])))
-    return out
+def load_deks(conn: Conn, ring: KeyRing, agent_ids: Iterable[str]) -> dict[str, DataKey]:
+    """The unwrapped data keys of ``agent_ids``: the key rows read in batched queries, the
+    ones not cached unwrapped in one batch call (a KMS provider answers a whole attendee
+    list in as few requests as it can). Agents without a key (unknown or erased) are
+    absent from the result."""
+    return ring.deks(_agents.keys_of(conn, list(dict.fromkeys(agent_ids))))
 
 
 def seal_values(
@@ -92,32 +80,39 @@ def open_records(
     return open_rows(_sealed.records(conn, list(record_ids)), deks)
 
 
-def load_or_create_secret(conn: Conn, provider: KeyProvider, name: str, now: datetime) -> bytes:
+def load_or_create_secret(conn: Conn, ring: KeyRing, name: str, now: datetime) -> bytes:
     """The store-wide secret ``name``, created (32 random bytes) on first use. Two
     processes racing here agree on one secret: the insert does nothing when a row exists,
     and both read back the one that won."""
     found = _secrets.secret(conn, name)
     if found is None:
-        _raw, key_id, wrapped = new_secret(provider, name)
+        _raw, key_id, wrapped = new_secret(ring, name)
         _secrets.insert_secret(conn, name, key_id, wrapped, now)
         found = _secrets.secret(conn, name)
         assert found is not None
-    return unwrap_secret(provider, name, *found)
+    return unwrap_secret(ring, name, *found)
 
 
-def rewrap_batch(conn: Conn, provider: KeyProvider, limit: int) -> int:
+def rewrap_batch(conn: Conn, ring: KeyRing, limit: int) -> int:
     """Re-wrap up to ``limit`` data keys (and every store secret) not under the primary
-    master key. Returns how many were re-wrapped; 0 means rotation is complete."""
-    primary = provider.primary_id
-    done = 0
-    for name, key_id, wrapped in _secrets.secrets_not_under(conn, primary):
-        _secrets.rewrap_secret(conn, name, *rewrap(provider, key_id, wrapped, secret_aad(name)))
-        done += 1
-    for agent_id, key_id, version, wrapped in _agents.keys_not_under(conn, primary, limit):
-        new_id, new_blob = rewrap(provider, key_id, wrapped, dek_aad(agent_id, version))
+    master key, in one unwrap and one wrap batch call. Returns how many were re-wrapped;
+    0 means rotation is complete."""
+    primary = ring.primary_id
+    secrets = _secrets.secrets_not_under(conn, primary)
+    for (name, _, _), rewrapped in zip(
+        secrets,
+        ring.rewrap_many([(k, w, secret_aad(name)) for name, k, w in secrets]),
+        strict=True,
+    ):
+        _secrets.rewrap_secret(conn, name, *rewrapped)
+    keys = _agents.keys_not_under(conn, primary, limit)
+    for (agent_id, _, _, _), (new_id, new_blob) in zip(
+        keys,
+        ring.rewrap_many([(k, w, dek_aad(a, v)) for a, k, v, w in keys]),
+        strict=True,
+    ):
         _agents.rewrap_key(conn, agent_id, new_id, new_blob)
-        done += 1
-    return done
+    return len(secrets) + len(keys)
 
 
 def key_usage(conn: Conn) -> dict[str, int]:

@@ -30,7 +30,8 @@ The tree::
     │   └── FieldNotRequested         FIELD_NOT_REQUESTED
     ├── CryptoError                   CRYPTO_ERROR
     │   ├── DecryptionFailed          DECRYPTION_FAILED
-    │   └── KeyDestroyed              KEY_DESTROYED
+    │   ├── KeyDestroyed              KEY_DESTROYED
+    │   └── KeyServiceUnavailable     KEY_SERVICE_UNAVAILABLE
     ├── StoreError                    STORE_ERROR
     │   ├── StoreUnavailable          STORE_UNAVAILABLE
     │   ├── SchemaOutOfDate           SCHEMA_OUT_OF_DATE
@@ -69,6 +70,7 @@ __all__ = [
     "InvalidField",
     "InvalidInput",
     "KeyDestroyed",
+    "KeyServiceUnavailable",
     "MissingKeyError",
     "NotFound",
     "SchemaOutOfDate",
@@ -239,6 +241,20 @@ class KeyDestroyed(CryptoError):
     """The data key was destroyed by an erasure; the data is gone for good."""
 
     code = "KEY_DESTROYED"
+
+
+class KeyServiceUnavailable(CryptoError):
+    """The key service (a KMS) cannot answer now: unreachable, timing out, throttling, or
+    failing on its side (HTTP 503 with ``Retry-After``). Nothing was written: the
+    transaction that needed the key rolled back. ``retryable`` is always true. A key the
+    service refuses to use (permission denied, disabled, not found) is not this but a
+    :class:`ConfigurationError` or :class:`MissingKeyError`: retrying does not fix those.
+
+    .. versionadded:: 0.2.0
+    """
+
+    code = "KEY_SERVICE_UNAVAILABLE"
+    retryable: ClassVar[bool] = True
 
 
 class StoreError(DualIdError):

@@ -54,16 +54,12 @@ class Keys:
         """Configured key ids and how many wrapped keys each protects. Keys stored under
         an id the provider knows by another name (a :class:`~dualid.crypto.LocalKeyProvider`
         key named after the store was started with it unnamed) count for that name."""
-        usage = self._stored_usage()
-        provider = self._rt.provider
-        canonical: Callable[[str], str] | None = getattr(provider, "canonical_id", None)
-        if canonical is not None:
-            folded: dict[str, int] = {}
-            for key_id, count in usage.items():
-                name = canonical(key_id)
-                folded[name] = folded.get(name, 0) + count
-            usage = folded
-        return KeyStatus(provider.primary_id, tuple(provider.key_ids()), usage)
+        ring = self._rt.provider
+        usage: dict[str, int] = {}
+        for key_id, count in self._stored_usage().items():
+            name = ring.canonical_id(key_id)
+            usage[name] = usage.get(name, 0) + count
+        return KeyStatus(ring.primary_id, tuple(ring.key_ids()), usage)
 
     def _stored_usage(self) -> dict[str, int]:
         """Wrapped keys per key id as stored (what :meth:`rotate` re-wraps)."""

@@ -22,7 +22,13 @@ from dualid.clock import AtomicClock, Clock, SystemClock, parse_servers
 from dualid.consent import Consent, Events, Hosts
 from dualid.consent._engine import ConsentCore
 from dualid.consent._replay import ConsentReplay
-from dualid.crypto import DerivedKeys, KeyProvider, LocalKeyProvider
+from dualid.crypto import ENV_MASTER_KEY, DerivedKeys, KeyProvider, LocalKeyProvider
+from dualid.crypto._ring import (
+    DEFAULT_DEK_CACHE_MAX_AGE,
+    DEFAULT_DEK_CACHE_SIZE,
+    DekCache,
+    KeyRing,
+)
 from dualid.errors import (
     ConfigurationError,
     DecryptionFailed,
@@ -34,6 +40,7 @@ from dualid.errors import (
 )
 from dualid.identity import Identity, Profiles
 from dualid.identity._agents import check_agent_id
+from dualid.integration import KEYS_ENV, open_key_provider, uri_scheme
 from dualid.keys import Keys
 from dualid.models import DataField
 from dualid.store import DEFAULT_URL, Store, current, upgrade
@@ -97,12 +104,19 @@ def _default_clock(store: Store) -> tuple[Clock, AtomicClock | None]:
     return clock, clock
 
 
+# The most data keys a cache may hold (each is about 1 KiB of memory).
+_MAX_DEK_CACHE_SIZE = 10_000_000
+
+
 def _check_open_arguments(url: object, keys: object, clock: object, controller: object) -> None:
     """DualId.open's other arguments have the right kind, before anything is opened."""
     if url is not None and not isinstance(url, str):
         raise ConfigurationError("the database URL must be a string")
     if keys is not None and not isinstance(keys, str | KeyProvider):
-        raise ConfigurationError("keys must be a KeyProvider or a DUALID_MASTER_KEY string")
+        raise ConfigurationError(
+            "keys must be a KeyProvider, a key URI (local:..., aws-kms:...) or a "
+            "DUALID_MASTER_KEY string"
+        )
     if clock is not None and not isinstance(clock, Clock):
         raise InvalidInput("clock must have a now() method (dualid.clock.Clock)", field="clock")
     if not isinstance(controller, str) or not controller.strip() or len(controller) > 200:
@@ -110,13 +124,45 @@ def _check_open_arguments(url: object, keys: object, clock: object, controller: 
     check_text(controller, "controller")
 
 
+def _check_dek_cache(size: object, max_age: object) -> tuple[int, timedelta]:
+    if isinstance(size, bool) or not isinstance(size, int) or not 0 <= size <= _MAX_DEK_CACHE_SIZE:
+        raise InvalidInput(
+            f"dek_cache_size must be an integer from 0 (off) to {_MAX_DEK_CACHE_SIZE:,}",
+            field="dek_cache_size",
+        )
+    return size, timedelta(seconds=check_seconds(max_age, "dek_cache_max_age"))
+
+
+def _keys_from_text(text: str) -> KeyProvider:
+    """A key URI (``local:``, ``aws-kms:``, a plugin's scheme), or a ``DUALID_MASTER_KEY``
+    value. A value that parses as master keys is never handed to a plugin, even when its
+    first key id is a plugin's name."""
+    scheme = uri_scheme(text.strip())
+    if scheme is None:
+        return LocalKeyProvider.from_string(text)
+    if scheme not in ("local", "aws-kms"):
+        try:
+            return LocalKeyProvider.from_string(text)
+        except ConfigurationError:
+            pass
+    return open_key_provider(text)
+
+
 def _resolve_keys(store: Store, keys: KeyProvider | str | None) -> KeyProvider | Path:
     """The provider to open ``store`` with, or the path of a SQLite store's key file that
     does not exist yet (:func:`_new_key_file` decides, once it can read the store)."""
     if isinstance(keys, str):
-        return LocalKeyProvider.from_string(keys)
+        return _keys_from_text(keys)
     if keys is not None:
         return keys
+    uri = os.environ.get(KEYS_ENV, "").strip()
+    if uri:
+        if os.environ.get(ENV_MASTER_KEY, "").strip() and uri != "local:env":
+            raise ConfigurationError(
+                f"both {KEYS_ENV} and {ENV_MASTER_KEY} are set: unset one (or set "
+                f"{KEYS_ENV}=local:env to use {ENV_MASTER_KEY})"
+            )
+        return open_key_provider(uri)
     from_env = LocalKeyProvider.from_env()
     if from_env is not None:
         return from_env
@@ -262,14 +308,24 @@ class DualId:
         witness: CheckpointWitness | None = None,
         checkpoint_every: int | None = None,
         checkpoint_interval: float = 60.0,
+        dek_cache_size: int = DEFAULT_DEK_CACHE_SIZE,
+        dek_cache_max_age: float = DEFAULT_DEK_CACHE_MAX_AGE,
     ) -> DualId:
         """Open (and by default migrate) a store.
 
         ``url``: ``None`` uses ``DUALID_DATABASE_URL`` or ``./dualid.db``; ``"sqlite://"`` is
         in memory; ``"postgresql+psycopg://..."`` for production. ``keys``: a
-        :class:`~dualid.crypto.KeyProvider` or a ``DUALID_MASTER_KEY``-style string; when
-        omitted, ``DUALID_MASTER_KEY``, then (SQLite file only) a 0600 key file beside the
-        database, then (in memory only) a random key. ``clock``: any
+        :class:`~dualid.crypto.KeyProvider`, a key URI (``"aws-kms:<key id or ARN>"``,
+        ``"local:<keys>"``, ``"local:file:<path>"``, a plugin's scheme: see
+        :mod:`dualid.integration`) or a ``DUALID_MASTER_KEY``-style string; when omitted,
+        the URI in ``DUALID_KEYS``, then ``DUALID_MASTER_KEY`` (both set is a
+        ``ConfigurationError`` unless ``DUALID_KEYS=local:env``), then (SQLite file only)
+        a 0600 key file beside the database, then (in memory only) a random key.
+        ``dek_cache_size`` (default 10,000; 0 turns the cache off) and
+        ``dek_cache_max_age`` (seconds, default 300, by ``clock``): unwrapped data keys
+        kept in this process's memory, so repeated reads of the same people need no key
+        service call (``docs/keys.md`` says why a cached key cannot outlive an erasure or
+        a revocation). ``clock``: any
         :class:`~dualid.clock.Clock`; by default an :class:`~dualid.clock.AtomicClock` on
         the servers in ``DUALID_NTP_SERVERS`` (``host[:port]`` separated by commas or
         whitespace; a malformed entry is a ``ConfigurationError`` naming it; synced in
@@ -299,7 +355,8 @@ class DualId:
         witness keeps the checkpoints in the database only.
 
         .. versionadded:: 0.2.0 ``purge_expired_every``, ``audit_partitions``,
-           ``witness``, ``checkpoint_every``, ``checkpoint_interval``
+           ``witness``, ``checkpoint_every``, ``checkpoint_interval``, ``dek_cache_size``,
+           ``dek_cache_max_age``, key URIs and ``DUALID_KEYS``
         """
         if checkpoint_every is not None and (
             isinstance(checkpoint_every, bool)
@@ -313,6 +370,7 @@ class DualId:
         if purge_expired_every is not None:
             check_seconds(purge_expired_every, "purge_expired_every")
         _check_open_arguments(url, keys, clock, controller)
+        cache_size, cache_age = _check_dek_cache(dek_cache_size, dek_cache_max_age)
         store = Store(
             url or os.environ.get(DATABASE_URL_ENV) or DEFAULT_URL,
             connect_timeout=connect_timeout,
@@ -331,11 +389,14 @@ class DualId:
                 store.load_audit_partitions()
             if clock is None:
                 clock, owned = _default_clock(store)
+            reader = clock
+            cache = DekCache(cache_size, cache_age, lambda: reader.now().time)
             with store.write() as conn:
                 if isinstance(provider, Path):
                     provider = _new_key_file(conn, provider)
+                ring = KeyRing(provider, cache)
                 try:
-                    root = load_or_create_secret(conn, provider, "root", clock.now().time)
+                    root = load_or_create_secret(conn, ring, "root", clock.now().time)
                 except DecryptionFailed:
                     raise ConfigurationError(
                         "the configured master key does not match this database"
@@ -346,7 +407,7 @@ class DualId:
             store.dispose()
             raise
         sdk = cls(
-            Runtime(store, clock, provider, DerivedKeys.from_root(root)),
+            Runtime(store, clock, ring, DerivedKeys.from_root(root)),
             controller=controller,
             owned_clock=owned,
         )
@@ -397,16 +458,21 @@ class DualId:
         replicas, backups without the key) is unreadable from then on. The audit trail
         keeps a PII-free record and stays verifiable."""
         check_agent_id(agent_id)
-        with self._rt.write() as tx:
-            # The person's lock first (docs/concurrency.md): a write to this agent that
-            # is in flight commits before the rows are deleted, and one that comes later
-            # finds no agent and raises UnknownAgent.
-            deleted = erase_agent(tx.conn, agent_id)
-            if deleted is None:
-                raise UnknownAgent("no such agent (unknown or erased)")
-            seq = audit.append(
-                tx.conn, tx.now, "agent.erased", subject=agent_id, details={"rows": deleted}
-            )
+        try:
+            with self._rt.write() as tx:
+                # The person's lock first (docs/concurrency.md): a write to this agent that
+                # is in flight commits before the rows are deleted, and one that comes later
+                # finds no agent and raises UnknownAgent.
+                deleted = erase_agent(tx.conn, agent_id)
+                if deleted is None:
+                    raise UnknownAgent("no such agent (unknown or erased)")
+                seq = audit.append(
+                    tx.conn, tx.now, "agent.erased", subject=agent_id, details={"rows": deleted}
+                )
+        finally:
+            # The key row is gone with every row it opened, so a cached copy could open
+            # nothing; dropping it keeps the key material itself from lingering.
+            self._rt.provider.forget(agent_id)
         return ErasureReport(deleted, seq)
 
     def export(self, agent_id: str) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from dualid._cli import app
 
-_DUALID_ENV = ("DUALID_DATABASE_URL", "DUALID_MASTER_KEY", "DUALID_NTP_SERVERS")
+_DUALID_ENV = ("DUALID_DATABASE_URL", "DUALID_MASTER_KEY", "DUALID_KEYS", "DUALID_NTP_SERVERS")
 
 
 @dataclass

@@ -79,6 +79,7 @@ class _SingleKeyProvider:
     def __init__(self) -> None:
         self._inner = LocalKeyProvider.ephemeral()
         self.calls = 0
+        self.wraps = 0
 
     @property
     def primary_id(self) -> str:
@@ -88,6 +89,7 @@ class _SingleKeyProvider:
         return tuple(self._inner.key_ids())
 
     def wrap(self, plaintext: bytes, aad: bytes) -> tuple[str, bytes]:
+        self.wraps += 1
         return self._inner.wrap(plaintext, aad)
 
     def unwrap(self, key_id: str, blob: bytes, aad: bytes) -> bytes:
@@ -100,10 +102,12 @@ def test_a_provider_without_unwrap_many_serves_the_bulk_paths() -> None:
 
     provider = _SingleKeyProvider()
     assert isinstance(provider, KeyProvider)
-    with DualId.open("sqlite://", keys=provider) as sdk:
+    with DualId.open("sqlite://", keys=provider, dek_cache_size=0) as sdk:
         sdk.hosts.register("h-1", kind=HostKind.CLUB, name="Club")
         sdk.hosts.require("h-1", EventType.CLUB_EVENT, required={DataField.NAME}, purpose="seating")
+        wraps = provider.wraps
         agents = sdk.identity.agents_for([f"u{i}" for i in range(5)])
+        assert provider.wraps - wraps == 5  # wrap per key: the provider has no wrap_many
         for i, agent in enumerate(agents.values()):
             data = EventUserData(name=f"Person {i}")
             share = {DataField.NAME}

@@ -22,6 +22,7 @@ from .test_host_routes import assert_problem
         errors.StoreUnavailable("the database is unavailable: AdminShutdown (57P01)"),
         errors.StoreUnavailable("rolled back: DeadlockDetected (40P01)", replayable=True),
         errors.SchemaOutOfDate("behind head"),
+        errors.KeyServiceUnavailable("AWS KMS cannot decrypt now (ThrottlingException)"),
         errors.ClockError("not synced"),
     ],
     ids=lambda exc: type(exc).__name__,

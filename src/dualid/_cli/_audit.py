@@ -21,6 +21,7 @@ from dualid.store._audit import begin_snapshot
 from ._common import (
     EXIT_FAILED,
     DbOption,
+    KeysOption,
     fail,
     handle_errors,
     open_sdk,
@@ -150,13 +151,13 @@ def verify_command(
 
 @audit_app.command("seal-grants")
 @handle_errors
-def seal_grants_command(db: DbOption = DEFAULT_URL) -> None:
+def seal_grants_command(db: DbOption = DEFAULT_URL, keys: KeysOption = None) -> None:
     """Give the grants from before migration 0007 their MAC, each once the audit log's
     replay shows it exactly as logged; until then hosts see nothing they share. A grant
     the log does not explain is refused (named by id) and stays untrusted: exit 1. Needs
     the master key. DualId.open does it itself when it runs that migration; run this
     after a separate `dualid db upgrade`."""
-    with open_sdk(db) as sdk:
+    with open_sdk(db, keys=keys) as sdk:
         report = sdk.consent.seal_grants()
     console = out()
     console.print(f"sealed {report.sealed:,} grants")
@@ -174,13 +175,14 @@ def seal_grants_command(db: DbOption = DEFAULT_URL) -> None:
 @handle_errors
 def public_key_command(
     db: DbOption = DEFAULT_URL,
+    keys: KeysOption = None,
     verifier: Annotated[
         bool, typer.Option("--verifier", help="Print the C2SP signed-note verifier key.")
     ] = False,
 ) -> None:
     """Print the key that signs this log's checkpoints (PEM): give it to auditors and
     witnesses. Needs the master key (DUALID_MASTER_KEY)."""
-    with open_sdk(db) as sdk:
+    with open_sdk(db, keys=keys) as sdk:
         text = sdk.audit.verifier_key() if verifier else sdk.audit.public_key()
     typer.echo(text.rstrip("\n"))
 
@@ -189,6 +191,7 @@ def public_key_command(
 @handle_errors
 def checkpoint_command(
     db: DbOption = DEFAULT_URL,
+    keys: KeysOption = None,
     witness_file: Annotated[
         Path | None,
         typer.Option(
@@ -198,7 +201,7 @@ def checkpoint_command(
 ) -> None:
     """Sign a checkpoint of the log as it stands, keep it in the database and print it
     (C2SP signed note). Needs the master key."""
-    with open_sdk(db) as sdk:
+    with open_sdk(db, keys=keys) as sdk:
         if witness_file is not None:
             sdk.audit.witness = FileWitness(witness_file)
         checkpoint = sdk.audit.checkpoint()
@@ -213,11 +216,12 @@ def prove_command(
         Path, typer.Option("--checkpoint", help="The checkpoint to prove it in.", dir_okay=False)
     ],
     db: DbOption = DEFAULT_URL,
+    keys: KeysOption = None,
 ) -> None:
     """Print, as JSON, entry SEQ and the proof that it is in the log the checkpoint
     commits to; `dualid.audit.verify_inclusion` checks it without the database."""
     against = _read_checkpoint(checkpoint)
-    with open_sdk(db) as sdk:
+    with open_sdk(db, keys=keys) as sdk:
         proof = sdk.audit.prove(seq, against)
         (entry,) = sdk.audit.entries(after=seq - 1, limit=1)
     doc = {

@@ -26,6 +26,7 @@ from rich.progress import (
 from rich.text import Text
 
 from dualid.errors import DualIdError, MissingKeyError, SchemaOutOfDate, StoreError
+from dualid.integration import KEYS_ENV
 from dualid.store import DEFAULT_URL, Store, current, head
 
 if TYPE_CHECKING:
@@ -36,7 +37,9 @@ __all__ = [
     "EXIT_ERROR",
     "EXIT_FAILED",
     "EXIT_INTERRUPTED",
+    "KEYS_ENV",
     "DbOption",
+    "KeysOption",
     "err",
     "fail",
     "handle_errors",
@@ -59,6 +62,20 @@ DbOption = Annotated[
         metavar="URL",
         help=f"The dualid database (env {DB_ENV}).",
         show_default=True,
+    ),
+]
+
+KeysOption = Annotated[
+    str | None,
+    typer.Option(
+        "--keys",
+        metavar="URI",
+        help=(
+            "The key provider: aws-kms:<key id or ARN>, local:<keys>, local:file:<path>, "
+            f"or a plugin's scheme (default: env {KEYS_ENV}, then DUALID_MASTER_KEY, then "
+            "the key file beside a SQLite database). See docs/keys.md."
+        ),
+        show_default=False,
     ),
 ]
 
@@ -130,18 +147,24 @@ def open_store(url: str, *, must_exist: bool = True) -> Iterator[Store]:
         store.dispose()
 
 
-def open_sdk(url: str, *, create: bool = False) -> DualId:
-    """Open the SDK on ``url``. ``create`` (migrate-ids): an empty or missing store is
-    created and migrated, with a key file beside a new SQLite file. Otherwise the store
+def open_sdk(url: str, *, keys: str | None = None, create: bool = False) -> DualId:
+    """Open the SDK on ``url`` with the key provider ``keys`` names (a URI; None: what
+    ``DualId.open`` finds: ``DUALID_KEYS``, ``DUALID_MASTER_KEY``, the key file).
+    ``create`` (migrate-ids): an empty or missing store is created and migrated, with a
+    key file beside a new SQLite file when no key is configured. Otherwise the store
     must exist at this version's schema, and a missing key is an error (never a new key
     that cannot read the data)."""
-    from dualid.crypto import ENV_MASTER_KEY, LocalKeyProvider
+    from dualid.crypto import ENV_MASTER_KEY, KeyProvider, LocalKeyProvider
+    from dualid.integration import open_key_provider
     from dualid.sdk import DualId
 
     url = url or DEFAULT_URL
+    provider: KeyProvider | None = open_key_provider(keys) if keys is not None else None
     if create:
-        return DualId.open(url)
-    keys: LocalKeyProvider | None = None
+        return DualId.open(url, keys=provider)
+    configured = provider is not None or any(
+        os.environ.get(name, "").strip() for name in (ENV_MASTER_KEY, KEYS_ENV)
+    )
     with open_store(url) as store:
         at = current(store)
         if at != head():
@@ -149,15 +172,15 @@ def open_sdk(url: str, *, create: bool = False) -> DualId:
                 "the database is not at this version's schema "
                 f"({at or 'empty'}, expected {head()}); run `dualid db upgrade`"
             )
-        if not os.environ.get(ENV_MASTER_KEY, "").strip() and store.sqlite_path is not None:
+        if not configured and store.sqlite_path is not None:
             key_file = store.sqlite_path.with_name(store.sqlite_path.name + ".key")
             if not key_file.exists():
                 raise MissingKeyError(
-                    f"no master key: set {ENV_MASTER_KEY} or put the key file {key_file.name} "
-                    "beside the database"
+                    f"no master key: pass --keys, set {KEYS_ENV} or {ENV_MASTER_KEY}, or put "
+                    f"the key file {key_file.name} beside the database"
                 )
-            keys = LocalKeyProvider.from_file(key_file, create=False)
-    return DualId.open(url, keys=keys, migrate=False)
+            provider = LocalKeyProvider.from_file(key_file, create=False)
+    return DualId.open(url, keys=provider, migrate=False)
 
 
 class _RateColumn(ProgressColumn):

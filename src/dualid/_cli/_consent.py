@@ -14,7 +14,7 @@ from dualid.audit._checkpoint import load_public_key
 from dualid.consent import verify_receipt
 from dualid.store import DEFAULT_URL
 
-from ._common import EXIT_FAILED, DbOption, fail, handle_errors, open_sdk, out
+from ._common import EXIT_FAILED, DbOption, KeysOption, fail, handle_errors, open_sdk, out
 
 __all__ = ["consent_app"]
 
@@ -25,24 +25,24 @@ consent_app = typer.Typer(help="Consent maintenance.", no_args_is_help=True)
     "purge-expired", short_help="Delete shared data that only expired grants covered."
 )
 @handle_errors
-def purge_expired_command(db: DbOption = DEFAULT_URL) -> None:
+def purge_expired_command(db: DbOption = DEFAULT_URL, keys: KeysOption = None) -> None:
     """Delete the shared copies that only expired grants still covered, in one
     transaction, and record it in the audit log. Hosts stop seeing expired data at once
     anyway (expiry is checked on every read); this removes it from the database.
     Idempotent: a failed run changes nothing and can simply be retried. Meant for cron
     (see docs/operations.md)."""
-    with open_sdk(db) as sdk:
+    with open_sdk(db, keys=keys) as sdk:
         deleted = sdk.consent.purge_expired()
     out().print(f"purged {deleted:,} expired shared values")
 
 
 @consent_app.command("receipt-key", short_help="Print the receipt-signing public key (PEM).")
 @handle_errors
-def receipt_key_command(db: DbOption = DEFAULT_URL) -> None:
+def receipt_key_command(db: DbOption = DEFAULT_URL, keys: KeysOption = None) -> None:
     """Print the key that signs this store's consent receipts (PEM), for whoever checks
     receipts: with `dualid audit public-key` (the log's key) it is all `verify-receipt`
     needs. Needs the master key."""
-    with open_sdk(db) as sdk:
+    with open_sdk(db, keys=keys) as sdk:
         typer.echo(sdk.consent.receipt_public_key().rstrip("\n"))
 
 

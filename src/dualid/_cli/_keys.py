@@ -9,15 +9,15 @@ from rich.table import Table
 
 from dualid.store import DEFAULT_URL
 
-from ._common import EXIT_FAILED, DbOption, handle_errors, open_sdk, out, progress
+from ._common import EXIT_FAILED, DbOption, KeysOption, handle_errors, open_sdk, out, progress
 
 __all__ = ["keys_app"]
 
 keys_app = typer.Typer(
     help=(
-        "Master keys (DUALID_MASTER_KEY: comma-separated, the first one primary). To "
-        "rotate: put the new key first, run `dualid keys rotate`, check `dualid keys "
-        "status`, then remove the old key."
+        "Master keys (--keys URI, DUALID_KEYS or DUALID_MASTER_KEY; the first key "
+        "primary). To rotate: put the new key first, run `dualid keys rotate`, check "
+        "`dualid keys status`, then remove the old key."
     ),
     no_args_is_help=True,
 )
@@ -25,10 +25,10 @@ keys_app = typer.Typer(
 
 @keys_app.command("status")
 @handle_errors
-def status_command(db: DbOption = DEFAULT_URL) -> None:
+def status_command(db: DbOption = DEFAULT_URL, keys: KeysOption = None) -> None:
     """Show the configured key ids, how many wrapped keys each protects, and which can
     be removed."""
-    with open_sdk(db) as sdk:
+    with open_sdk(db, keys=keys) as sdk:
         status = sdk.keys.status()
     table = Table("key id", "role", "wrapped keys", "removable")
     for key_id in status.configured:
@@ -62,6 +62,7 @@ def status_command(db: DbOption = DEFAULT_URL) -> None:
 @handle_errors
 def rotate_command(
     db: DbOption = DEFAULT_URL,
+    keys: KeysOption = None,
     batch: Annotated[
         int, typer.Option(min=1, max=50_000, help="Keys re-wrapped per transaction.")
     ] = 500,
@@ -69,7 +70,7 @@ def rotate_command(
     """Re-wrap every data key under the primary master key, a batch per transaction.
     Field ciphertexts are untouched. Interrupted, rerun it: it continues where it
     stopped."""
-    with open_sdk(db) as sdk, progress("re-wrapping", "keys") as update:
+    with open_sdk(db, keys=keys) as sdk, progress("re-wrapping", "keys") as update:
         report = sdk.keys.rotate(batch=batch, progress=update)
     console = out()
     console.print(f"re-wrapped {report.rewrapped:,} keys under {report.primary_id}")

@@ -11,7 +11,16 @@ from sqlalchemy.engine import make_url
 from dualid.store import DEFAULT_URL
 from dualid.tools.migrate_ids import MAX_BATCH, MigrationReport, migrate_ids
 
-from ._common import EXIT_FAILED, EXIT_INTERRUPTED, DbOption, handle_errors, open_sdk, out, progress
+from ._common import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    DbOption,
+    KeysOption,
+    handle_errors,
+    open_sdk,
+    out,
+    progress,
+)
 
 __all__ = ["migrate_ids_command"]
 
@@ -66,6 +75,7 @@ def migrate_ids_command(
         ),
     ],
     db: DbOption = DEFAULT_URL,
+    keys: KeysOption = None,
     batch: Annotated[
         int, typer.Option("--batch", min=1, max=MAX_BATCH, help="Rows per transaction.")
     ] = 500,
@@ -84,7 +94,7 @@ def migrate_ids_command(
     userIds or agentIds. Exits 1 when rows remain without an agentId (or, with --verify,
     disagree with the mapping). See docs/operations.md for the playbook.
     """
-    _run(target, table, user_column, agent_column, db, batch, dry_run, verify)
+    _run(target, table, user_column, agent_column, db, keys, batch, dry_run, verify)
 
 
 @handle_errors
@@ -94,6 +104,7 @@ def _run(
     user_column: str,
     agent_column: str,
     db: str,
+    keys: str | None,
     batch: int,
     dry_run: bool,
     verify: bool,
@@ -113,7 +124,7 @@ def _run(
         _print_report(report, target, verify=False)
         return
     try:
-        with open_sdk(db, create=True) as sdk, progress("migrating", "rows") as update:
+        with open_sdk(db, keys=keys, create=True) as sdk, progress("migrating", "rows") as update:
 
             def track(rows: int, total: int) -> None:
                 nonlocal done

@@ -1,6 +1,7 @@
 """Keys and encryption.
 
-The safe layer: a :class:`KeyProvider` holds master keys; each agent has its own data key
+The safe layer: a :class:`KeyProvider` (subclass :class:`BaseKeyProvider` for the batch
+members) holds master keys; each agent has its own data key
 (wrapped by the primary master key); every personal field is sealed with AES-256-GCM under
 that data key, with associated data binding agent, record, field and key version.
 """
@@ -10,6 +11,8 @@ from ._dek import DataKey
 from ._derive import DerivedKeys
 from ._keys import (
     ENV_MASTER_KEY,
+    MAX_KEY_ID_LENGTH,
+    BaseKeyProvider,
     KeyProvider,
     LocalKeyProvider,
     generate_master_key,
@@ -18,6 +21,8 @@ from ._keys import (
 
 __all__ = [
     "ENV_MASTER_KEY",
+    "MAX_KEY_ID_LENGTH",
+    "BaseKeyProvider",
     "DataKey",
     "DerivedKeys",
     "KeyProvider",

@@ -1,29 +1,30 @@
-"""Per-agent data keys (DEKs) and store secrets: created, wrapped, unwrapped in batches,
-re-wrapped. No I/O: the rows come from and go to :mod:`dualid.store` through
-:mod:`dualid._vault`.
+"""Per-agent data keys (DEKs) and store secrets: their associated data, the unwrapped key
+type, and the store secrets' wrap and unwrap. No I/O: the rows come from and go to
+:mod:`dualid.store` through :mod:`dualid._vault`.
 
-Unwrapped keys live only for the duration of one call (a dict the caller holds): no
-process-wide cache can outlive an erasure made by another process.
+Data keys are created, unwrapped (in batches) and re-wrapped by
+:class:`~dualid.crypto._ring.KeyRing`, which caches the unwrapped ones in process (see
+its module for why a cached key cannot outlive an erasure or a revocation).
 """
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from ._keys import KeyProvider
 
+if TYPE_CHECKING:
+    from ._ring import KeyRing
+
 __all__ = [
     "DataKey",
     "dek_aad",
-    "new_dek",
     "new_secret",
-    "rewrap",
     "secret_aad",
     "unwrap_dek",
-    "unwrap_deks",
     "unwrap_secret",
 ]
 
@@ -48,27 +49,15 @@ class DataKey:
     def __repr__(self) -> str:
         return f"DataKey(version={self.version})"
 
-
-def new_dek(provider: KeyProvider, agent_id: str) -> tuple[DataKey, str, bytes]:
-    """A fresh DEK (version 1) for ``agent_id``: the key, and the master key id and
-    ciphertext that store it wrapped."""
-    raw = secrets.token_bytes(32)
-    key_id, wrapped = provider.wrap(raw, dek_aad(agent_id, 1))
-    return DataKey(AESGCM(raw), 1), key_id, wrapped
+    def __reduce__(self) -> str | tuple[object, ...]:
+        # An unwrapped key lives in memory only: never pickled (to a cache, a queue, a file).
+        raise TypeError("a data key cannot be serialised")
 
 
-def unwrap_dek(
-    provider: KeyProvider, agent_id: str, key_id: str, version: int, wrapped: bytes
-) -> DataKey:
+def unwrap_dek(ring: KeyRing, agent_id: str, key_id: str, version: int, wrapped: bytes) -> DataKey:
     """The DEK of one ``dualid_agent_key`` row (for callers that read the row themselves,
     joined with what it decrypts)."""
-    raw = provider.unwrap(key_id, bytes(wrapped), dek_aad(agent_id, version))
-    return DataKey(AESGCM(raw), version)
-
-
-def rewrap(provider: KeyProvider, key_id: str, wrapped: bytes, aad: bytes) -> tuple[str, bytes]:
-    """Unwrap with the master key ``key_id`` and wrap again under the primary one."""
-    return provider.wrap(provider.unwrap(key_id, wrapped, aad), aad)
+    return ring.deks([(agent_id, key_id, version, wrapped)])[agent_id]
 
 
 def new_secret(provider: KeyProvider, name: str) -> tuple[bytes, str, bytes]:
@@ -80,20 +69,3 @@ def new_secret(provider: KeyProvider, name: str) -> tuple[bytes, str, bytes]:
 
 def unwrap_secret(provider: KeyProvider, name: str, key_id: str, wrapped: bytes) -> bytes:
     return provider.unwrap(key_id, wrapped, secret_aad(name))
-
-
-def unwrap_deks(
-    provider: KeyProvider, rows: Sequence[tuple[str, str, int, bytes]]
-) -> dict[str, DataKey]:
-    """Unwrap ``(agent_id, master_key_id, dek_version, wrapped)`` key rows in one batch
-    (``unwrap_many`` when the provider has it: one KMS call, not one per agent)."""
-    items = [(key_id, wrapped, dek_aad(a, v)) for a, key_id, v, wrapped in rows]
-    unwrap_many = getattr(provider, "unwrap_many", None)  # optional (see KeyProvider)
-    if unwrap_many is not None:
-        raws = unwrap_many(items)
-    else:
-        raws = [provider.unwrap(*item) for item in items]
-    return {
-        agent_id: DataKey(AESGCM(raw), version)
-        for (agent_id, _key_id, version, _wrapped), raw in zip(rows, raws, strict=True)
-    }

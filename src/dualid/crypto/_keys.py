@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import abc
 import base64
 import binascii
 import hashlib
 import os
 import secrets
 import stat
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -19,13 +20,19 @@ from dualid.errors import ConfigurationError, DecryptionFailed, MissingKeyError
 
 __all__ = [
     "ENV_MASTER_KEY",
+    "MAX_KEY_ID_LENGTH",
+    "BaseKeyProvider",
     "KeyProvider",
     "LocalKeyProvider",
+    "batching",
     "generate_master_key",
     "key_fingerprint",
 ]
 
 ENV_MASTER_KEY = "DUALID_MASTER_KEY"
+MAX_KEY_ID_LENGTH = 2048
+"""The longest master-key id the store keeps (``VARCHAR(2048)`` since migration
+``0008_key_ids``): room for any KMS key ARN, alias ARN or key URI."""
 _NONCE = 12
 
 
@@ -42,15 +49,18 @@ class KeyProvider(Protocol):
     A KMS plugs in by implementing these four members; the raw master key never has to
     leave it. ``wrap`` always uses the primary key and returns its id; ``unwrap`` uses the
     key named by ``key_id`` and raises :class:`~dualid.errors.DecryptionFailed` when the
-    blob or its associated data was tampered with.
+    blob or its associated data was tampered with. Key ids are text of 1 to
+    :data:`MAX_KEY_ID_LENGTH` (2,048) characters.
 
-    A provider may also offer ``unwrap_many(items)``: ``(key_id, blob, aad)`` triples in,
-    the plaintexts out in the same order, with the errors of ``unwrap``. dualid uses it
-    where it unwraps many keys at once (a host's attendee list), so a KMS can answer a
-    page in one call; without it, ``unwrap`` is called per key. And ``canonical_id(key_id)``:
-    the configured id of a key stored under another id, for ``sdk.keys.status()``.
+    Optional members: ``wrap_many(items)`` and ``unwrap_many(items)``, the batch forms
+    dualid calls for every operation on many people (a host's attendee list, bulk
+    onboarding, rotation), so a KMS can answer many keys in one call; and
+    ``canonical_id(key_id)``. Subclass :class:`BaseKeyProvider` to get all three with
+    default implementations; a provider written against this protocol alone keeps working
+    (dualid calls ``wrap``/``unwrap`` once per key for it).
 
-    The full contract, with a minimal provider to start from: ``docs/keys.md``.
+    The full contract, with a minimal provider to start from: ``docs/keys.md``; the
+    contract as a test: :func:`dualid.testing.check_key_provider`.
     """
 
     @property
@@ -61,6 +71,112 @@ class KeyProvider(Protocol):
     def wrap(self, plaintext: bytes, aad: bytes) -> tuple[str, bytes]: ...
 
     def unwrap(self, key_id: str, blob: bytes, aad: bytes) -> bytes: ...
+
+
+class BaseKeyProvider(abc.ABC):
+    """A :class:`KeyProvider` to subclass: implement ``primary_id``, ``key_ids``, ``wrap``
+    and ``unwrap``; the batch members and ``canonical_id`` have defaults.
+
+    ``wrap_many(items)`` takes ``(plaintext, aad)`` pairs and returns ``(key_id, blob)``
+    pairs in the same order; ``unwrap_many(items)`` takes ``(key_id, blob, aad)`` triples
+    and returns the plaintexts in the same order. Both raise what ``wrap``/``unwrap``
+    raise, for the first item that fails, and take any number of items (split them into
+    the requests your service accepts). The defaults call ``wrap``/``unwrap`` per item:
+    override them when the service can do better (one request for many keys, or requests
+    in parallel), as :class:`~dualid.integration.aws_kms.AwsKmsKeyProvider` does.
+
+    >>> class Doubling(BaseKeyProvider):
+    ...     primary_id = "d1"
+    ...     def key_ids(self): return ("d1",)
+    ...     def wrap(self, plaintext, aad): return "d1", plaintext * 2
+    ...     def unwrap(self, key_id, blob, aad): return blob[: len(blob) // 2]
+    >>> Doubling().unwrap_many([("d1", b"abab", b"")])
+    [b'ab']
+
+    .. versionadded:: 0.2.0
+    """
+
+    @property
+    @abc.abstractmethod
+    def primary_id(self) -> str:
+        """The id ``wrap`` uses now."""
+
+    @abc.abstractmethod
+    def key_ids(self) -> Sequence[str]:
+        """Every id this provider can unwrap with, primary first."""
+
+    @abc.abstractmethod
+    def wrap(self, plaintext: bytes, aad: bytes) -> tuple[str, bytes]:
+        """Encrypt ``plaintext`` under the primary key, bound to ``aad``."""
+
+    @abc.abstractmethod
+    def unwrap(self, key_id: str, blob: bytes, aad: bytes) -> bytes:
+        """The plaintext ``wrap`` was given for ``blob`` and ``aad``."""
+
+    def wrap_many(self, items: Sequence[tuple[bytes, bytes]]) -> list[tuple[str, bytes]]:
+        """:meth:`wrap` for many ``(plaintext, aad)`` pairs, in order."""
+        return [self.wrap(plaintext, aad) for plaintext, aad in items]
+
+    def unwrap_many(self, items: Sequence[tuple[str, bytes, bytes]]) -> list[bytes]:
+        """:meth:`unwrap` for many ``(key_id, blob, aad)`` triples, in order."""
+        return [self.unwrap(key_id, blob, aad) for key_id, blob, aad in items]
+
+    def canonical_id(self, key_id: str) -> str:
+        """The configured id of a key stored as ``key_id`` (by default ``key_id``)."""
+        return key_id
+
+
+class _ProtocolProvider(BaseKeyProvider):
+    """A provider written against :class:`KeyProvider` alone, with the batch members: its
+    own where it has them (``unwrap_many`` was documented as optional before there was a
+    base class), the defaults otherwise."""
+
+    def __init__(self, inner: KeyProvider) -> None:
+        self.inner = inner
+        # Looked up once, here: the one place that asks a provider what it offers.
+        self._wrap_many: Callable[..., list[tuple[str, bytes]]] | None = getattr(
+            inner, "wrap_many", None
+        )
+        self._unwrap_many: Callable[..., list[bytes]] | None = getattr(inner, "unwrap_many", None)
+        self._canonical: Callable[[str], str] | None = getattr(inner, "canonical_id", None)
+
+    @property
+    def primary_id(self) -> str:
+        return self.inner.primary_id
+
+    def key_ids(self) -> Sequence[str]:
+        return self.inner.key_ids()
+
+    def wrap(self, plaintext: bytes, aad: bytes) -> tuple[str, bytes]:
+        return self.inner.wrap(plaintext, aad)
+
+    def unwrap(self, key_id: str, blob: bytes, aad: bytes) -> bytes:
+        return self.inner.unwrap(key_id, blob, aad)
+
+    def wrap_many(self, items: Sequence[tuple[bytes, bytes]]) -> list[tuple[str, bytes]]:
+        if self._wrap_many is not None:
+            return list(self._wrap_many(items))
+        return super().wrap_many(items)
+
+    def unwrap_many(self, items: Sequence[tuple[str, bytes, bytes]]) -> list[bytes]:
+        if self._unwrap_many is not None:
+            return list(self._unwrap_many(items))
+        return super().unwrap_many(items)
+
+    def canonical_id(self, key_id: str) -> str:
+        return key_id if self._canonical is None else self._canonical(key_id)
+
+    def __repr__(self) -> str:
+        return repr(self.inner)
+
+
+def batching(provider: KeyProvider) -> BaseKeyProvider:
+    """``provider`` with the batch members: itself when it is a :class:`BaseKeyProvider`,
+    else an adapter that calls its own ``wrap_many``/``unwrap_many``/``canonical_id``
+    where it has them and ``wrap``/``unwrap`` per key where it does not."""
+    if isinstance(provider, BaseKeyProvider):
+        return provider
+    return _ProtocolProvider(provider)
 
 
 def _decode_key(text: str) -> bytes:
@@ -99,7 +215,7 @@ def _check_key_file(name: str, info: os.stat_result) -> None:
         )
 
 
-class LocalKeyProvider:
+class LocalKeyProvider(BaseKeyProvider):
     """Master keys held in process memory: from ``DUALID_MASTER_KEY``, a key file, or
     given directly. The first key is primary (new wraps); every key can unwrap (the
     MultiFernet model), so rotation is: put the new key first, run ``sdk.keys.rotate()``,
@@ -234,6 +350,16 @@ class LocalKeyProvider:
             return aead.decrypt(blob[:_NONCE], blob[_NONCE:], aad)
         except (InvalidTag, ValueError):  # ValueError: too short to hold a nonce
             raise DecryptionFailed("a wrapped key did not authenticate") from None
+
+    def wrap_many(self, items: Sequence[tuple[bytes, bytes]]) -> list[tuple[str, bytes]]:
+        """:meth:`wrap` for many ``(plaintext, aad)`` pairs, in order."""
+        key_id = self._order[0]
+        aead = self._aeads[key_id]
+        out = []
+        for plaintext, aad in items:
+            nonce = secrets.token_bytes(_NONCE)
+            out.append((key_id, nonce + aead.encrypt(nonce, plaintext, aad)))
+        return out
 
     def unwrap_many(self, items: Sequence[tuple[str, bytes, bytes]]) -> list[bytes]:
         """:meth:`unwrap` for many ``(key_id, blob, aad)`` triples, in order."""

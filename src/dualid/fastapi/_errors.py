@@ -27,7 +27,7 @@ family / code                                          status
                                                        consent rules forbid)
 ``KEY_DESTROYED``                                      410
 ``STORE_UNAVAILABLE``, ``SCHEMA_OUT_OF_DATE``,
-``CLOCK_ERROR``                                        503 (with ``Retry-After``)
+``KEY_SERVICE_UNAVAILABLE``, ``CLOCK_ERROR``           503 (with ``Retry-After``)
 configuration, key, crypto, audit and other errors,    500 ``INTERNAL_ERROR``
 ``CORRUPT_ROW`` (not 503: retrying cannot help)
 =====================================================  ==========================
@@ -88,6 +88,7 @@ class ErrorCode(enum.StrEnum):
     CONSENT_REQUIRED = "CONSENT_REQUIRED"
     FIELD_NOT_REQUESTED = "FIELD_NOT_REQUESTED"
     KEY_DESTROYED = "KEY_DESTROYED"
+    KEY_SERVICE_UNAVAILABLE = "KEY_SERVICE_UNAVAILABLE"
     STORE_UNAVAILABLE = "STORE_UNAVAILABLE"
     SCHEMA_OUT_OF_DATE = "SCHEMA_OUT_OF_DATE"
     CLOCK_ERROR = "CLOCK_ERROR"
@@ -130,6 +131,7 @@ STATUS_BY_CODE: Final[Mapping[str, int]] = {
     "CRYPTO_ERROR": 500,
     "DECRYPTION_FAILED": 500,
     "KEY_DESTROYED": 410,
+    "KEY_SERVICE_UNAVAILABLE": 503,
     "STORE_ERROR": 500,
     "STORE_UNAVAILABLE": 503,
     "SCHEMA_OUT_OF_DATE": 503,
@@ -145,7 +147,9 @@ _SERVER_DETAIL: Final[Mapping[int, str]] = {
     500: "internal error; the server log has the details",
     503: "the service is temporarily unavailable; retry later",
 }
-_PUBLIC_5XX_CODES: Final = frozenset({"STORE_UNAVAILABLE", "SCHEMA_OUT_OF_DATE", "CLOCK_ERROR"})
+_PUBLIC_5XX_CODES: Final = frozenset(
+    {"STORE_UNAVAILABLE", "SCHEMA_OUT_OF_DATE", "KEY_SERVICE_UNAVAILABLE", "CLOCK_ERROR"}
+)
 # Every 503 says when to come back (RFC 9110 section 10.2.3), in seconds.
 _RETRY_AFTER_SECONDS: Final = 2
 

@@ -119,7 +119,8 @@ _COMMON: Final[Mapping[int, str]] = {
     422: "VALIDATION_ERROR: the request does not match this schema (malformed JSON, unknown "
     "keys or enum values, bad ids); `fields` names the failing locations.",
     500: "INTERNAL_ERROR: a server-side failure; nothing about it is disclosed.",
-    503: "STORE_UNAVAILABLE, SCHEMA_OUT_OF_DATE or CLOCK_ERROR: retry later.",
+    503: "STORE_UNAVAILABLE, SCHEMA_OUT_OF_DATE, KEY_SERVICE_UNAVAILABLE or CLOCK_ERROR: "
+    "retry later (Retry-After).",
 }
 _BODY: Final[Mapping[int, str]] = {
     413: "PAYLOAD_TOO_LARGE: the request body exceeds the router's limit (64 KiB by default).",

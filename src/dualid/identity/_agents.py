@@ -8,7 +8,6 @@ from dualid import audit
 from dualid._checks import check_count, check_items, check_text
 from dualid._runtime import Runtime, Tx, new_id
 from dualid._vault import create_dek, load_dek, open_records, seal_values
-from dualid.crypto._dek import new_dek
 from dualid.crypto._fields import SealedRow, sealed_rows
 from dualid.errors import InvalidInput, StoreUnavailable, UnknownAgent
 from dualid.store import _agents as store
@@ -171,12 +170,12 @@ class Identity:
             for index, user_id in missing.items()
             if winners.get(user_id) == proposed[index]
         ]
-        provider = self._rt.provider
         keys: list[store.AgentKeyRow] = []
         sealed: list[SealedRow] = []
-        for index, user_id in created:
+        # The chunk's data keys wrapped in one batch call (one KMS request, not one each).
+        new_deks = self._rt.provider.new_deks([proposed[index] for index, _ in created])
+        for (index, user_id), (dek, key_id, wrapped) in zip(created, new_deks, strict=True):
             agent_id = proposed[index]
-            dek, key_id, wrapped = new_dek(provider, agent_id)
             keys.append(store.AgentKeyRow(agent_id, key_id, dek.version, wrapped, now))
             sealed += sealed_rows(dek, agent_id, user_record(agent_id), {_USER_FIELD: user_id}, now)
         store.insert_keys(conn, keys)

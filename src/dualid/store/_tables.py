@@ -84,7 +84,7 @@ class AgentKey(SQLModel, table=True):
 
     __tablename__ = "dualid_agent_key"
     agent_id: str = Field(primary_key=True, max_length=40)
-    master_key_id: str = Field(max_length=64, index=True)
+    master_key_id: str = Field(max_length=2048, index=True)  # MAX_KEY_ID_LENGTH (0008)
     dek_version: int = Field(default=1)
     wrapped: bytes = Field(sa_type=LargeBinary)
     created_at: datetime = _ts()
@@ -95,7 +95,7 @@ class Secret(SQLModel, table=True):
 
     __tablename__ = "dualid_secret"
     name: str = Field(primary_key=True, max_length=64)
-    master_key_id: str = Field(max_length=64)
+    master_key_id: str = Field(max_length=2048)  # MAX_KEY_ID_LENGTH (0008)
     wrapped: bytes = Field(sa_type=LargeBinary)
     created_at: datetime = _ts()
 

@@ -6,6 +6,9 @@
 * :func:`build_user_data`, :func:`build_people`, :func:`add_person`: realistic, valid
   personal data (and people stored in an SDK).
 * :mod:`dualid.testing.strategies`: the same as hypothesis strategies (needs hypothesis).
+* :class:`FakeKms`: an in-memory key provider with call counts and injectable failures;
+  :func:`check_key_provider`: the key-provider contract as a check for a provider's own
+  tests.
 
 Importing this module never requires pytest or hypothesis. The pytest plugin (fixtures
 ``dualid_sdk``, ``dualid_clock``, ``ntp_server`` and the ``dualid_clock`` marker) lives in
@@ -23,14 +26,17 @@ from ._ntp_server import FakeNtpServer
 
 if TYPE_CHECKING:
     from ._builders import Person, add_person, build_people, build_user_data
+    from ._kms import FakeKms, check_key_provider
     from ._memory import memory_sdk
 
 # Loaded on first use, so the pytest plugin stays cheap for suites that never use the SDK.
 _LAZY = {
+    "FakeKms": "._kms",
     "Person": "._builders",
     "add_person": "._builders",
     "build_people": "._builders",
     "build_user_data": "._builders",
+    "check_key_provider": "._kms",
     "memory_sdk": "._memory",
 }
 
@@ -47,10 +53,12 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "DEFAULT_START",
     "FakeClock",
+    "FakeKms",
     "FakeNtpServer",
     "Person",
     "add_person",
     "build_people",
     "build_user_data",
+    "check_key_provider",
     "memory_sdk",
 ]

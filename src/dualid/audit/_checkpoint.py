@@ -38,6 +38,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from dualid.crypto._generations import public_key_pem
 from dualid.errors import InvalidCheckpoint
 
 from ._merkle import leaf_hash, root_of, verify_consistency_path, verify_inclusion_path
@@ -48,6 +49,7 @@ __all__ = [
     "InclusionProof",
     "PartitionHead",
     "load_public_key",
+    "load_public_keys",
     "public_key_pem",
     "sign_checkpoint",
     "verify_consistency",
@@ -73,17 +75,18 @@ def _unb64(text: str, what: str) -> bytes:
     return raw
 
 
+def log_origin(public_key: Ed25519PublicKey) -> str:
+    """A log's origin line (its name): from its first checkpoint key, generation 1, so it
+    stays the same when the signing key rotates."""
+    raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return "dualid/" + hashlib.sha256(raw).hexdigest()[:16]
+
+
 def key_id(name: str, public_key: Ed25519PublicKey) -> bytes:
     """The 4-byte key hash of a signed-note Ed25519 key: ``SHA-256(name || 0x0A || 0x01 ||
     key)[:4]``."""
     raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return hashlib.sha256(name.encode() + b"\n" + _ED25519 + raw).digest()[:4]
-
-
-def public_key_pem(public_key: Ed25519PublicKey) -> str:
-    return public_key.public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ).decode()
 
 
 def load_public_key(key: Ed25519PublicKey | str | bytes) -> Ed25519PublicKey:
@@ -103,6 +106,33 @@ def load_public_key(key: Ed25519PublicKey | str | bytes) -> Ed25519PublicKey:
         if len(raw) == 33 and raw[:1] == _ED25519:
             return Ed25519PublicKey.from_public_bytes(raw[1:])
     raise InvalidCheckpoint("not an Ed25519 public key (PEM or signed-note verifier key)")
+
+
+def load_public_keys(text: str | bytes) -> list[Ed25519PublicKey]:
+    """Every Ed25519 public key in ``text``: PEM blocks and signed-note verifier keys, one
+    per line, as ``dualid audit public-key --all`` prints them (lines starting with ``#``
+    are comments)."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    keys: list[Ed25519PublicKey] = []
+    block: list[str] | None = None
+    for line in text.splitlines():
+        stripped = line.strip()
+        if block is not None:
+            block.append(stripped)
+            if stripped.startswith("-----END"):
+                try:
+                    keys.append(load_public_key("\n".join(block) + "\n"))
+                except ValueError:  # InvalidCheckpoint is one; so is a malformed PEM
+                    raise InvalidCheckpoint("a PEM block is not an Ed25519 public key") from None
+                block = None
+        elif stripped.startswith("-----BEGIN"):
+            block = [stripped]
+        elif stripped and not stripped.startswith("#"):
+            keys.append(load_public_key(stripped))
+    if block is not None or not keys:
+        raise InvalidCheckpoint("no Ed25519 public key (PEM or signed-note verifier key)")
+    return keys
 
 
 def verifier_key(name: str, public_key: Ed25519PublicKey) -> str:

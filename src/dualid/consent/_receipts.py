@@ -1,10 +1,15 @@
-"""Signed consent receipts (Ed25519 over a canonical JSON encoding)."""
+"""Signed consent receipts (Ed25519 over a canonical JSON encoding).
+
+A receipt names the key that signed it (``signing_key_id``, inside what is signed), so a
+verifier picks that key among the store's current and retired ones (``docs/keys.md``);
+a receipt from before receipts named their key was signed by generation 1.
+"""
 
 from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -12,11 +17,19 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from dualid.clock import ClockReading
+from dualid.crypto import SigningKey
+from dualid.crypto._generations import receipt_key_id
 
 from ._engine import decode_fields
 from ._types import GrantState, Host
 
-__all__ = ["RECEIPT_VERSION", "build_receipt", "canonical", "verify_receipt"]
+__all__ = [
+    "RECEIPT_VERSION",
+    "build_receipt",
+    "canonical",
+    "receipt_signer",
+    "verify_receipt",
+]
 
 RECEIPT_VERSION = "dualid-consent-receipt/1"
 
@@ -59,6 +72,7 @@ def build_receipt(
             "revoked_at": _iso(row.revoked_at),
             "state": state.value,
         },
+        "signing_key_id": receipt_key_id(signing_key.public_key()),
     }
     signature = signing_key.sign(canonical(body))
     body["signature"] = {
@@ -86,13 +100,41 @@ def _decode_signature(value: object) -> bytes:
 
 
 def verify_receipt(receipt: Mapping[str, Any], public_key: Ed25519PublicKey) -> bool:
+    """True when ``public_key`` signed ``receipt`` as it stands (and, when the receipt
+    names its key, is that key)."""
     try:
+        named = receipt.get("signing_key_id")
+        if named is not None and named != receipt_key_id(public_key):
+            return False
         sig = receipt["signature"]
         if not isinstance(sig, Mapping) or sig.get("alg") != "Ed25519":
             return False
         raw = _decode_signature(sig["value"])
         body = {k: v for k, v in receipt.items() if k != "signature"}
         public_key.verify(raw, canonical(body))
-    except (InvalidSignature, KeyError, TypeError, ValueError):
+    except (InvalidSignature, KeyError, TypeError, ValueError, AttributeError):
         return False
     return True
+
+
+def receipt_signer(receipt: Mapping[str, Any], keys: Sequence[SigningKey]) -> SigningKey | None:
+    """The key of ``keys`` (current first) that signed ``receipt`` while it was in use:
+    the one the receipt names (generation 1 for a receipt that names none), if its
+    signature verifies and the receipt's ``issued_at`` is not provably after that key's
+    retirement (its earliest bound, ``issued_uncertainty_ms`` before it, is not later)."""
+    try:
+        named = receipt.get("signing_key_id", None)
+        if named is None:
+            key = next((k for k in keys if k.generation == 1), None)
+        else:
+            key = next((k for k in keys if k.key_id == named), None)
+        if key is None or not verify_receipt(receipt, key.public_key()):
+            return None
+        issued = datetime.fromisoformat(receipt["issued_at"])
+        uncertainty = receipt["issued_uncertainty_ms"]
+        if issued.tzinfo is None or isinstance(uncertainty, bool):
+            return None
+        earliest = issued - timedelta(milliseconds=uncertainty)
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError):
+        return None
+    return key if key.covers(earliest) else None

@@ -358,16 +358,27 @@ def _entry_leaf(entry: Any) -> tuple[int | None, bytes, bytes] | None:
     return (seq if isinstance(seq, int) else None), body.encode(), leaf_hash(chained)
 
 
+PublicKeys = Ed25519PublicKey | str | bytes | list[Ed25519PublicKey | str] | tuple[Any, ...]
+"""One public key (PEM, verifier key or key), or a list of them: the log's current and
+retired keys (``AuditLog.verifier_keys()``, ``dualid audit public-key --all``)."""
+
+
+def _signed(checkpoint: Checkpoint, public_key: PublicKeys) -> bool:
+    keys = public_key if isinstance(public_key, list | tuple) else [public_key]
+    return any(checkpoint.verify_signature(k) for k in keys)
+
+
 def verify_inclusion(
     entry: Any,
     proof: InclusionProof,
     checkpoint: Checkpoint,
-    public_key: Ed25519PublicKey | str | bytes,
+    public_key: PublicKeys,
 ) -> bool:
     """Is ``entry`` (an :class:`~dualid.audit.AuditRecord`: its ``body`` and ``prev_hash``)
     in the log that ``checkpoint`` commits to, by ``proof``? Needs no database: the
-    checkpoint's signature is checked with ``public_key`` (PEM, verifier key or key)."""
-    if not checkpoint.verify_signature(public_key):
+    checkpoint's signature is checked with ``public_key`` (PEM, verifier key or key; or a
+    list of them, one of which must have signed it)."""
+    if not _signed(checkpoint, public_key):
         return False
     try:
         head = checkpoint.head(proof.partition)
@@ -388,11 +399,12 @@ def verify_consistency(
     old: Checkpoint,
     new: Checkpoint,
     proof: ConsistencyProof,
-    public_key: Ed25519PublicKey | str | bytes,
+    public_key: PublicKeys,
 ) -> bool:
     """Is the log ``old`` signed a prefix of the log ``new`` signed? Both checkpoints'
-    signatures are checked; every partition must be a prefix of its later self."""
-    if not (old.verify_signature(public_key) and new.verify_signature(public_key)):
+    signatures are checked (with ``public_key``, or a list of keys when the signing key
+    rotated between them); every partition must be a prefix of its later self."""
+    if not (_signed(old, public_key) and _signed(new, public_key)):
         return False
     if old.origin != new.origin or len(old.partitions) != len(new.partitions):
         return False

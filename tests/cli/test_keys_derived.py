@@ -10,7 +10,7 @@ import pytest
 
 from dualid import DualId, generate_master_key
 
-from .conftest import Run
+from .conftest import Outcome, Run
 
 KEY = generate_master_key()
 ENV = {"DUALID_MASTER_KEY": KEY}
@@ -30,6 +30,12 @@ def url(db_url: str) -> str:
 
 def _stop(done: int, total: int) -> None:
     raise Stop
+
+
+def _verify(cli: Run, url: str, checkpoint: Path, keys: Path) -> Outcome:
+    return cli(
+        "audit", "verify", "--db", url, "--checkpoint", str(checkpoint), "--public-key", str(keys)
+    )
 
 
 def test_rotate_index_resumes_then_does_nothing(cli: Run, url: str) -> None:
@@ -103,16 +109,7 @@ def test_rotate_signing_and_the_keys_of_both_generations(
     (tmp_path / "new.pub").write_text(cli("audit", "public-key", "--db", url, env=ENV).stdout)
     (tmp_path / "all.vkeys").write_text(verifiers.stdout)
     for keys, ok in (("all.pub", True), ("old.pub", True), ("all.vkeys", True), ("new.pub", False)):
-        result = cli(
-            "audit",
-            "verify",
-            "--db",
-            url,
-            "--checkpoint",
-            str(tmp_path / "old.txt"),
-            "--public-key",
-            str(tmp_path / keys),
-        )
+        result = _verify(cli, url, tmp_path / "old.txt", tmp_path / keys)
         assert (result.exit_code == 0) is ok, (keys, result.output)
         if not ok:
             assert "[INVALID_CHECKPOINT]" in result.stderr
@@ -122,15 +119,6 @@ def test_a_public_key_file_without_a_key(cli: Run, url: str, tmp_path: Path) -> 
     with DualId.open(url, keys=KEY) as sdk:
         (tmp_path / "cp.txt").write_text(str(sdk.audit.checkpoint(witness=False)))
     (tmp_path / "empty.pub").write_text("# nothing here\n")
-    result = cli(
-        "audit",
-        "verify",
-        "--db",
-        url,
-        "--checkpoint",
-        str(tmp_path / "cp.txt"),
-        "--public-key",
-        str(tmp_path / "empty.pub"),
-    )
+    result = _verify(cli, url, tmp_path / "cp.txt", tmp_path / "empty.pub")
     assert result.exit_code == 2
     assert "[INVALID_CHECKPOINT]" in result.stderr

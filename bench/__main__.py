@@ -3,8 +3,8 @@
 Runs every benchmark module, prints one table (figure, value, raw baseline measured in the
 same run, ratio, target, met) and writes it as JSON (default ``bench/results.json``).
 ``--only`` takes figure keys (``profile_put_get``) or suite names (``core``, ``postgres``,
-``clock``, ``migrate_ids``, ``http``, ``audit``). Exit status: 0 when every selected figure was
-measured or skipped with a reason (e.g. no PostgreSQL server), 1 when a benchmark failed.
+``clock``, ``migrate_ids``, ``http``, ``audit``, ``keys``). Exit status: 0 when every selected
+figure was measured or skipped with a reason (e.g. no PostgreSQL server), 1 when a benchmark failed.
 Targets that are not met do not change the exit status: there are no timing assertions.
 """
 
@@ -52,6 +52,9 @@ FIGURES: list[tuple[str, str, str, str]] = [
     ("audit_verify_deep", "audit", "audit.verify(deep=True)", ">= 50,000 entries/s"),
     ("audit_proof", "audit", "verify_inclusion() and proof size, 1 M entries", "-"),
     ("audit_proof_prove", "audit", "audit.prove(), 1 M entries", "-"),
+    # Issue 16, item 6: rotating the blind-index key (informational).
+    ("index_rotation", "keys", "keys.rotate_index() throughput", "-"),
+    ("agent_for_rotating", "keys", "identity.agent_for() warm during an index rotation", "-"),
 ]
 SUITES = {
     "clock": "bench.bench_clock",
@@ -60,6 +63,7 @@ SUITES = {
     "http": "bench.bench_http",
     "postgres": "bench.bench_postgres",
     "audit": "bench.bench_audit",
+    "keys": "bench.bench_keys",
 }
 # Suites whose run() takes (quick, only); the others take (quick) only.
 _SELECTIVE = {"core", "postgres", "audit"}

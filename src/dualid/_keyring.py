@@ -57,6 +57,11 @@ class Keyring:
         self._secrets: dict[str, bytes] = {}
 
     # -- the blind index ------------------------------------------------------------------
+    @property
+    def cached(self) -> IndexKeys | None:
+        """The blind-index keys as this process last read them (None before it has)."""
+        return self._index
+
     def index(self, conn: Conn) -> IndexKeys:
         """The blind-index keys as this process last read them (read now the first time)."""
         keys = self._index

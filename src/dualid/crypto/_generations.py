@@ -86,24 +86,18 @@ class IndexKeys:
     re-indexes the agents, the one it replaces. A userId's agent is found under any of
     them; a new agent is indexed under the first."""
 
-    __slots__ = ("_first", "_macs", "generations")
+    __slots__ = ("_first", "_macs", "current", "generations", "previous")
 
     def __init__(self, keys: Sequence[tuple[int, bytes]]) -> None:
         if not keys:
             raise ValueError("at least one blind-index key")
         self.generations = tuple(gen for gen, _ in keys)
+        self.current = self.generations[0]
+        """The generation new agents are indexed under."""
+        self.previous = self.generations[1] if len(self.generations) > 1 else None
+        """The generation a running rotation replaces; None when none runs."""
         self._macs = tuple(_HmacSha256(key).digest for _, key in keys)
         self._first = self._macs[0]
-
-    @property
-    def current(self) -> int:
-        """The generation new agents are indexed under."""
-        return self.generations[0]
-
-    @property
-    def previous(self) -> int | None:
-        """The generation a running rotation replaces; None when none runs."""
-        return self.generations[1] if len(self.generations) > 1 else None
 
     def index(self, user_id: str) -> bytes:
         """The blind index of ``user_id`` under the current generation."""

@@ -83,9 +83,8 @@ class Identity:
         """The agent of ``user_id`` under ``keys`` (the current generation's index first)."""
         if keys.previous is None:
             return store.agent_index(conn, keys.index(user_id))
-        indexes = keys.indexes(user_id)
-        found = store.agents_by_index(conn, indexes)
-        return next((found[i] for i in indexes if i in found), None)
+        current, previous = keys.indexes(user_id)
+        return store.agent_of_indexes(conn, current, previous)
 
     def _find_one(self, conn: Conn, user_id: str) -> str | None:
         """The agent of ``user_id``, or None. A miss under this process's cached keys is
@@ -93,9 +92,12 @@ class Identity:
         rotation that began (or ended) meanwhile may have re-indexed the agent under a key
         the cache does not have yet (docs/keys.md)."""
         ring = self._rt.keyring
-        keys = ring.index(conn)
+        keys = ring.cached or ring.refresh_index(conn)
         while True:
-            found = self._lookup(conn, keys, user_id)
+            if keys.previous is None:  # the warm path: one HMAC, one equality lookup
+                found = store.agent_index(conn, keys.index(user_id))
+            else:
+                found = self._lookup(conn, keys, user_id)
             if found is not None:
                 return found
             fresh = ring.refresh_index(conn)

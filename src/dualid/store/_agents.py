@@ -24,6 +24,7 @@ __all__ = [
     "AGENT_TABLES",
     "AgentKeyRow",
     "agent_index",
+    "agent_of_indexes",
     "agents_by_index",
     "agents_under_generation",
     "erase_agent",
@@ -63,6 +64,7 @@ _USAGE_ROW = Shape("dualid_agent_key", master_key_id=TEXT, count=INT)
 _LOCK = db.Sql("SELECT agent_id FROM dualid_agent WHERE agent_id = ?")
 _LOCK_PG = db.Sql("SELECT agent_id FROM dualid_agent WHERE agent_id = ? FOR UPDATE")
 _LOOKUP = db.Sql("SELECT agent_id FROM dualid_agent WHERE user_index = ?")
+_LOOKUP_TWO = db.Sql("SELECT agent_id, user_index FROM dualid_agent WHERE user_index IN (?, ?)")
 _BY_INDEX = "SELECT agent_id, user_index FROM dualid_agent WHERE user_index IN (*)"
 _INDEX_OF = db.Sql("SELECT user_index FROM dualid_agent WHERE agent_id = ?")
 _INSERT = db.Sql(
@@ -146,6 +148,17 @@ def agent_index(conn: Conn, index: bytes) -> str | None:
     if type(agent_id) is not str:  # the warmest path: checked inline
         raise corrupt("dualid_agent", "agent_id")
     return agent_id
+
+
+def agent_of_indexes(conn: Conn, current: bytes, previous: bytes) -> str | None:
+    """The agent with either blind index (a userId's under the current key and the one a
+    rotation replaces), the current one's first."""
+    rows: list[tuple[str, bytes]] = _BY_INDEX_ROW.check(
+        db.query(conn, _LOOKUP_TWO, (current, previous))
+    )
+    if not rows:
+        return None
+    return next((a for a, index in rows if index == current), rows[0][0])
 
 
 def agents_by_index(conn: Conn, indexes: Sequence[bytes]) -> dict[bytes, str]:

@@ -41,7 +41,6 @@ __all__ = [
     "IndexRotationReport",
     "KeyStatus",
     "Keys",
-    "Reindex",
     "RotationReport",
     "SigningKey",
 ]

@@ -181,7 +181,7 @@ class Identity:
         # Read first: when everyone already has an agent (the common case on a rerun or a
         # second table) no write lock is taken at all.
         with self._rt.store.read() as conn:
-            found = self._find_many(conn, chunk, refresh=False)
+            found = self._find_many(conn, chunk)
         if len(found) == len(chunk):
             return found
         with self._rt.write() as tx:
@@ -202,14 +202,13 @@ class Identity:
         found = store.agents_by_index(conn, list(by_index))
         return {by_index[index]: agent_id for index, agent_id in found.items()}
 
-    def _find_many(self, conn: Conn, user_ids: Sequence[str], *, refresh: bool) -> dict[str, str]:
-        """:meth:`_find` under this process's cached keys; with ``refresh``, the users it
-        misses are looked up again under the store's keys while those changed (as
-        :meth:`_find_one`)."""
+    def _find_many(self, conn: Conn, user_ids: Sequence[str]) -> dict[str, str]:
+        """:meth:`_find` under this process's cached keys, the users it misses looked up
+        again under the store's keys while those changed (as :meth:`_find_one`)."""
         ring = self._rt.keyring
         keys = ring.index(conn)
         found = self._find(conn, keys, user_ids)
-        while refresh and len(found) < len(user_ids):
+        while len(found) < len(user_ids):
             fresh = ring.refresh_index(conn)
             if fresh.generations == keys.generations:
                 break
@@ -222,7 +221,7 @@ class Identity:
         (read-only bulk form of :meth:`lookup`, e.g. ``dualid migrate-ids --verify``)."""
         wanted = list(dict.fromkeys(_check_user_id(u) for u in check_items(user_ids, "user_ids")))
         with self._rt.store.read() as conn:
-            return self._find_many(conn, wanted, refresh=True)
+            return self._find_many(conn, wanted)
 
     def _create_many(self, tx: Tx, keys: IndexKeys, missing: dict[bytes, str]) -> dict[str, str]:
         """Bulk form of :meth:`_create` for :meth:`agents_for`: the same rows, ciphertexts

@@ -3,7 +3,7 @@
 Runs every benchmark module, prints one table (figure, value, raw baseline measured in the
 same run, ratio, target, met) and writes it as JSON (default ``bench/results.json``).
 ``--only`` takes figure keys (``profile_put_get``) or suite names (``core``, ``postgres``,
-``clock``, ``migrate_ids``, ``http``, ``audit``, ``kms``). Exit status: 0 when every
+``clock``, ``migrate_ids``, ``http``, ``audit``, ``kms``, ``keys``). Exit status: 0 when every
 selected figure was measured or skipped with a reason (e.g. no PostgreSQL server), 1 when
 a benchmark failed.
 Targets that are not met do not change the exit status: there are no timing assertions.
@@ -58,6 +58,9 @@ FIGURES: list[tuple[str, str, str, str]] = [
     ("kms_attendees_cold", "kms", "attendees() of 10,000 cold: KMS calls", "<= 1 per agent"),
     ("kms_attendees_cold_single", "kms", "the same, people created one by one", "<= 1 per agent"),
     ("kms_attendees_warm", "kms", "attendees() of 10,000 warm: KMS calls", "0"),
+    # Issue 16, item 6: rotating the blind-index key (informational).
+    ("index_rotation", "keys", "keys.rotate_index() throughput", "-"),
+    ("agent_for_rotating", "keys", "identity.agent_for() warm during an index rotation", "-"),
 ]
 SUITES = {
     "clock": "bench.bench_clock",
@@ -67,6 +70,7 @@ SUITES = {
     "postgres": "bench.bench_postgres",
     "audit": "bench.bench_audit",
     "kms": "bench.bench_kms",
+    "keys": "bench.bench_keys",
 }
 # Suites whose run() takes (quick, only); the others take (quick) only.
 _SELECTIVE = {"core", "postgres", "audit", "kms"}

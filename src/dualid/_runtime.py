@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from dualid._keyring import Keyring
 from dualid.clock import Clock, ClockReading
 from dualid.crypto import DerivedKeys
 from dualid.crypto._ring import KeyRing
@@ -48,6 +49,11 @@ class Runtime:
     derived: DerivedKeys
     # Called after every committed write (the audit checkpoint schedule counts them).
     after_write: list[Callable[[], None]] = field(default_factory=list)
+    # The derived keys by generation: blind-index and signing keys that rotate.
+    keyring: Keyring = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.keyring = Keyring(self.derived, self.provider)
 
     @contextmanager
     def write(self) -> Iterator[Tx]:

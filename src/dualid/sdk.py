@@ -39,7 +39,7 @@ from dualid.errors import (
     UnknownHost,
 )
 from dualid.identity import Identity, Profiles
-from dualid.identity._agents import check_agent_id
+from dualid.identity._agents import check_agent_id, reindex_agents
 from dualid.integration import KEYS_ENV, open_key_provider, uri_scheme
 from dualid.keys import Keys
 from dualid.models import DataField
@@ -286,7 +286,7 @@ class DualId:
         self.events = Events(rt, core, agent_in)
         self.audit = AuditLog(rt, state_check=ConsentReplay)
         self.consent = Consent(rt, core, controller, agent_in, self.audit)
-        self.keys = Keys(rt)
+        self.keys = Keys(rt, reindex=reindex_agents)
         self._closed = False
         self._purger: _ExpiryPurge | None = None
         self._checkpoints: CheckpointSchedule | None = None

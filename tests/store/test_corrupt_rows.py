@@ -67,6 +67,9 @@ def _populate(sdk: DualId, clock: FakeClock) -> dict[str, str]:
     sdk.identity.agents_for([f"bulk-{i}" for i in range(TILE)])  # a full tile of entries
     sdk.audit.checkpoint(witness=False)  # a dualid_audit_checkpoint row and a tile row
     assert rows(sdk, "SELECT idx FROM dualid_audit_tile")
+    # Rotated derived keys: generation rows with secrets and public keys of their own.
+    sdk.keys.rotate_signing()
+    sdk.keys.rotate_index()
     return {"agent": agent, "grant": grant.id}
 
 
@@ -111,6 +114,12 @@ def operations(sdk: DualId, ids: dict[str, str]) -> dict[str, Callable[[], Any]]
         "consent.purge_expired": lambda: sdk.consent.purge_expired(),
         "keys.status": lambda: sdk.keys.status(),
         "keys.rotate": lambda: sdk.keys.rotate(),
+        "keys.rotate_index": lambda: sdk.keys.rotate_index(),
+        "keys.rotate_signing": lambda: sdk.keys.rotate_signing(),
+        "consent.verify_receipt": lambda: sdk.consent.verify_receipt(sdk.consent.receipt(grant)),
+        "consent.receipt_public_keys": lambda: sdk.consent.receipt_public_keys(),
+        "audit.public_keys": lambda: sdk.audit.public_keys(),
+        "audit.verifier_keys": lambda: sdk.audit.verifier_keys(),
         "export": lambda: sdk.export(agent),
         "audit.entries": lambda: sdk.audit.entries(),
         "audit.latest_checkpoint": lambda: sdk.audit.latest_checkpoint(),
@@ -176,6 +185,7 @@ def _tables(path_columns: list[tuple[str, str]]) -> list[str]:
         "dualid_event",
         "dualid_grant",
         "dualid_host",
+        "dualid_key_generation",
         "dualid_registration",
         "dualid_requirement",
         "dualid_sealed",

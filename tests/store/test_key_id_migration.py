@@ -11,6 +11,7 @@ from dualid import DualId, EventUserData, generate_master_key
 from dualid.crypto import MAX_KEY_ID_LENGTH
 from dualid.errors import Conflict
 from dualid.store import Store, current, downgrade, head, upgrade
+from dualid.store._migrate import history
 from dualid.testing import FakeClock, FakeKms
 
 ARN = "arn:aws:kms:eu-west-1:111122223333:key/mrk-1234abcd12ab34cd56ef1234567890ab"
@@ -32,10 +33,10 @@ def _lengths(url: str) -> dict[str, int | None]:
         store.dispose()
 
 
-def test_head_is_0008_and_the_columns_are_wide(db_url: str, clock: FakeClock) -> None:
-    with DualId.open(db_url, keys=FakeKms(), clock=clock):
-        pass
-    assert head() == "0008_key_ids"
+def test_0008_is_applied_and_the_columns_are_wide(db_url: str, clock: FakeClock) -> None:
+    with DualId.open(db_url, keys=FakeKms(), clock=clock) as sdk:
+        assert current(sdk.store) == head()
+    assert "0008_key_ids" in [rev for rev, _, _ in history()]
     assert _lengths(db_url) == {"dualid_agent_key": 2048, "dualid_secret": 2048}
     assert MAX_KEY_ID_LENGTH == 2048
 

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from dualid.audit import Checkpoint, FileWitness, verify_chain
-from dualid.audit._checkpoint import load_public_key
+from dualid.audit._checkpoint import load_public_keys, verifier_key
 from dualid.audit._service import state_report
 from dualid.audit._state import collector_paused
 from dualid.consent._replay import ConsentReplay
@@ -62,7 +62,9 @@ PublicKeyOption = Annotated[
     Path | None,
     typer.Option(
         "--public-key",
-        help="The log's public key (PEM or verifier key, from `dualid audit public-key`).",
+        help="The log's public key (PEM or verifier key, from `dualid audit public-key`); "
+        "a file of several (`dualid audit public-key --all`): the checkpoint must be signed "
+        "by one of them.",
         dir_okay=False,
     ),
 ]
@@ -99,10 +101,10 @@ def verify_command(
             raise fail("--checkpoint needs --public-key (from `dualid audit public-key`)")
         against = _read_checkpoint(checkpoint)
         try:
-            key = load_public_key(public_key.read_text(encoding="utf-8"))
+            keys = load_public_keys(public_key.read_text(encoding="utf-8"))
         except OSError as exc:
             raise fail(f"cannot read {public_key}: {exc.strerror}") from None
-        if not against.verify_signature(key):
+        if not any(against.verify_signature(key) for key in keys):
             raise InvalidCheckpoint("the checkpoint is not signed by this public key")
     with open_store(db) as store:
         if current(store) is None:
@@ -179,12 +181,30 @@ def public_key_command(
     verifier: Annotated[
         bool, typer.Option("--verifier", help="Print the C2SP signed-note verifier key.")
     ] = False,
+    every: Annotated[
+        bool,
+        typer.Option(
+            "--all",
+            help="Every key that has signed checkpoints, current first (after `dualid keys "
+            "rotate-signing`): what the retired ones signed before their retirement still "
+            "verifies.",
+        ),
+    ] = False,
 ) -> None:
     """Print the key that signs this log's checkpoints (PEM): give it to auditors and
     witnesses. Needs the master key (DUALID_MASTER_KEY)."""
     with open_sdk(db, keys=keys) as sdk:
-        text = sdk.audit.verifier_key() if verifier else sdk.audit.public_key()
-    typer.echo(text.rstrip("\n"))
+        if not every:
+            typer.echo((sdk.audit.verifier_key() if verifier else sdk.audit.public_key()).rstrip())
+            return
+        signing_keys, origin = sdk.audit.public_keys(), sdk.audit.origin
+    for key in signing_keys:
+        if verifier:
+            typer.echo(verifier_key(origin, key.public_key()))
+            continue
+        state = "current" if key.retired_at is None else f"retired {key.retired_at.isoformat()}"
+        typer.echo(f"# generation {key.generation}, key id {key.key_id}, {state}")
+        typer.echo(key.public_key_pem.rstrip())
 
 
 @audit_app.command("checkpoint")

@@ -1,7 +1,9 @@
-"""``dualid keys``: master-key rotation and which key versions are still in use."""
+"""``dualid keys``: master-key rotation and which key versions are still in use; rotation
+of the derived keys (the blind index's, the receipt and checkpoint signing keys)."""
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -13,11 +15,19 @@ from ._common import EXIT_FAILED, DbOption, KeysOption, handle_errors, open_sdk,
 
 __all__ = ["keys_app"]
 
+
+class SigningKeys(StrEnum):
+    RECEIPTS = "receipts"
+    CHECKPOINTS = "checkpoints"
+
+
 keys_app = typer.Typer(
     help=(
         "Master keys (--keys URI, DUALID_KEYS or DUALID_MASTER_KEY; the first key "
         "primary). To rotate: put the new key first, run `dualid keys rotate`, check "
-        "`dualid keys status`, then remove the old key."
+        "`dualid keys status`, then remove the old key. Derived keys: `dualid keys "
+        "rotate-index` (the blind index of userIds), `dualid keys rotate-signing` "
+        "(receipts, checkpoints)."
     ),
     no_args_is_help=True,
 )
@@ -56,6 +66,20 @@ def status_command(db: DbOption = DEFAULT_URL, keys: KeysOption = None) -> None:
         )
     else:
         console.print("Every wrapped key is under the primary key.")
+    index = status.index
+    if index.rotating:
+        console.print(
+            f"blind-index key: generation {index.generation}, rotation from generation "
+            f"{index.rotating_from} running ({index.remaining:,} agents left): run "
+            "`dualid keys rotate-index` to finish it."
+        )
+    else:
+        console.print(f"blind-index key: generation {index.generation}")
+    signing = Table("signing key", "generation", "key id", "state")
+    for key in status.signing:
+        state = "current" if key.current else f"retired {key.retired_at:%Y-%m-%d %H:%M:%S}"
+        signing.add_row(key.purpose, str(key.generation), key.key_id, state)
+    console.print(signing)
 
 
 @keys_app.command("rotate")
@@ -79,3 +103,56 @@ def rotate_command(
         raise typer.Exit(EXIT_FAILED)
     else:
         console.print("every wrapped key is under the primary; see `dualid keys status`")
+
+
+@keys_app.command("rotate-index")
+@handle_errors
+def rotate_index_command(
+    db: DbOption = DEFAULT_URL,
+    keys: KeysOption = None,
+    batch: Annotated[
+        int, typer.Option(min=1, max=50_000, help="Agents re-indexed per transaction.")
+    ] = 500,
+    to: Annotated[
+        int | None,
+        typer.Option(
+            min=2,
+            help="The generation to reach: run again once it is reached, it does nothing.",
+        ),
+    ] = None,
+) -> None:
+    """Re-compute every agent's userId blind index under a new blind-index key, a batch
+    per transaction, while the service runs (lookups try the old key and the new one until
+    it finishes). Interrupted, rerun it: it continues where it stopped."""
+    with open_sdk(db, keys=keys) as sdk, progress("re-indexing", "agents") as update:
+        report = sdk.keys.rotate_index(to=to, batch=batch, progress=update)
+    console = out()
+    console.print(
+        f"re-indexed {report.reindexed:,} agents: every agent is indexed under blind-index "
+        f"key generation {report.generation}"
+    )
+    if report.retired is not None:
+        console.print(f"generation {report.retired} is retired")
+
+
+@keys_app.command("rotate-signing")
+@handle_errors
+def rotate_signing_command(
+    db: DbOption = DEFAULT_URL,
+    keys: KeysOption = None,
+    only: Annotated[
+        SigningKeys | None,
+        typer.Option(help="Rotate only this key (default: both)."),
+    ] = None,
+) -> None:
+    """Replace the keys that sign consent receipts and audit checkpoints by new random
+    ones. The old public keys are kept: what they signed before still verifies (`dualid
+    audit public-key --all` lists them; give the new one to your auditors and witnesses)."""
+    with open_sdk(db, keys=keys) as sdk:
+        new = sdk.keys.rotate_signing(
+            receipts=only in (None, SigningKeys.RECEIPTS),
+            checkpoints=only in (None, SigningKeys.CHECKPOINTS),
+        )
+    console = out()
+    for key in new:
+        console.print(f"{key.purpose}: generation {key.generation}, key id {key.key_id}")

@@ -38,6 +38,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from dualid.crypto._generations import public_key_pem
 from dualid.errors import InvalidCheckpoint
 
 from ._merkle import leaf_hash, root_of, verify_consistency_path, verify_inclusion_path
@@ -48,6 +49,7 @@ __all__ = [
     "InclusionProof",
     "PartitionHead",
     "load_public_key",
+    "load_public_keys",
     "public_key_pem",
     "sign_checkpoint",
     "verify_consistency",
@@ -73,17 +75,18 @@ def _unb64(text: str, what: str) -> bytes:
     return raw
 
 
+def log_origin(public_key: Ed25519PublicKey) -> str:
+    """A log's origin line (its name): from its first checkpoint key, generation 1, so it
+    stays the same when the signing key rotates."""
+    raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return "dualid/" + hashlib.sha256(raw).hexdigest()[:16]
+
+
 def key_id(name: str, public_key: Ed25519PublicKey) -> bytes:
     """The 4-byte key hash of a signed-note Ed25519 key: ``SHA-256(name || 0x0A || 0x01 ||
     key)[:4]``."""
     raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return hashlib.sha256(name.encode() + b"\n" + _ED25519 + raw).digest()[:4]
-
-
-def public_key_pem(public_key: Ed25519PublicKey) -> str:
-    return public_key.public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    ).decode()
 
 
 def load_public_key(key: Ed25519PublicKey | str | bytes) -> Ed25519PublicKey:
@@ -103,6 +106,33 @@ def load_public_key(key: Ed25519PublicKey | str | bytes) -> Ed25519PublicKey:
         if len(raw) == 33 and raw[:1] == _ED25519:
             return Ed25519PublicKey.from_public_bytes(raw[1:])
     raise InvalidCheckpoint("not an Ed25519 public key (PEM or signed-note verifier key)")
+
+
+def load_public_keys(text: str | bytes) -> list[Ed25519PublicKey]:
+    """Every Ed25519 public key in ``text``: PEM blocks and signed-note verifier keys, one
+    per line, as ``dualid audit public-key --all`` prints them (lines starting with ``#``
+    are comments)."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    keys: list[Ed25519PublicKey] = []
+    block: list[str] | None = None
+    for line in text.splitlines():
+        stripped = line.strip()
+        if block is not None:
+            block.append(stripped)
+            if stripped.startswith("-----END"):
+                try:
+                    keys.append(load_public_key("\n".join(block) + "\n"))
+                except ValueError:  # InvalidCheckpoint is one; so is a malformed PEM
+                    raise InvalidCheckpoint("a PEM block is not an Ed25519 public key") from None
+                block = None
+        elif stripped.startswith("-----BEGIN"):
+            block = [stripped]
+        elif stripped and not stripped.startswith("#"):
+            keys.append(load_public_key(stripped))
+    if block is not None or not keys:
+        raise InvalidCheckpoint("no Ed25519 public key (PEM or signed-note verifier key)")
+    return keys
 
 
 def verifier_key(name: str, public_key: Ed25519PublicKey) -> str:
@@ -331,21 +361,31 @@ def _entry_leaf(entry: Any) -> tuple[int | None, bytes, bytes] | None:
     return (seq if isinstance(seq, int) else None), body.encode(), leaf_hash(chained)
 
 
+PublicKeys = Ed25519PublicKey | str | bytes | list[Ed25519PublicKey | str] | tuple[Any, ...]
+"""One public key (PEM, verifier key or key), or a list of them: the log's current and
+retired keys (``AuditLog.verifier_keys()``, ``dualid audit public-key --all``)."""
+
+
+def _signed(checkpoint: Checkpoint, public_key: PublicKeys) -> bool:
+    keys = public_key if isinstance(public_key, list | tuple) else [public_key]
+    return any(checkpoint.verify_signature(k) for k in keys)
+
+
 def verify_inclusion(
     entry: Any,
     proof: InclusionProof,
     checkpoint: Checkpoint,
-    public_key: Ed25519PublicKey | str | bytes,
+    public_key: PublicKeys,
 ) -> bool:
     """Is ``entry`` in the log that ``checkpoint`` commits to, by ``proof``? Needs no
     database: the checkpoint's signature is checked with ``public_key`` (PEM, verifier key
-    or key).
+    or key; or a list of them, one of which must have signed it).
 
     ``entry`` is an :class:`~dualid.audit.AuditRecord` (its ``body`` and ``prev_hash``:
     what is proved is the body, whose sequence number must be the proof's), or an entry's
     hash as 64 hex digits, as a consent receipt carries it (what is proved is that hash, at
     the proof's position; the body stays with the operator)."""
-    if not checkpoint.verify_signature(public_key):
+    if not _signed(checkpoint, public_key):
         return False
     try:
         head = checkpoint.head(proof.partition)
@@ -373,11 +413,12 @@ def verify_consistency(
     old: Checkpoint,
     new: Checkpoint,
     proof: ConsistencyProof,
-    public_key: Ed25519PublicKey | str | bytes,
+    public_key: PublicKeys,
 ) -> bool:
     """Is the log ``old`` signed a prefix of the log ``new`` signed? Both checkpoints'
-    signatures are checked; every partition must be a prefix of its later self."""
-    if not (old.verify_signature(public_key) and new.verify_signature(public_key)):
+    signatures are checked (with ``public_key``, or a list of keys when the signing key
+    rotated between them); every partition must be a prefix of its later self."""
+    if not (_signed(old, public_key) and _signed(new, public_key)):
         return False
     if old.origin != new.origin or len(old.partitions) != len(new.partitions):
         return False

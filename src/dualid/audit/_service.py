@@ -3,25 +3,35 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from functools import partial
 
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from dualid._checks import check_callback, check_count, check_seq, check_text
 from dualid._micros import to_us
 from dualid._runtime import Runtime
-from dualid.errors import CorruptRow, DualIdError, InvalidCheckpoint, InvalidInput
+from dualid.crypto import SigningKey
+from dualid.crypto._generations import AUDIT_SIGNING
+from dualid.errors import (
+    CorruptRow,
+    DualIdError,
+    InvalidCheckpoint,
+    InvalidInput,
+    StoreUnavailable,
+)
 from dualid.store import _audit as store
+from dualid.store._sql import Conn
 
 from ._chain import AuditProblem, AuditRecord, AuditReport, iter_records, verify_chain
 from ._checkpoint import (
     Checkpoint,
     ConsistencyProof,
     InclusionProof,
-    public_key_pem,
+    key_id,
+    log_origin,
     verifier_key,
 )
 from ._state import StateCheck, StateSummary, collector_paused
@@ -33,6 +43,8 @@ __all__ = ["AuditLog", "CheckpointSchedule", "state_report"]
 log = logging.getLogger("dualid.audit")
 _JOIN_SECONDS = 10.0
 _MAX_BATCH = 1_000_000
+# Signing a checkpoint again because the key rotated meanwhile (rotations are rare).
+_SIGNING_TRIES = 3
 
 
 class AuditLog:
@@ -57,11 +69,9 @@ class AuditLog:
         # verify(deep=True)'s replay of consent (dualid.consent._replay.check_state,
         # given by DualId: the log itself knows nothing of consent).
         self._state_check = state_check
-        raw = rt.derived.audit_signing.public_key().public_bytes(
-            serialization.Encoding.Raw, serialization.PublicFormat.Raw
-        )
-        self.origin = "dualid/" + hashlib.sha256(raw).hexdigest()[:16]
-        """The checkpoints' origin line: names this log (derived from its public key)."""
+        self.origin = log_origin(rt.derived.audit_signing.public_key())
+        """The checkpoints' origin line: names this log (derived from its first public
+        key, so it stays when the signing key rotates)."""
 
     # -- reading ------------------------------------------------------------------------
     def entries(
@@ -92,29 +102,67 @@ class AuditLog:
 
     # -- checkpoints --------------------------------------------------------------------
     def public_key(self) -> str:
-        """The PEM of the Ed25519 key that signs this log's checkpoints (derived from the
-        store's root secret; every instance on the store signs with it)."""
-        return public_key_pem(self._rt.derived.audit_signing.public_key())
+        """The PEM of the Ed25519 key that signs this log's checkpoints now (generation 1
+        is derived from the store's root secret; after ``sdk.keys.rotate_signing()``, a
+        random key of its own; every instance on the store signs with the same one)."""
+        return self.public_keys()[0].public_key_pem
 
     def verifier_key(self) -> str:
         """The same key as a C2SP signed-note verifier key (``origin+keyhash+key``)."""
-        return verifier_key(self.origin, self._rt.derived.audit_signing.public_key())
+        return verifier_key(self.origin, self.public_keys()[0].public_key())
+
+    def verifier_keys(self) -> list[str]:
+        """Every checkpoint key, current first, as C2SP signed-note verifier keys (the
+        key hash in each differs, so a note names the key that signed it).
+
+        .. versionadded:: 0.2.0
+        """
+        return [verifier_key(self.origin, k.public_key()) for k in self.public_keys()]
+
+    def public_keys(self) -> list[SigningKey]:
+        """Every key that has signed this log's checkpoints, the current one first, with
+        when each was retired: a checkpoint verifies under a retired key only when its
+        ``time`` line is not provably after that key's retirement.
+
+        .. versionadded:: 0.2.0
+        """
+        with self._rt.store.read() as conn:
+            return self._keys(conn)
+
+    def _keys(self, conn: Conn) -> list[SigningKey]:
+        return self._rt.keyring.signing_keys(conn, AUDIT_SIGNING, self._key_hex)
+
+    def _key_hex(self, public: Ed25519PublicKey) -> str:
+        return key_id(self.origin, public).hex()
 
     def checkpoint(self, *, witness: bool = True) -> Checkpoint:
         """Sign a checkpoint of the log as it stands, keep it in the database and (unless
         ``witness=False``) hand it to the witness the SDK was opened with. Hashes only the
         entries written since the last stored checkpoint. A witness that fails raises
         :class:`~dualid.audit.WitnessUnavailable` after the checkpoint was stored."""
-        key = self._rt.derived.audit_signing
-        with self._rt.store.read() as conn:
-            store.begin_snapshot(conn)
-            reading = self._rt.clock.now()
-            checkpoint, ranges, tiles = build_checkpoint(conn, key, self.origin, reading)
-        with self._rt.store.write() as conn:
-            store.insert_checkpoint(
-                conn, checkpoint.size, str(checkpoint), ranges, to_us(reading.time)
-            )
-            store.insert_tiles(conn, tiles)
+        ring = self._rt.keyring
+        for _ in range(_SIGNING_TRIES):
+            with self._rt.store.read() as conn:
+                store.begin_snapshot(conn)
+                signer = ring.signer(conn, AUDIT_SIGNING)
+                accepts = partial(_accepts, self._keys(conn))
+                reading = self._rt.clock.now()
+                checkpoint, ranges, tiles = build_checkpoint(
+                    conn, signer.key, self.origin, reading, accepts
+                )
+            with self._rt.store.write() as conn:
+                # Stored only while its key is still the active one, read under the lock a
+                # rotation waits for: no checkpoint signed by a key is kept after the key
+                # was retired (docs/keys.md). Else sign again with the new one.
+                if ring.signer(conn, AUDIT_SIGNING, lock=True).generation != signer.generation:
+                    continue
+                store.insert_checkpoint(
+                    conn, checkpoint.size, str(checkpoint), ranges, to_us(reading.time)
+                )
+                store.insert_tiles(conn, tiles)
+            break
+        else:
+            raise StoreUnavailable("the checkpoint key rotated while signing; try again")
         if witness and self.witness is not None:
             self.witness.witness(checkpoint)
         return checkpoint
@@ -122,16 +170,22 @@ class AuditLog:
     def latest_checkpoint(self) -> Checkpoint | None:
         """The newest checkpoint kept in the database that is validly signed by this log."""
         with self._rt.store.read() as conn:
-            found = stored_ranges(conn, self._rt.derived.audit_signing, self.origin)
+            found = stored_ranges(conn, partial(_accepts, self._keys(conn)), self.origin)
         return None if found is None else found[0]
 
     def _own(self, checkpoint: Checkpoint | str | bytes) -> Checkpoint:
         if not isinstance(checkpoint, Checkpoint):
             checkpoint = Checkpoint.parse(checkpoint)
-        if checkpoint.origin != self.origin or not checkpoint.verify_signature(
-            self._rt.derived.audit_signing.public_key()
-        ):
+        if checkpoint.origin != self.origin:
             raise InvalidCheckpoint("the checkpoint is not signed by this log's key")
+        signer = _signer_of(checkpoint, self.public_keys())
+        if signer is None:
+            raise InvalidCheckpoint("the checkpoint is not signed by this log's key")
+        if not signer.covers(checkpoint.time - checkpoint.uncertainty):
+            raise InvalidCheckpoint(
+                f"the checkpoint is signed by key generation {signer.generation} at a time "
+                "after that key was retired"
+            )
         return checkpoint
 
     # -- verification -------------------------------------------------------------------
@@ -178,7 +232,11 @@ class AuditLog:
                 except CorruptRow:  # unreadable, so not one this log signed (below)
                     found = (0, "", "")
                 if found is not None:
-                    kept = stored_ranges(conn, self._rt.derived.audit_signing, self.origin)
+                    try:
+                        accepts = partial(_accepts, self._keys(conn))
+                    except CorruptRow:  # no key to check it with: not one this log signed
+                        accepts = partial(_accepts, [])
+                    kept = stored_ranges(conn, accepts, self.origin)
                     if kept is None:
                         return AuditReport(
                             False,
@@ -215,6 +273,17 @@ class AuditLog:
         before, after = self._own(old), self._own(new)
         with self._rt.store.read() as conn:
             return prove_consistency(conn, before, after)
+
+
+def _signer_of(checkpoint: Checkpoint, keys: Sequence[SigningKey]) -> SigningKey | None:
+    """The key of ``keys`` whose signature on ``checkpoint`` verifies."""
+    return next((k for k in keys if checkpoint.verify_signature(k.public_key())), None)
+
+
+def _accepts(keys: Sequence[SigningKey], checkpoint: Checkpoint) -> bool:
+    """Signed by one of ``keys`` while it was in use (not provably after its retirement)."""
+    signer = _signer_of(checkpoint, keys)
+    return signer is not None and signer.covers(checkpoint.time - checkpoint.uncertainty)
 
 
 def state_report(chain: AuditReport, state: StateSummary) -> AuditReport:

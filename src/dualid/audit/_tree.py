@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -85,11 +85,12 @@ def _encode_ranges(ranges: Sequence[CompactRange]) -> str:
 
 
 def stored_ranges(
-    conn: db.Conn, key: Ed25519PrivateKey, origin: str
+    conn: db.Conn, accepts: Callable[[Checkpoint], bool], origin: str
 ) -> tuple[Checkpoint, list[CompactRange]] | None:
     """The newest stored checkpoint and its compact ranges, if its note is this log's,
-    validly signed, and its ranges give exactly its partition roots (anything else is
-    ignored: the next checkpoint is then built from the entries themselves)."""
+    validly signed (``accepts``: by one of the log's keys, while it was in use), and its
+    ranges give exactly its partition roots (anything else is ignored: the next
+    checkpoint is then built from the entries themselves)."""
     try:
         found = store.latest_checkpoint(conn)
     except CorruptRow:  # a row written outside dualid: not one of its checkpoints
@@ -105,7 +106,7 @@ def stored_ranges(
         ]
     except (InvalidInput, ValueError, TypeError):
         return None
-    if checkpoint.origin != origin or not checkpoint.verify_signature(key.public_key()):
+    if checkpoint.origin != origin or not accepts(checkpoint):
         return None
     if len(ranges) != len(checkpoint.partitions) or any(
         r.size != h.size or r.root() != h.root
@@ -132,13 +133,17 @@ def _new_tiles(
 
 
 def build_checkpoint(
-    conn: db.Conn, key: Ed25519PrivateKey, origin: str, reading: ClockReading
+    conn: db.Conn,
+    key: Ed25519PrivateKey,
+    origin: str,
+    reading: ClockReading,
+    accepts: Callable[[Checkpoint], bool],
 ) -> tuple[Checkpoint, str, list[tuple[int, int, bytes]]]:
-    """Sign a checkpoint of the log as ``conn`` (a read snapshot) sees it; with the encoded
-    compact ranges and the new tiles to store beside it. Only entries after the stored
-    checkpoint are hashed."""
+    """Sign a checkpoint of the log as ``conn`` (a read snapshot) sees it with ``key``; with
+    the encoded compact ranges and the new tiles to store beside it. Only entries after the
+    stored checkpoint (one ``accepts`` takes) are hashed."""
     heads = store.heads(conn)
-    prior = stored_ranges(conn, key, origin)
+    prior = stored_ranges(conn, accepts, origin)
     ranges: dict[int, CompactRange] = {}
     if prior is not None:
         ranges = {h.partition: r for h, r in zip(prior[0].partitions, prior[1], strict=True)}

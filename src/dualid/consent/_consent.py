@@ -11,6 +11,8 @@ from typing import Any
 from dualid import audit
 from dualid._runtime import Runtime, Tx
 from dualid.audit import AuditRecord
+from dualid.crypto import SigningKey
+from dualid.crypto._generations import RECEIPT_SIGNING, receipt_key_id
 from dualid.errors import (
     FieldNotRequested,
     GrantNotActive,
@@ -45,7 +47,7 @@ from ._engine import (
     parse_fields,
 )
 from ._events import _check_expiry
-from ._receipts import build_receipt, log_section
+from ._receipts import build_receipt, log_section, receipt_signer
 from ._receipts import verify_receipt as _verify_signed
 from ._replay import unsealed_grants
 from ._types import Explanation, Grant, GrantState, SealReport, SharedItem
@@ -585,6 +587,8 @@ class Consent:
             if agent_id is not None and row.agent_id != agent_id:
                 raise UnknownGrant("no such grant")
             host = self._core.host(tx.conn, row.host_id)
+            # The active key, read under the lock its rotation waits for (docs/keys.md).
+            signer = self._rt.keyring.signer(tx.conn, RECEIPT_SIGNING, lock=True)
             receipt = build_receipt(
                 row,
                 host,
@@ -592,7 +596,7 @@ class Consent:
                 subject_ref=self._rt.derived.pairwise_ref(row.host_id, row.agent_id),
                 state=grant_state(row, tx.now.latest),
                 issued=tx.now,
-                signing_key=self._rt.derived.signing,
+                signing_key=signer.key,
                 log=log,
             )
             audit.append(
@@ -632,24 +636,40 @@ class Consent:
         )
 
     def verify_receipt(self, receipt: Mapping[str, Any]) -> bool:
-        """True for a receipt this SDK's store signed and nobody changed since; one with a
-        ``log`` section must also prove its grant's entry in a checkpoint of this log."""
-        log_key = None
-        if isinstance(receipt, Mapping) and "log" in receipt:
-            log_key = self._rt.derived.audit_signing.public_key()
-        return _verify_signed(receipt, self._rt.derived.signing.public_key(), log_key)
+        """True for a receipt this SDK's store signed and nobody changed since: signed by
+        the current receipt key, or by a retired one before it was retired
+        (``sdk.keys.rotate_signing``). One with a ``log`` section must also prove its
+        grant's entry in a checkpoint this log signed."""
+        if not isinstance(receipt, Mapping):
+            return False
+        signer = receipt_signer(receipt, self.receipt_public_keys())
+        if signer is None:
+            return False
+        if "log" not in receipt:
+            return True
+        if self._log is None:
+            return False
+        try:
+            # signed by this log, by a key in use when it was signed
+            self._log._own(receipt["log"]["checkpoint"])
+        except (InvalidCheckpoint, InvalidInput, KeyError, TypeError):
+            return False
+        log_keys = tuple(k.public_key() for k in self._log.public_keys())
+        return _verify_signed(receipt, signer.public_key(), log_keys)
 
     def receipt_public_key(self) -> str:
-        """The receipt-signing public key (PEM), for third parties that verify receipts."""
-        from cryptography.hazmat.primitives import serialization
+        """The current receipt-signing public key (PEM), for third parties that verify
+        receipts; :meth:`receipt_public_keys` lists the retired ones too."""
+        return self.receipt_public_keys()[0].public_key_pem
 
-        return (
-            self._rt.derived.signing.public_key()
-            .public_bytes(
-                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-            )
-            .decode()
-        )
+    def receipt_public_keys(self) -> list[SigningKey]:
+        """Every receipt-signing key, the current one first, each with the
+        ``signing_key_id`` receipts name it by and when it was retired.
+
+        .. versionadded:: 0.2.0
+        """
+        with self._rt.store.read() as conn:
+            return self._rt.keyring.signing_keys(conn, RECEIPT_SIGNING, receipt_key_id)
 
 
 _GRANT_ACTIONS = frozenset({"consent.granted", "registration.created"})

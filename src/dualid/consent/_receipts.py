@@ -1,10 +1,15 @@
-"""Signed consent receipts (Ed25519 over a canonical JSON encoding)."""
+"""Signed consent receipts (Ed25519 over a canonical JSON encoding).
+
+A receipt names the key that signed it (``signing_key_id``, inside what is signed), so a
+verifier picks that key among the store's current and retired ones (``docs/keys.md``);
+a receipt from before receipts named their key was signed by generation 1.
+"""
 
 from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -12,13 +17,23 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from dualid.audit import Checkpoint, InclusionProof, verify_inclusion
+from dualid.audit._checkpoint import PublicKeys
 from dualid.clock import ClockReading
+from dualid.crypto import SigningKey
+from dualid.crypto._generations import receipt_key_id
 from dualid.errors import InvalidCheckpoint
 
 from ._engine import decode_fields
 from ._types import GrantState, Host
 
-__all__ = ["RECEIPT_VERSION", "build_receipt", "canonical", "log_section", "verify_receipt"]
+__all__ = [
+    "RECEIPT_VERSION",
+    "build_receipt",
+    "canonical",
+    "log_section",
+    "receipt_signer",
+    "verify_receipt",
+]
 
 RECEIPT_VERSION = "dualid-consent-receipt/1"
 
@@ -62,6 +77,7 @@ def build_receipt(
             "revoked_at": _iso(row.revoked_at),
             "state": state.value,
         },
+        "signing_key_id": receipt_key_id(signing_key.public_key()),
     }
     if log is not None:
         body["log"] = dict(log)
@@ -105,7 +121,7 @@ def log_section(
     }
 
 
-def _log_holds(log: object, log_key: Ed25519PublicKey | str | bytes) -> bool:
+def _log_holds(log: object, log_key: PublicKeys) -> bool:
     if not isinstance(log, Mapping):
         return False
     try:
@@ -121,18 +137,45 @@ def _log_holds(log: object, log_key: Ed25519PublicKey | str | bytes) -> bool:
 def verify_receipt(
     receipt: Mapping[str, Any],
     public_key: Ed25519PublicKey,
-    log_key: Ed25519PublicKey | str | bytes | None = None,
+    log_key: PublicKeys | None = None,
 ) -> bool:
-    """The receipt's signature is ``public_key``'s and nothing was changed since; with
-    ``log_key`` (the audit log's checkpoint key), its ``log`` section must also prove the
-    grant's entry in a checkpoint that key signed. Needs no database."""
+    """True when ``public_key`` signed ``receipt`` as it stands (and, when the receipt
+    names its key, is that key); with ``log_key`` (the audit log's checkpoint key, PEM,
+    verifier key or key, or a list of them), its ``log`` section must also prove the grant's
+    entry in a checkpoint that key signed. Needs no database."""
     try:
+        named = receipt.get("signing_key_id")
+        if named is not None and named != receipt_key_id(public_key):
+            return False
         sig = receipt["signature"]
         if not isinstance(sig, Mapping) or sig.get("alg") != "Ed25519":
             return False
         raw = _decode_signature(sig["value"])
         body = {k: v for k, v in receipt.items() if k != "signature"}
         public_key.verify(raw, canonical(body))
-    except (InvalidSignature, KeyError, TypeError, ValueError):
+    except (InvalidSignature, KeyError, TypeError, ValueError, AttributeError):
         return False
     return log_key is None or _log_holds(receipt.get("log"), log_key)
+
+
+def receipt_signer(receipt: Mapping[str, Any], keys: Sequence[SigningKey]) -> SigningKey | None:
+    """The key of ``keys`` (current first) that signed ``receipt`` while it was in use:
+    the one the receipt names (generation 1 for a receipt that names none), if its
+    signature verifies and the receipt's ``issued_at`` is not provably after that key's
+    retirement (its earliest bound, ``issued_uncertainty_ms`` before it, is not later)."""
+    try:
+        named = receipt.get("signing_key_id", None)
+        if named is None:
+            key = next((k for k in keys if k.generation == 1), None)
+        else:
+            key = next((k for k in keys if k.key_id == named), None)
+        if key is None or not verify_receipt(receipt, key.public_key()):
+            return None
+        issued = datetime.fromisoformat(receipt["issued_at"])
+        uncertainty = receipt["issued_uncertainty_ms"]
+        if issued.tzinfo is None or isinstance(uncertainty, bool):
+            return None
+        earliest = issued - timedelta(milliseconds=uncertainty)
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError):
+        return None
+    return key if key.covers(earliest) else None

@@ -9,6 +9,7 @@ that data key, with associated data binding agent, record, field and key version
 from ._aead import field_aad, open_field, seal_field
 from ._dek import DataKey
 from ._derive import DerivedKeys
+from ._generations import SigningKey
 from ._keys import (
     ENV_MASTER_KEY,
     MAX_KEY_ID_LENGTH,
@@ -27,6 +28,7 @@ __all__ = [
     "DerivedKeys",
     "KeyProvider",
     "LocalKeyProvider",
+    "SigningKey",
     "field_aad",
     "generate_master_key",
     "key_fingerprint",

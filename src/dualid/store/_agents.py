@@ -24,8 +24,11 @@ __all__ = [
     "AGENT_TABLES",
     "AgentKeyRow",
     "agent_index",
+    "agent_of_indexes",
     "agents_by_index",
+    "agents_under_generation",
     "erase_agent",
+    "index_generations",
     "insert_agent",
     "insert_agents",
     "insert_keys",
@@ -34,6 +37,7 @@ __all__ = [
     "keys_not_under",
     "keys_of",
     "lock_agent",
+    "reindex",
     "rewrap_key",
     "user_index_of",
 ]
@@ -60,16 +64,27 @@ _USAGE_ROW = Shape("dualid_agent_key", master_key_id=TEXT, count=INT)
 _LOCK = db.Sql("SELECT agent_id FROM dualid_agent WHERE agent_id = ?")
 _LOCK_PG = db.Sql("SELECT agent_id FROM dualid_agent WHERE agent_id = ? FOR UPDATE")
 _LOOKUP = db.Sql("SELECT agent_id FROM dualid_agent WHERE user_index = ?")
+_LOOKUP_TWO = db.Sql("SELECT agent_id, user_index FROM dualid_agent WHERE user_index IN (?, ?)")
 _BY_INDEX = "SELECT agent_id, user_index FROM dualid_agent WHERE user_index IN (*)"
 _INDEX_OF = db.Sql("SELECT user_index FROM dualid_agent WHERE agent_id = ?")
 _INSERT = db.Sql(
-    "INSERT INTO dualid_agent (agent_id, user_index, created_at) VALUES (?, ?, ?)"
+    "INSERT INTO dualid_agent (agent_id, user_index, index_gen, created_at) VALUES (?, ?, ?, ?)"
     " ON CONFLICT DO NOTHING"
 )
 _INSERT_ONE = db.Sql(
-    "INSERT INTO dualid_agent (agent_id, user_index, created_at) VALUES (?, ?, ?)"
+    "INSERT INTO dualid_agent (agent_id, user_index, index_gen, created_at) VALUES (?, ?, ?, ?)"
     " ON CONFLICT DO NOTHING RETURNING agent_id"
 )
+_UNDER_TEXT = "SELECT agent_id FROM dualid_agent WHERE index_gen = ? ORDER BY agent_id LIMIT ?"
+_UNDER = db.Sql(_UNDER_TEXT)
+_UNDER_SKIP_PG = db.Sql(_UNDER_TEXT + " FOR UPDATE SKIP LOCKED")
+_UNDER_WAIT_PG = db.Sql(_UNDER_TEXT + " FOR UPDATE")
+_AGENT_ID_ROW = Shape("dualid_agent", agent_id=TEXT)
+_REINDEX = db.Sql(
+    "UPDATE dualid_agent SET user_index = ?, index_gen = ? WHERE agent_id = ? AND index_gen = ?"
+)
+_GEN_COUNTS = db.Sql("SELECT index_gen, count(*) FROM dualid_agent GROUP BY index_gen")
+_GEN_COUNT_ROW = Shape("dualid_agent", index_gen=INT, count=INT)
 _INSERT_KEY = db.Sql(
     "INSERT INTO dualid_agent_key (agent_id, master_key_id, dek_version, wrapped, created_at)"
     " VALUES (?, ?, ?, ?, ?)"
@@ -135,6 +150,17 @@ def agent_index(conn: Conn, index: bytes) -> str | None:
     return agent_id
 
 
+def agent_of_indexes(conn: Conn, current: bytes, previous: bytes) -> str | None:
+    """The agent with either blind index (a userId's under the current key and the one a
+    rotation replaces), the current one's first."""
+    rows: list[tuple[str, bytes]] = _BY_INDEX_ROW.check(
+        db.query(conn, _LOOKUP_TWO, (current, previous))
+    )
+    if not rows:
+        return None
+    return next((a for a, index in rows if index == current), rows[0][0])
+
+
 def agents_by_index(conn: Conn, indexes: Sequence[bytes]) -> dict[bytes, str]:
     """``{blind index: agentId}`` for the indexes that have an agent."""
     out: dict[bytes, str] = {}
@@ -151,16 +177,43 @@ def user_index_of(conn: Conn, agent_id: str) -> bytes | None:
     return rows[0][0] if rows else None
 
 
-def insert_agent(conn: Conn, agent_id: str, index: bytes, at: datetime) -> bool:
-    """Insert an agent unless its blind index has one; True when this call created it."""
-    return bool(db.query(conn, _INSERT_ONE, (agent_id, index, db.to_us(at))))
+def insert_agent(conn: Conn, agent_id: str, index: bytes, generation: int, at: datetime) -> bool:
+    """Insert an agent unless its blind index has one; True when this call created it.
+    ``generation``: the blind-index key's generation ``index`` was computed under."""
+    return bool(db.query(conn, _INSERT_ONE, (agent_id, index, generation, db.to_us(at))))
 
 
-def insert_agents(conn: Conn, rows: Sequence[tuple[str, bytes]], at: datetime) -> int:
+def insert_agents(
+    conn: Conn, rows: Sequence[tuple[str, bytes]], generation: int, at: datetime
+) -> int:
     """Insert ``(agent_id, index)`` rows, skipping taken indexes; the driver's row count
     (SQLite: the rows inserted; psycopg may report -1)."""
     at_us = db.to_us(at)
-    return db.executemany(conn, _INSERT, [(a, i, at_us) for a, i in rows])
+    return db.executemany(conn, _INSERT, [(a, i, generation, at_us) for a, i in rows])
+
+
+# -- re-indexing under a new blind-index key (keys.rotate_index) -------------------------
+def agents_under_generation(
+    conn: Conn, generation: int, limit: int, *, wait: bool = False
+) -> list[str]:
+    """Up to ``limit`` agents whose blind index is still under ``generation``, in agentId
+    order, locked for re-indexing. PostgreSQL skips the rows another transaction holds (a
+    person's write, another rotation) unless ``wait``: then it waits for them."""
+    sql = _UNDER
+    if db.dialect(conn) == "postgresql":
+        sql = _UNDER_WAIT_PG if wait else _UNDER_SKIP_PG
+    return [r[0] for r in _AGENT_ID_ROW.check(db.query(conn, sql, (generation, limit)))]
+
+
+def reindex(conn: Conn, rows: Sequence[tuple[str, bytes]], old: int, new: int) -> None:
+    """Give each ``(agent_id, index)`` its index under generation ``new``, if it is still
+    under ``old``."""
+    db.executemany(conn, _REINDEX, [(index, new, agent_id, old) for agent_id, index in rows])
+
+
+def index_generations(conn: Conn) -> dict[int, int]:
+    """``{generation: agents indexed under it}``."""
+    return dict(_GEN_COUNT_ROW.check(db.query(conn, _GEN_COUNTS)))
 
 
 # -- data keys --------------------------------------------------------------------------

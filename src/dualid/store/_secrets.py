@@ -9,7 +9,14 @@ from . import _sql as db
 from ._rows import BLOB, INT, TEXT, Shape
 from ._sql import Conn
 
-__all__ = ["insert_secret", "rewrap_secret", "secret", "secret_usage", "secrets_not_under"]
+__all__ = [
+    "delete_secret",
+    "insert_secret",
+    "rewrap_secret",
+    "secret",
+    "secret_usage",
+    "secrets_not_under",
+]
 
 _TABLE = "dualid_secret"
 _SECRET_ROW = Shape(_TABLE, master_key_id=TEXT, wrapped=BLOB)
@@ -24,6 +31,7 @@ _NOT_UNDER = db.Sql(
     "SELECT name, master_key_id, wrapped FROM dualid_secret WHERE master_key_id <> ? ORDER BY name"
 )
 _REWRAP = db.Sql("UPDATE dualid_secret SET master_key_id = ?, wrapped = ? WHERE name = ?")
+_DELETE = db.Sql("DELETE FROM dualid_secret WHERE name = ?")
 _USAGE = db.Sql("SELECT master_key_id, count(*) FROM dualid_secret GROUP BY master_key_id")
 
 
@@ -49,3 +57,8 @@ def rewrap_secret(conn: Conn, name: str, master_key_id: str, wrapped: bytes) -> 
 
 def secret_usage(conn: Conn) -> dict[str, int]:
     return dict(_USAGE_ROW.check(db.query(conn, _USAGE)))
+
+
+def delete_secret(conn: Conn, name: str) -> None:
+    """Destroy the secret ``name`` (a retired key generation's: what it protected is gone)."""
+    db.execute(conn, _DELETE, (name,))

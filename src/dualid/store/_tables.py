@@ -38,6 +38,7 @@ __all__ = [
     "Event",
     "Grant",
     "Host",
+    "KeyGeneration",
     "Registration",
     "Requirement",
     "Sealed",
@@ -72,10 +73,15 @@ def _ts(nullable: bool = False, index: bool = False) -> Any:
 
 
 class Agent(SQLModel, table=True):
+    """An agent and the keyed blind index of its userId, computed under the blind-index
+    key of generation ``index_gen`` (migration 0010; ``dualid_key_generation``)."""
+
     __tablename__ = "dualid_agent"
+    __table_args__ = (Index("ix_dualid_agent_index_gen", "index_gen", "agent_id"),)
     agent_id: str = Field(primary_key=True, max_length=40)
     user_index: bytes = Field(sa_type=LargeBinary(32), unique=True)
     created_at: datetime = _ts()
+    index_gen: int = Field(default=1, sa_column_kwargs={"server_default": "1"})
 
 
 class AgentKey(SQLModel, table=True):
@@ -98,6 +104,24 @@ class Secret(SQLModel, table=True):
     master_key_id: str = Field(max_length=2048)  # MAX_KEY_ID_LENGTH (0008)
     wrapped: bytes = Field(sa_type=LargeBinary)
     created_at: datetime = _ts()
+
+
+class KeyGeneration(SQLModel, table=True):
+    """One generation of a rotatable derived key (migration 0010): ``purpose`` is
+    ``blind-index``, ``receipt-signing`` or ``audit-signing``; generation 1 is derived from
+    the root secret, a later one is the wrapped secret named ``secret``; ``state`` is
+    ``active``, ``retiring`` (the blind index's old key during a rotation) or ``retired``
+    (``retired_at``: the latest bound of the clock reading when it was retired). A signing
+    key keeps its ``public_key`` (raw Ed25519) so what it signed still verifies."""
+
+    __tablename__ = "dualid_key_generation"
+    purpose: str = Field(primary_key=True, max_length=32)
+    generation: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    state: str = Field(max_length=16)
+    secret: str | None = Field(default=None, max_length=64)
+    public_key: bytes | None = Field(default=None, sa_type=LargeBinary, nullable=True)
+    created_at: datetime | None = _ts(nullable=True)
+    retired_at: datetime | None = _ts(nullable=True)
 
 
 class Sealed(SQLModel, table=True):

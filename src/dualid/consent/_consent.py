@@ -26,11 +26,13 @@ from dualid.store._audit import begin_snapshot
 from dualid.store._retry import retrying
 from dualid.store._sealed import delete_fields
 from dualid.store._sql import Conn
+from dualid.webhooks import NoticeType
 
 from . import _rules as rules
 from ._engine import (
     ConsentCore,
     GrantRow,
+    RegRow,
     check_event_id,
     check_host_id,
     check_purpose,
@@ -174,19 +176,27 @@ class Consent:
             expires_at=expires_at,
         )
         self._core.fill(tx, agent_id, regs, granted, requirements=requirements)
+        notice = self._core.notices.granted(
+            tx,
+            agent_id,
+            host_id,
+            grant_id,
+            fields=granted,
+            event_id=event_id,
+            event_type=etype,
+            expires_at=expires_at,
+        )
+        details: dict[str, Any] = {
+            "grant_id": grant_id,
+            "event_id": event_id,
+            "event_type": etype.value if etype is not None else None,
+            "fields": sorted(f.value for f in granted),
+            "expires_at": expires_at.isoformat() if expires_at else None,
+        }
+        if notice is not None:
+            details["notice"] = notice
         audit.append(
-            conn,
-            tx.now,
-            "consent.granted",
-            subject=agent_id,
-            host_id=host_id,
-            details={
-                "grant_id": grant_id,
-                "event_id": event_id,
-                "event_type": etype.value if etype is not None else None,
-                "fields": sorted(f.value for f in granted),
-                "expires_at": expires_at.isoformat() if expires_at else None,
-            },
+            conn, tx.now, "consent.granted", subject=agent_id, host_id=host_id, details=details
         )
         return Grant(
             id=grant_id,
@@ -261,10 +271,10 @@ class Consent:
             self._core.lock_agent(tx.conn, agent_id)
             self._core.host(tx.conn, host_id)
             rows = store.unrevoked_grants(tx.conn, agent_id, host_id)
-            self._revoke_rows(tx, agent_id, host_id, rows)
             # Delete every shared copy with this host, covered or not.
-            regs = self._core.registrations_of(tx.conn, agent_id, host_id)
-            self._core.prune(tx, agent_id, regs)
+            self._revoke_rows(
+                tx, agent_id, host_id, rows, then=lambda regs: self._core.prune(tx, agent_id, regs)
+            )
             return len(rows)
 
     @retrying
@@ -279,32 +289,58 @@ class Consent:
             self._core.lock_agent(tx.conn, agent_id)
             reg = self._core.one_registration(tx.conn, agent_id, host_id, event_id)
             rows = store.unrevoked_grants(tx.conn, agent_id, host_id, event_id)
-            self._revoke_rows(tx, agent_id, host_id, rows)
-            delete_fields(tx.conn, reg.registration_id)
+            self._revoke_rows(
+                tx,
+                agent_id,
+                host_id,
+                rows,
+                then=lambda _: delete_fields(tx.conn, reg.registration_id),
+            )
             return len(rows)
 
-    def _revoke_rows(self, tx: Tx, agent_id: str, host_id: str, rows: Iterable[GrantRow]) -> None:
+    def _revoke_rows(
+        self,
+        tx: Tx,
+        agent_id: str,
+        host_id: str,
+        rows: Iterable[GrantRow],
+        then: Callable[[list[RegRow]], object] | None = None,
+    ) -> None:
+        """Revoke ``rows``, delete the copies they alone covered, run ``then`` (further
+        deletions of the operation) on the person's registrations with the host, tell the
+        host (one notice for the whole operation) and write one entry per grant, last."""
         rows = list(rows)
+        regs = self._core.registrations_of(tx.conn, agent_id, host_id)
         if not rows:
+            if then is not None:
+                then(regs)
             return
+        watch = self._core.notices.watch(tx, agent_id, host_id, regs)
         at = tx.now.time
         macs = [(r.grant_id, grant_mac(self._rt.derived, r, at)) for r in rows]
         store.revoke_grants(tx.conn, macs, at)
-        regs = self._core.registrations_of(tx.conn, agent_id, host_id)
         deleted = self._core.prune(tx, agent_id, regs)
+        if then is not None:
+            then(regs)
+        notice = None
+        if watch is not None:
+            notice = self._core.notices.ended(tx, watch, NoticeType.CONSENT_REVOKED, rows)
         for r in rows:
+            details: dict[str, Any] = {
+                "grant_id": r.grant_id,
+                "event_id": r.event_id,
+                "fields": sorted(f.value for f in decode_fields(r.fields)),
+                "copies_deleted": deleted,
+            }
+            if notice is not None:
+                details["notice"] = notice
             audit.append(
                 tx.conn,
                 tx.now,
                 "consent.revoked",
                 subject=agent_id,
                 host_id=host_id,
-                details={
-                    "grant_id": r.grant_id,
-                    "event_id": r.event_id,
-                    "fields": sorted(f.value for f in decode_fields(r.fields)),
-                    "copies_deleted": deleted,
-                },
+                details=details,
             )
             deleted = 0
 
@@ -328,16 +364,24 @@ class Consent:
                 if not lock_agent(tx.conn, agent_id):
                     continue  # erased meanwhile: nothing of theirs is left
                 purged = 0
+                notices = []
                 for host_id in hosts_of[agent_id]:
                     regs = self._core.registrations_of(tx.conn, agent_id, host_id)
+                    untold = self._core.notices.expired(tx, agent_id, host_id, regs)
                     purged += self._core.prune(tx, agent_id, regs)
-                if purged:
+                    if untold is not None:
+                        watch, rows = untold
+                        kind = NoticeType.CONSENT_EXPIRED
+                        notices.append(self._core.notices.ended(tx, watch, kind, rows))
+                if purged or notices:
+                    details: dict[str, Any] = {
+                        "values": purged,
+                        "hosts": sorted(hosts_of[agent_id]),
+                    }
+                    if notices:
+                        details["notices"] = notices
                     audit.append(
-                        tx.conn,
-                        tx.now,
-                        "consent.expired_purged",
-                        subject=agent_id,
-                        details={"values": purged, "hosts": sorted(hosts_of[agent_id])},
+                        tx.conn, tx.now, "consent.expired_purged", subject=agent_id, details=details
                     )
                 deleted += purged
         return deleted

@@ -441,7 +441,7 @@ class DualId:
                 raise UnknownAgent("no such agent (unknown or erased)")
             details: dict[str, Any] = {"rows": deleted}
             if told:
-                details["notices"] = told
+                details["hosts_notified"] = told
             seq = audit.append(tx.conn, tx.now, "agent.erased", subject=agent_id, details=details)
         return ErasureReport(deleted, seq)
 
@@ -453,7 +453,8 @@ class DualId:
         ``exportedAt`` and ``clock`` (``status``, ``uncertaintyMs``) from the SDK's clock,
         ``profile`` (the stored values, or None), ``hosts`` the person dealt with,
         ``registrations`` (with what each shares now), ``grants`` (active, revoked and
-        expired), ``defaults``, ``history`` (the person's audit entries, oldest first) and
+        expired), ``defaults``, ``history`` (the person's audit entries, oldest first,
+        each with the notices its change sent to the host) and
         ``receipts`` (a signed consent receipt per grant, exactly as signed: snake_case).
 
         The document holds no agentId, not even the person's own: it is made to be handed
@@ -564,6 +565,17 @@ class DualId:
                     "actor": e.actor,
                     "details": _without_agent_ids(dict(e.details)),
                     "entryHash": e.entry_hash,
+                    "notices": [
+                        {
+                            "id": n.id,
+                            "hostId": n.host_id,
+                            "type": n.type,
+                            "status": n.status.value,
+                            "createdAt": n.created_at.isoformat(),
+                            "deliveredAt": _iso(n.delivered_at),
+                        }
+                        for n in e.notices
+                    ],
                 }
                 for e in history
             ],

@@ -27,6 +27,7 @@ from dualid.store._retry import retrying
 from dualid.store._sealed import delete_fields
 from dualid.store._sql import Conn
 from dualid.webhooks import NoticeType
+from dualid.webhooks._endpoints import Endpoints
 
 from . import _rules as rules
 from ._engine import (
@@ -48,7 +49,7 @@ from ._engine import (
 from ._events import _check_expiry
 from ._receipts import build_receipt, verify_receipt
 from ._replay import unsealed_grants
-from ._types import Explanation, Grant, GrantState, SealReport, SharedItem
+from ._types import Explanation, Grant, GrantState, HistoryEntry, SealReport, SharedItem
 
 __all__ = ["Consent"]
 
@@ -505,7 +506,11 @@ class Consent:
         with self._rt.read() as tx:
             names: dict[str, str] = {}
             items = []
-            for r in store.grants_of(tx.conn, agent_id):
+            rows = store.grants_of(tx.conn, agent_id)
+            told = Endpoints.grant_notices(
+                tx.conn, NoticeType.CONSENT_GRANTED.value, [r.grant_id for r in rows]
+            )
+            for r in rows:
                 if grant_state(r, tx.now.latest) is not GrantState.ACTIVE:
                     continue
                 if not self._core.trusted(r):  # an edited row shares nothing (MAC)
@@ -523,14 +528,36 @@ class Consent:
                         purpose=r.purpose,
                         since=r.created_at,
                         until=r.expires_at,
+                        notice=told.get(r.grant_id),
                     )
                 )
             return items
 
-    def history(self, agent_id: str) -> list[AuditRecord]:
-        """The person's own audit entries, oldest first."""
+    def history(
+        self, agent_id: str, *, after: int = 0, limit: int | None = None
+    ) -> list[HistoryEntry]:
+        """The person's own audit entries, oldest first (those after sequence number
+        ``after``, at most ``limit``), each with the notices its change sent to the host
+        (``notices``: whether and when the host was told, for instance to delete what a
+        revocation withdrew).
+
+        .. versionchanged:: 0.2.0 ``after``, ``limit`` and each entry's ``notices``.
+        """
         check_agent_id(agent_id)
-        return [r for r in audit.AuditLog(self._rt).entries(subject=agent_id)]
+        records = audit.AuditLog(self._rt).entries(subject=agent_id, after=after, limit=limit)
+        linked = {r.seq: _notice_ids(r.details) for r in records}
+        wanted = [n for ids in linked.values() for n in ids]
+        found = {}
+        if wanted:
+            with self._rt.store.read() as conn:
+                found = Endpoints.notices(conn, wanted)
+        return [
+            HistoryEntry(
+                **{f.name: getattr(r, f.name) for f in dataclasses.fields(AuditRecord)},
+                notices=tuple(found[n] for n in linked[r.seq] if n in found),
+            )
+            for r in records
+        ]
 
     def explain(
         self, agent_id: str, host_id: str, event_id: str, field: DataField | str
@@ -674,3 +701,13 @@ def _default_choice(
     if host_id is not None:
         check_host_id(host_id)
     return etype, chosen, host_id
+
+
+def _notice_ids(details: Mapping[str, Any]) -> list[str]:
+    """The notices an entry's change wrote (``notice``, or a purge's ``notices``)."""
+    one = details.get("notice")
+    many = details.get("notices")
+    ids = [one] if isinstance(one, str) else []
+    if isinstance(many, list):
+        ids += [n for n in many if isinstance(n, str)]
+    return ids

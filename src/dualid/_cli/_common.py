@@ -130,7 +130,7 @@ def open_store(url: str, *, must_exist: bool = True) -> Iterator[Store]:
         store.dispose()
 
 
-def open_sdk(url: str, *, create: bool = False) -> DualId:
+def open_sdk(url: str, *, create: bool = False, webhooks_allow_private: bool = False) -> DualId:
     """Open the SDK on ``url``. ``create`` (migrate-ids): an empty or missing store is
     created and migrated, with a key file beside a new SQLite file. Otherwise the store
     must exist at this version's schema, and a missing key is an error (never a new key
@@ -157,7 +157,7 @@ def open_sdk(url: str, *, create: bool = False) -> DualId:
                     "beside the database"
                 )
             keys = LocalKeyProvider.from_file(key_file, create=False)
-    return DualId.open(url, keys=keys, migrate=False)
+    return DualId.open(url, keys=keys, migrate=False, webhooks_allow_private=webhooks_allow_private)
 
 
 class _RateColumn(ProgressColumn):

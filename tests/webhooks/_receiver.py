@@ -88,6 +88,9 @@ class Receiver:
             handler.send_header("Content-Length", "2")
             handler.end_headers()
             handler.wfile.write(b"ok")
+            handler.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            handler.close_connection = True  # the sender is gone (timed out, killed)
         finally:
             with self._lock:
                 self._in_flight[msg_id] -= 1

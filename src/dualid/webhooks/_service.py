@@ -25,7 +25,7 @@ from datetime import timedelta
 from typing import Any
 
 from dualid import audit
-from dualid._checks import check_count, check_seconds
+from dualid._checks import check_count, check_items, check_seconds
 from dualid._micros import from_us, to_us
 from dualid._runtime import Runtime
 from dualid.clock import Clock
@@ -102,13 +102,12 @@ class Webhooks:
         if read_timeout is not None:
             self._read_timeout = check_seconds(read_timeout, "read_timeout")
         if schedule is not None:
-            if isinstance(schedule, str | bytes) or not all(
-                isinstance(d, timedelta) and d >= timedelta(0) for d in schedule
-            ):
+            delays = check_items(schedule, "schedule")
+            if not all(isinstance(d, timedelta) and d >= timedelta(0) for d in delays):
                 raise InvalidInput("schedule is a sequence of non-negative timedeltas")
-            if len(schedule) > 100 or any(d > timedelta(days=30) for d in schedule):
+            if len(delays) > 100 or any(d > timedelta(days=30) for d in delays):
                 raise InvalidInput("schedule has at most 100 delays of at most 30 days")
-            self._schedule = tuple(schedule)
+            self._schedule = tuple(delays)
         if jitter is not None:
             if (
                 isinstance(jitter, bool)

@@ -3,7 +3,7 @@
 Runs every benchmark module, prints one table (figure, value, raw baseline measured in the
 same run, ratio, target, met) and writes it as JSON (default ``bench/results.json``).
 ``--only`` takes figure keys (``profile_put_get``) or suite names (``core``, ``postgres``,
-``clock``, ``migrate_ids``, ``http``, ``audit``). Exit status: 0 when every selected figure was
+``clock``, ``migrate_ids``, ``http``, ``audit``, ``webhooks``). Exit status: 0 when every selected figure was
 measured or skipped with a reason (e.g. no PostgreSQL server), 1 when a benchmark failed.
 Targets that are not met do not change the exit status: there are no timing assertions.
 """
@@ -52,6 +52,12 @@ FIGURES: list[tuple[str, str, str, str]] = [
     ("audit_verify_deep", "audit", "audit.verify(deep=True)", ">= 50,000 entries/s"),
     ("audit_proof", "audit", "verify_inclusion() and proof size, 1 M entries", "-"),
     ("audit_proof_prove", "audit", "audit.prove(), 1 M entries", "-"),
+    # Issue 17: the webhook outbox and its delivery.
+    ("webhooks_outbox_sqlite", "webhooks", "grant + revoke with the outbox, SQLite", "<= 1.1x"),
+    ("webhooks_outbox_pg", "webhooks", "grant + revoke with the outbox, PostgreSQL", "<= 1.1x"),
+    ("webhooks_delivery_1", "webhooks", "webhook delivery, SQLite, 1 deliverer", "-"),
+    ("webhooks_delivery_pg_1", "webhooks", "webhook delivery, PostgreSQL, 1 deliverer", "-"),
+    ("webhooks_delivery_pg_4", "webhooks", "webhook delivery, PostgreSQL, 4 deliverers", "-"),
 ]
 SUITES = {
     "clock": "bench.bench_clock",
@@ -60,9 +66,10 @@ SUITES = {
     "http": "bench.bench_http",
     "postgres": "bench.bench_postgres",
     "audit": "bench.bench_audit",
+    "webhooks": "bench.bench_webhooks",
 }
 # Suites whose run() takes (quick, only); the others take (quick) only.
-_SELECTIVE = {"core", "postgres", "audit"}
+_SELECTIVE = {"core", "postgres", "audit", "webhooks"}
 
 
 def _parse_target(target: str) -> tuple[str, float] | None:

@@ -3,9 +3,10 @@
 Runs every benchmark module, prints one table (figure, value, raw baseline measured in the
 same run, ratio, target, met) and writes it as JSON (default ``bench/results.json``).
 ``--only`` takes figure keys (``profile_put_get``) or suite names (``core``, ``postgres``,
-``clock``, ``migrate_ids``, ``http``, ``audit``, ``webhooks``). Exit status: 0 when every selected figure was
-measured or skipped with a reason (e.g. no PostgreSQL server), 1 when a benchmark failed.
-Targets that are not met do not change the exit status: there are no timing assertions.
+``clock``, ``migrate_ids``, ``http``, ``audit``, ``webhooks``). Exit status: 0 when every
+selected figure was measured or skipped with a reason (e.g. no PostgreSQL server), 1 when
+a benchmark failed. Targets that are not met do not change the exit status: there are no
+timing assertions.
 """
 
 from __future__ import annotations

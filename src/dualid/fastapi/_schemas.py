@@ -199,17 +199,7 @@ class WebhookEndpoint(_Out):
 
     @classmethod
     def of(cls, endpoint: webhooks.WebhookEndpoint) -> WebhookEndpoint:
-        return cls(
-            url=endpoint.url,
-            enabled=endpoint.enabled,
-            public_keys=list(endpoint.public_keys),
-            previous_valid_until=endpoint.previous_valid_until,
-            created_at=endpoint.created_at,
-            updated_at=endpoint.updated_at,
-            disabled_at=endpoint.disabled_at,
-            disabled_reason=endpoint.disabled_reason,
-            secret=endpoint.secret,
-        )
+        return cls.model_validate(endpoint, from_attributes=True)
 
 
 class WebhookDelivery(_Out):
@@ -230,19 +220,7 @@ class WebhookDelivery(_Out):
 
     @classmethod
     def of(cls, delivery: webhooks.Delivery) -> WebhookDelivery:
-        return cls(
-            id=delivery.id,
-            type=webhooks.NoticeType(delivery.type),
-            status=delivery.status,
-            created_at=delivery.created_at,
-            attempts=delivery.attempts,
-            last_attempt_at=delivery.last_attempt_at,
-            last_status=delivery.last_status,
-            last_error=delivery.last_error,
-            next_attempt_at=delivery.next_attempt_at,
-            delivered_at=delivery.delivered_at,
-            payload=delivery.payload,
-        )
+        return cls.model_validate(delivery, from_attributes=True)
 
 
 class DeliveryPage(_Out):
@@ -263,14 +241,7 @@ class HostNotice(_Out):
 
     @classmethod
     def of(cls, notice: webhooks.HostNotice) -> HostNotice:
-        return cls(
-            id=notice.id,
-            host_id=notice.host_id,
-            type=webhooks.NoticeType(notice.type),
-            status=notice.status,
-            created_at=notice.created_at,
-            delivered_at=notice.delivered_at,
-        )
+        return cls.model_validate(notice, from_attributes=True)
 
 
 class Attendee(_Out):

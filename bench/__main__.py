@@ -3,7 +3,8 @@
 Runs every benchmark module, prints one table (figure, value, raw baseline measured in the
 same run, ratio, target, met) and writes it as JSON (default ``bench/results.json``).
 ``--only`` takes figure keys (``profile_put_get``) or suite names (``core``, ``postgres``,
-``clock``, ``migrate_ids``, ``http``, ``audit``, ``kms``, ``keys``). Exit status: 0 when every
+``clock``, ``migrate_ids``, ``http``, ``audit``, ``kms``, ``keys``, ``webhooks``). Exit
+status: 0 when every
 selected figure was measured or skipped with a reason (e.g. no PostgreSQL server), 1 when
 a benchmark failed.
 Targets that are not met do not change the exit status: there are no timing assertions.
@@ -61,6 +62,12 @@ FIGURES: list[tuple[str, str, str, str]] = [
     # Issue 16, item 6: rotating the blind-index key (informational).
     ("index_rotation", "keys", "keys.rotate_index() throughput", "-"),
     ("agent_for_rotating", "keys", "identity.agent_for() warm during an index rotation", "-"),
+    # Issue 17: the webhook outbox and its delivery.
+    ("webhooks_outbox_sqlite", "webhooks", "grant + revoke with the outbox, SQLite", "<= 1.1x"),
+    ("webhooks_outbox_pg", "webhooks", "grant + revoke with the outbox, PostgreSQL", "<= 1.1x"),
+    ("webhooks_delivery_1", "webhooks", "webhook delivery, SQLite, 1 deliverer", "-"),
+    ("webhooks_delivery_pg_1", "webhooks", "webhook delivery, PostgreSQL, 1 deliverer", "-"),
+    ("webhooks_delivery_pg_4", "webhooks", "webhook delivery, PostgreSQL, 4 deliverers", "-"),
 ]
 SUITES = {
     "clock": "bench.bench_clock",
@@ -71,9 +78,10 @@ SUITES = {
     "audit": "bench.bench_audit",
     "kms": "bench.bench_kms",
     "keys": "bench.bench_keys",
+    "webhooks": "bench.bench_webhooks",
 }
 # Suites whose run() takes (quick, only); the others take (quick) only.
-_SELECTIVE = {"core", "postgres", "audit", "kms"}
+_SELECTIVE = {"core", "postgres", "audit", "kms", "webhooks"}
 
 
 def _parse_target(target: str) -> tuple[str, float] | None:

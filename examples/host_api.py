@@ -40,6 +40,7 @@ from dualid.fastapi import host_router, install_error_handlers, user_router
 
 DEFAULT_URL = "sqlite:///./host_api.db"
 DEMO_HOST = "bistro-7"
+HOOK_URL = "https://bistro.example/hooks"
 
 
 # -- authentication: demonstration only ------------------------------------------------------
@@ -151,6 +152,17 @@ async def exercise(http: httpx.AsyncClient) -> dict[str, Any]:
     )
     req = await call("GET", "/v1/hosts/me/requirements/community_event", 200, headers=host)
     assert req["optional"] == ["email"]
+    # Signed notices of consent changes (docs/webhooks.md); nothing delivers them here.
+    await call("GET", "/v1/hosts/me/webhook", 404, headers=host)
+    refused = await call(
+        "PUT", "/v1/hosts/me/webhook", 422, headers=host, json={"url": "http://127.0.0.1/"}
+    )
+    assert refused["code"] == "INVALID_WEBHOOK_URL"
+    hook = await call("PUT", "/v1/hosts/me/webhook", 200, headers=host, json={"url": HOOK_URL})
+    assert hook["secret"].startswith("whsec_")  # shown once
+    hook = await call("GET", "/v1/hosts/me/webhook", 200, headers=host)
+    assert hook["secret"] is None
+    assert hook["publicKeys"][0].startswith("whpk_")
     empty = await call("GET", "/v1/me/profile", 200, headers=ana)
     assert not any(empty.values())
     await call(
@@ -216,6 +228,17 @@ async def exercise(http: httpx.AsyncClient) -> dict[str, Any]:
     (guest,) = (await call("GET", attendees, 200, headers=host))["items"]
     assert "email" not in guest
     await call("GET", "/v1/me/sharing", 200, headers=ana)
+    sent = await call("GET", "/v1/hosts/me/webhook/deliveries?limit=10", 200, headers=host)
+    told = sent["items"][0]
+    assert told["type"] == "consent.revoked"
+    assert told["status"] == "pending"
+    assert told["payload"]["data"]["delete"] == [
+        {"eventId": "res-991", "eventType": "reservation", "fields": ["email"]}
+    ]
+    assert "agt_" not in str(sent)  # a host never sees an agentId
+    rotated = await call("POST", "/v1/hosts/me/webhook/secret", 200, headers=host)
+    assert rotated["secret"] != hook["secret"]
+    assert len(rotated["publicKeys"]) == 2
     ended = await call(
         "DELETE", f"/v1/me/hosts/{DEMO_HOST}/events/res-991/grants", 200, headers=ana
     )
@@ -239,11 +262,14 @@ async def exercise(http: httpx.AsyncClient) -> dict[str, Any]:
     await call("DELETE", f"/v1/me/registrations/{tasting['id']}", 204, headers=ana)
     history = await call("GET", "/v1/me/history", 200, headers=ana)
     assert history["items"][0]["action"] == "agent.created"
+    revocation = next(i for i in history["items"] if i["action"] == "consent.revoked")
+    assert revocation["notices"][0]["status"] == "pending"  # whether the host was told
     export = await call("GET", "/v1/me/export", 200, headers=ana)
     assert export["profile"]["name"] == "Ana"
     await call("DELETE", "/v1/me", 204, headers=ana)
     # the event stays; its only attendee is gone
     assert (await call("GET", attendees, 200, headers=host))["items"] == []
+    await call("DELETE", "/v1/hosts/me/webhook", 204, headers=host)
     missing = journey.uncalled()
     assert not missing, f"operations the journey never called: {sorted(missing)}"
     print(f"all {len(journey.operations)} operations called")

@@ -46,7 +46,7 @@ BAD: dict[str, Any] = {
     "past datetime": datetime(2000, 1, 1, tzinfo=UTC),
     "long text": "a" * 5000,
 }
-SERVICES = ["identity", "profiles", "hosts", "events", "consent", "keys", "audit"]
+SERVICES = ["identity", "profiles", "hosts", "events", "consent", "keys", "audit", "webhooks"]
 # Not public API, though their names have no underscore: they take the caller's transaction.
 INTERNAL = {"agent_in"}
 
@@ -96,7 +96,15 @@ def _world() -> tuple[DualId, dict[str, Any]]:
         "new": sdk.audit.checkpoint(witness=False),
         "witness": False,
         "deep": False,
+        "url": "https://hooks.h1.example/in",
+        "keep_previous_for": timedelta(hours=1),
+        "after": 0,
+        "connect_timeout": 5.0,
+        "read_timeout": 5.0,
+        "schedule": [timedelta(seconds=1)],
+        "jitter": 0.1,
     }
+    sdk.hosts.set_webhook("h1", valid["url"])
     return sdk, valid
 
 

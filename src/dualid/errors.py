@@ -13,13 +13,16 @@ The tree::
     ├── InvalidInput                  INVALID_INPUT
     │   ├── InvalidField              INVALID_FIELD
     │   ├── InvalidExpiry             INVALID_EXPIRY
-    │   └── InvalidCheckpoint         INVALID_CHECKPOINT
+    │   ├── InvalidCheckpoint         INVALID_CHECKPOINT
+    │   ├── InvalidWebhookUrl         INVALID_WEBHOOK_URL
+    │   └── WebhookVerificationError  WEBHOOK_VERIFICATION_FAILED
     ├── NotFound                      NOT_FOUND
     │   ├── UnknownAgent              UNKNOWN_AGENT
     │   ├── UnknownHost               UNKNOWN_HOST
     │   ├── UnknownEvent              UNKNOWN_EVENT
     │   ├── UnknownGrant              UNKNOWN_GRANT
-    │   └── UnknownRegistration       UNKNOWN_REGISTRATION
+    │   ├── UnknownRegistration       UNKNOWN_REGISTRATION
+    │   └── UnknownWebhook            UNKNOWN_WEBHOOK
     ├── Conflict                      CONFLICT
     │   ├── AlreadyExists             ALREADY_EXISTS
     │   ├── DuplicateRegistration     DUPLICATE_REGISTRATION
@@ -69,6 +72,7 @@ __all__ = [
     "InvalidExpiry",
     "InvalidField",
     "InvalidInput",
+    "InvalidWebhookUrl",
     "KeyDestroyed",
     "KeyServiceUnavailable",
     "MissingKeyError",
@@ -81,6 +85,8 @@ __all__ = [
     "UnknownGrant",
     "UnknownHost",
     "UnknownRegistration",
+    "UnknownWebhook",
+    "WebhookVerificationError",
 ]
 
 
@@ -143,6 +149,28 @@ class InvalidCheckpoint(InvalidInput):
     code = "INVALID_CHECKPOINT"
 
 
+class InvalidWebhookUrl(InvalidInput):
+    """A webhook URL that is malformed, not HTTPS, carries credentials, or names a
+    loopback, private or otherwise non-public address (refused unless the SDK was opened
+    with ``webhooks_allow_private=True``).
+
+    .. versionadded:: 0.2.0
+    """
+
+    code = "INVALID_WEBHOOK_URL"
+
+
+class WebhookVerificationError(InvalidInput):
+    """A webhook request whose Standard Webhooks headers are missing or malformed, whose
+    timestamp is outside the tolerance, or none of whose signatures verifies
+    (:func:`dualid.webhooks.verify`, for hosts).
+
+    .. versionadded:: 0.2.0
+    """
+
+    code = "WEBHOOK_VERIFICATION_FAILED"
+
+
 class NotFound(DualIdError):
     """Something the call refers to does not exist."""
 
@@ -167,6 +195,15 @@ class UnknownGrant(NotFound):
 
 class UnknownRegistration(NotFound):
     code = "UNKNOWN_REGISTRATION"
+
+
+class UnknownWebhook(NotFound):
+    """The host has no webhook endpoint.
+
+    .. versionadded:: 0.2.0
+    """
+
+    code = "UNKNOWN_WEBHOOK"
 
 
 class Conflict(DualIdError):

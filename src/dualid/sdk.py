@@ -48,6 +48,7 @@ from dualid.store._agents import erase_agent, lock_agent
 from dualid.store._migrate import ensure_current
 from dualid.store._retry import retrying
 from dualid.store._sql import Conn
+from dualid.webhooks import BackgroundDelivery, Webhooks
 
 __all__ = ["DATABASE_URL_ENV", "EXPORT_FORMAT", "NTP_SERVERS_ENV", "DualId", "ErasureReport"]
 
@@ -272,17 +273,23 @@ class DualId:
     """
 
     def __init__(
-        self, rt: Runtime, *, controller: str = "dualid", owned_clock: AtomicClock | None = None
+        self,
+        rt: Runtime,
+        *,
+        controller: str = "dualid",
+        owned_clock: AtomicClock | None = None,
+        webhooks_allow_private: bool = False,
     ) -> None:
         self._rt = rt
         self._owned_clock = owned_clock
-        core = ConsentCore(rt)
+        self.webhooks = Webhooks(rt, allow_private=webhooks_allow_private)
+        core = ConsentCore(rt, self.webhooks.outbox)
         self.identity = Identity(rt)
         # The *_user methods create a first-time person's agent inside their own write,
         # so a refused call provisions nothing.
         agent_in = self.identity.agent_in
         self.profiles = Profiles(rt, agent_in)
-        self.hosts = Hosts(rt, core)
+        self.hosts = Hosts(rt, core, self.webhooks.endpoints)
         self.events = Events(rt, core, agent_in)
         self.audit = AuditLog(rt, state_check=ConsentReplay)
         self.consent = Consent(rt, core, controller, agent_in, self.audit)
@@ -290,6 +297,7 @@ class DualId:
         self._closed = False
         self._purger: _ExpiryPurge | None = None
         self._checkpoints: CheckpointSchedule | None = None
+        self._deliverer: BackgroundDelivery | None = None
 
     @classmethod
     def open(
@@ -310,6 +318,8 @@ class DualId:
         checkpoint_interval: float = 60.0,
         dek_cache_size: int = DEFAULT_DEK_CACHE_SIZE,
         dek_cache_max_age: float = DEFAULT_DEK_CACHE_MAX_AGE,
+        webhooks_allow_private: bool = False,
+        deliver_webhooks_every: float | None = None,
     ) -> DualId:
         """Open (and by default migrate) a store.
 
@@ -354,9 +364,18 @@ class DualId:
         background thread, plus one on :meth:`close`. ``checkpoint_every`` without a
         witness keeps the checkpoints in the database only.
 
+        ``deliver_webhooks_every``: seconds; delivers the webhook outbox
+        (:meth:`Webhooks.deliver_pending <dualid.webhooks.Webhooks.deliver_pending>`) on a
+        background (daemon) thread at most that far apart, at once after a write of this
+        process that wrote a notice, until :meth:`close`; ``None`` (the default) leaves
+        it to ``dualid webhooks run`` (``docs/webhooks.md``). ``webhooks_allow_private``:
+        allow webhook URLs on ``http`` and on loopback or private addresses (tests, local
+        development); refused by default (SSRF).
+
         .. versionadded:: 0.2.0 ``purge_expired_every``, ``audit_partitions``,
            ``witness``, ``checkpoint_every``, ``checkpoint_interval``, ``dek_cache_size``,
-           ``dek_cache_max_age``, key URIs and ``DUALID_KEYS``
+           ``dek_cache_max_age``, key URIs and ``DUALID_KEYS``, ``webhooks_allow_private``,
+           ``deliver_webhooks_every``
         """
         if checkpoint_every is not None and (
             isinstance(checkpoint_every, bool)
@@ -369,6 +388,10 @@ class DualId:
             raise InvalidInput("witness must have witness(checkpoint) and latest() methods")
         if purge_expired_every is not None:
             check_seconds(purge_expired_every, "purge_expired_every")
+        if deliver_webhooks_every is not None:
+            check_seconds(deliver_webhooks_every, "deliver_webhooks_every")
+        if not isinstance(webhooks_allow_private, bool):
+            raise InvalidInput("webhooks_allow_private must be True or False")
         _check_open_arguments(url, keys, clock, controller)
         cache_size, cache_age = _check_dek_cache(dek_cache_size, dek_cache_max_age)
         store = Store(
@@ -410,6 +433,7 @@ class DualId:
             Runtime(store, clock, ring, DerivedKeys.from_root(root)),
             controller=controller,
             owned_clock=owned,
+            webhooks_allow_private=webhooks_allow_private,
         )
         if _before_grant_macs(before):
             # This open gave the grants their MAC column: seal the rows that were there,
@@ -428,6 +452,12 @@ class DualId:
             )
             sdk._checkpoints = schedule
             sdk._rt.after_write.append(schedule.note_write)
+        if deliver_webhooks_every is not None:
+            deliverer = BackgroundDelivery(
+                sdk.webhooks, sdk._rt.clock, float(deliver_webhooks_every)
+            )
+            sdk._deliverer = deliverer
+            sdk._rt.after_write.append(deliverer.note_write)
         return sdk
 
     @property
@@ -463,11 +493,19 @@ class DualId:
                 # The person's lock first (docs/concurrency.md): a write to this agent that
                 # is in flight commits before the rows are deleted, and one that comes later
                 # finds no agent and raises UnknownAgent.
+                if not lock_agent(tx.conn, agent_id):
+                    raise UnknownAgent("no such agent (unknown or erased)")
+                # Every host the person dealt with learns to delete what it holds for them
+                # (the outbox, in this transaction), while the rows still say which hosts.
+                told = self.webhooks.outbox.person_erased(tx, agent_id)
                 deleted = erase_agent(tx.conn, agent_id)
                 if deleted is None:
                     raise UnknownAgent("no such agent (unknown or erased)")
+                details: dict[str, Any] = {"rows": deleted}
+                if told:
+                    details["hosts_notified"] = told
                 seq = audit.append(
-                    tx.conn, tx.now, "agent.erased", subject=agent_id, details={"rows": deleted}
+                    tx.conn, tx.now, "agent.erased", subject=agent_id, details=details
                 )
         finally:
             # The key row is gone with every row it opened, so a cached copy could open
@@ -483,7 +521,8 @@ class DualId:
         ``exportedAt`` and ``clock`` (``status``, ``uncertaintyMs``) from the SDK's clock,
         ``profile`` (the stored values, or None), ``hosts`` the person dealt with,
         ``registrations`` (with what each shares now), ``grants`` (active, revoked and
-        expired), ``defaults``, ``history`` (the person's audit entries, oldest first) and
+        expired), ``defaults``, ``history`` (the person's audit entries, oldest first,
+        each with the notices its change sent to the host) and
         ``receipts`` (a signed consent receipt per grant, exactly as signed: snake_case).
 
         The document holds no agentId, not even the person's own: it is made to be handed
@@ -594,6 +633,17 @@ class DualId:
                     "actor": e.actor,
                     "details": _without_agent_ids(dict(e.details)),
                     "entryHash": e.entry_hash,
+                    "notices": [
+                        {
+                            "id": n.id,
+                            "hostId": n.host_id,
+                            "type": n.type,
+                            "status": n.status.value,
+                            "createdAt": n.created_at.isoformat(),
+                            "deliveredAt": _iso(n.delivered_at),
+                        }
+                        for n in e.notices
+                    ],
                 }
                 for e in history
             ],
@@ -605,6 +655,8 @@ class DualId:
             self._closed = True
             if self._purger is not None:
                 self._purger.stop()
+            if self._deliverer is not None:
+                self._deliverer.stop()
             if self._checkpoints is not None:
                 self._checkpoints.stop()
             if self._owned_clock is not None:

@@ -114,6 +114,7 @@ def test_get_sharing(client: TestClient, world: World) -> None:
         "purpose": "table booking",
         "since": items[0]["since"],
         "until": None,
+        "notice": None,  # the host has no webhook endpoint (tests/webhooks: with one)
     }
     assert client.get("/v1/me/sharing", headers=CARA_H).json() == {"items": []}
 
@@ -455,7 +456,8 @@ def test_history_pages_and_hides_the_agent(client: TestClient, world: World) -> 
     assert "registration.created" in actions
     assert body["nextCursor"] is None
     for entry in body["items"]:
-        assert set(entry) == {"action", "at", "hostId", "actor", "details", "entryHash"}
+        assert set(entry) == {"action", "at", "hostId", "actor", "details", "entryHash", "notices"}
+        assert entry["notices"] == []  # no webhook endpoint (tests/webhooks: with one)
     assert world.ana not in resp.text
     # Paging: two at a time, same entries in the same order.
     paged: list[str] = []

@@ -70,6 +70,9 @@ def _populate(sdk: DualId, clock: FakeClock) -> dict[str, str]:
     # Rotated derived keys: generation rows with secrets and public keys of their own.
     sdk.keys.rotate_signing()
     sdk.keys.rotate_index()
+    # A webhook endpoint (its host name does not resolve) and a notice in its outbox.
+    sdk.hosts.set_webhook(HOST, "https://hooks.bistro.invalid/in")
+    sdk.consent.grant(agent, HOST, fields={"name"}, event_id="res-1", purpose="hooked")
     return {"agent": agent, "grant": grant.id}
 
 
@@ -112,6 +115,11 @@ def operations(sdk: DualId, ids: dict[str, str]) -> dict[str, Callable[[], Any]]
             agent, HOST, fields={"name"}, event_id="res-1", purpose="again"
         ),
         "consent.purge_expired": lambda: sdk.consent.purge_expired(),
+        "consent.history": lambda: sdk.consent.history(agent),
+        "hosts.webhook": lambda: sdk.hosts.webhook(HOST),
+        "hosts.webhook_deliveries": lambda: sdk.hosts.webhook_deliveries(HOST),
+        "webhooks.counts": lambda: sdk.webhooks.counts(),
+        "webhooks.deliver_pending": lambda: sdk.webhooks.deliver_pending(limit=1),
         "keys.status": lambda: sdk.keys.status(),
         "keys.rotate": lambda: sdk.keys.rotate(),
         "keys.rotate_index": lambda: sdk.keys.rotate_index(),
@@ -190,6 +198,8 @@ def _tables(path_columns: list[tuple[str, str]]) -> list[str]:
         "dualid_requirement",
         "dualid_sealed",
         "dualid_secret",
+        "dualid_webhook",
+        "dualid_webhook_notice",
     ],
 )
 def test_every_column_of_every_table(

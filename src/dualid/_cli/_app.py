@@ -15,6 +15,7 @@ from ._db import db_app
 from ._demo import demo_command
 from ._keys import keys_app
 from ._migrate import migrate_ids_command
+from ._webhooks import webhooks_app
 
 __all__ = ["app"]
 
@@ -22,7 +23,8 @@ app = typer.Typer(
     name="dualid",
     help=(
         "Operate dualid: schema migrations, moving userId columns to agentIds, key "
-        "rotation, audit verification, purging expired consent, and the clock. Store "
+        "rotation, audit verification, purging expired consent, webhook delivery, and the "
+        "clock. Store "
         "commands take --db URL (default DUALID_DATABASE_URL, then sqlite:///./dualid.db)."
     ),
     no_args_is_help=True,
@@ -63,3 +65,4 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(consent_app, name="consent")
 app.add_typer(clock_app, name="clock")
 app.command("clock-audit")(clock_audit_command)
+app.add_typer(webhooks_app, name="webhooks")

@@ -147,7 +147,13 @@ def open_store(url: str, *, must_exist: bool = True) -> Iterator[Store]:
         store.dispose()
 
 
-def open_sdk(url: str, *, keys: str | None = None, create: bool = False) -> DualId:
+def open_sdk(
+    url: str,
+    *,
+    keys: str | None = None,
+    create: bool = False,
+    webhooks_allow_private: bool = False,
+) -> DualId:
     """Open the SDK on ``url`` with the key provider ``keys`` names (a URI; None: what
     ``DualId.open`` finds: ``DUALID_KEYS``, ``DUALID_MASTER_KEY``, the key file).
     ``create`` (migrate-ids): an empty or missing store is created and migrated, with a
@@ -161,7 +167,7 @@ def open_sdk(url: str, *, keys: str | None = None, create: bool = False) -> Dual
     url = url or DEFAULT_URL
     provider: KeyProvider | None = open_key_provider(keys) if keys is not None else None
     if create:
-        return DualId.open(url, keys=provider)
+        return DualId.open(url, keys=provider, webhooks_allow_private=webhooks_allow_private)
     configured = provider is not None or any(
         os.environ.get(name, "").strip() for name in (ENV_MASTER_KEY, KEYS_ENV)
     )
@@ -180,7 +186,9 @@ def open_sdk(url: str, *, keys: str | None = None, create: bool = False) -> Dual
                     f"the key file {key_file.name} beside the database"
                 )
             provider = LocalKeyProvider.from_file(key_file, create=False)
-    return DualId.open(url, keys=provider, migrate=False)
+    return DualId.open(
+        url, keys=provider, migrate=False, webhooks_allow_private=webhooks_allow_private
+    )
 
 
 class _RateColumn(ProgressColumn):

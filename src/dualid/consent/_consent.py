@@ -29,11 +29,14 @@ from dualid.store._audit import begin_snapshot
 from dualid.store._retry import retrying
 from dualid.store._sealed import delete_fields
 from dualid.store._sql import Conn
+from dualid.webhooks import NoticeType
+from dualid.webhooks._endpoints import Endpoints
 
 from . import _rules as rules
 from ._engine import (
     ConsentCore,
     GrantRow,
+    RegRow,
     check_event_id,
     check_host_id,
     check_purpose,
@@ -50,7 +53,7 @@ from ._events import _check_expiry
 from ._receipts import build_receipt, log_section, receipt_signer
 from ._receipts import verify_receipt as _verify_signed
 from ._replay import unsealed_grants
-from ._types import Explanation, Grant, GrantState, SealReport, SharedItem
+from ._types import Explanation, Grant, GrantState, HistoryEntry, SealReport, SharedItem
 
 __all__ = ["Consent"]
 
@@ -181,19 +184,27 @@ class Consent:
             expires_at=expires_at,
         )
         self._core.fill(tx, agent_id, regs, granted, requirements=requirements)
+        notice = self._core.notices.granted(
+            tx,
+            agent_id,
+            host_id,
+            grant_id,
+            fields=granted,
+            event_id=event_id,
+            event_type=etype,
+            expires_at=expires_at,
+        )
+        details: dict[str, Any] = {
+            "grant_id": grant_id,
+            "event_id": event_id,
+            "event_type": etype.value if etype is not None else None,
+            "fields": sorted(f.value for f in granted),
+            "expires_at": expires_at.isoformat() if expires_at else None,
+        }
+        if notice is not None:
+            details["notice"] = notice
         audit.append(
-            conn,
-            tx.now,
-            "consent.granted",
-            subject=agent_id,
-            host_id=host_id,
-            details={
-                "grant_id": grant_id,
-                "event_id": event_id,
-                "event_type": etype.value if etype is not None else None,
-                "fields": sorted(f.value for f in granted),
-                "expires_at": expires_at.isoformat() if expires_at else None,
-            },
+            conn, tx.now, "consent.granted", subject=agent_id, host_id=host_id, details=details
         )
         return Grant(
             id=grant_id,
@@ -268,10 +279,10 @@ class Consent:
             self._core.lock_agent(tx.conn, agent_id)
             self._core.host(tx.conn, host_id)
             rows = store.unrevoked_grants(tx.conn, agent_id, host_id)
-            self._revoke_rows(tx, agent_id, host_id, rows)
             # Delete every shared copy with this host, covered or not.
-            regs = self._core.registrations_of(tx.conn, agent_id, host_id)
-            self._core.prune(tx, agent_id, regs)
+            self._revoke_rows(
+                tx, agent_id, host_id, rows, then=lambda regs: self._core.prune(tx, agent_id, regs)
+            )
             return len(rows)
 
     @retrying
@@ -286,32 +297,58 @@ class Consent:
             self._core.lock_agent(tx.conn, agent_id)
             reg = self._core.one_registration(tx.conn, agent_id, host_id, event_id)
             rows = store.unrevoked_grants(tx.conn, agent_id, host_id, event_id)
-            self._revoke_rows(tx, agent_id, host_id, rows)
-            delete_fields(tx.conn, reg.registration_id)
+            self._revoke_rows(
+                tx,
+                agent_id,
+                host_id,
+                rows,
+                then=lambda _: delete_fields(tx.conn, reg.registration_id),
+            )
             return len(rows)
 
-    def _revoke_rows(self, tx: Tx, agent_id: str, host_id: str, rows: Iterable[GrantRow]) -> None:
+    def _revoke_rows(
+        self,
+        tx: Tx,
+        agent_id: str,
+        host_id: str,
+        rows: Iterable[GrantRow],
+        then: Callable[[list[RegRow]], object] | None = None,
+    ) -> None:
+        """Revoke ``rows``, delete the copies they alone covered, run ``then`` (further
+        deletions of the operation) on the person's registrations with the host, tell the
+        host (one notice for the whole operation) and write one entry per grant, last."""
         rows = list(rows)
+        regs = self._core.registrations_of(tx.conn, agent_id, host_id)
         if not rows:
+            if then is not None:
+                then(regs)
             return
+        watch = self._core.notices.watch(tx, agent_id, host_id, regs)
         at = tx.now.time
         macs = [(r.grant_id, grant_mac(self._rt.derived, r, at)) for r in rows]
         store.revoke_grants(tx.conn, macs, at)
-        regs = self._core.registrations_of(tx.conn, agent_id, host_id)
         deleted = self._core.prune(tx, agent_id, regs)
+        if then is not None:
+            then(regs)
+        notice = None
+        if watch is not None:
+            notice = self._core.notices.ended(tx, watch, NoticeType.CONSENT_REVOKED, rows)
         for r in rows:
+            details: dict[str, Any] = {
+                "grant_id": r.grant_id,
+                "event_id": r.event_id,
+                "fields": sorted(f.value for f in decode_fields(r.fields)),
+                "copies_deleted": deleted,
+            }
+            if notice is not None:
+                details["notice"] = notice
             audit.append(
                 tx.conn,
                 tx.now,
                 "consent.revoked",
                 subject=agent_id,
                 host_id=host_id,
-                details={
-                    "grant_id": r.grant_id,
-                    "event_id": r.event_id,
-                    "fields": sorted(f.value for f in decode_fields(r.fields)),
-                    "copies_deleted": deleted,
-                },
+                details=details,
             )
             deleted = 0
 
@@ -335,16 +372,24 @@ class Consent:
                 if not lock_agent(tx.conn, agent_id):
                     continue  # erased meanwhile: nothing of theirs is left
                 purged = 0
+                notices = []
                 for host_id in hosts_of[agent_id]:
                     regs = self._core.registrations_of(tx.conn, agent_id, host_id)
+                    untold = self._core.notices.expired(tx, agent_id, host_id, regs)
                     purged += self._core.prune(tx, agent_id, regs)
-                if purged:
+                    if untold is not None:
+                        watch, rows = untold
+                        kind = NoticeType.CONSENT_EXPIRED
+                        notices.append(self._core.notices.ended(tx, watch, kind, rows))
+                if purged or notices:
+                    details: dict[str, Any] = {
+                        "values": purged,
+                        "hosts": sorted(hosts_of[agent_id]),
+                    }
+                    if notices:
+                        details["notices"] = notices
                     audit.append(
-                        tx.conn,
-                        tx.now,
-                        "consent.expired_purged",
-                        subject=agent_id,
-                        details={"values": purged, "hosts": sorted(hosts_of[agent_id])},
+                        tx.conn, tx.now, "consent.expired_purged", subject=agent_id, details=details
                     )
                 deleted += purged
         return deleted
@@ -468,7 +513,11 @@ class Consent:
         with self._rt.read() as tx:
             names: dict[str, str] = {}
             items = []
-            for r in store.grants_of(tx.conn, agent_id):
+            rows = store.grants_of(tx.conn, agent_id)
+            told = Endpoints.grant_notices(
+                tx.conn, NoticeType.CONSENT_GRANTED.value, [r.grant_id for r in rows]
+            )
+            for r in rows:
                 if grant_state(r, tx.now.latest) is not GrantState.ACTIVE:
                     continue
                 if not self._core.trusted(r):  # an edited row shares nothing (MAC)
@@ -486,14 +535,36 @@ class Consent:
                         purpose=r.purpose,
                         since=r.created_at,
                         until=r.expires_at,
+                        notice=told.get(r.grant_id),
                     )
                 )
             return items
 
-    def history(self, agent_id: str) -> list[AuditRecord]:
-        """The person's own audit entries, oldest first."""
+    def history(
+        self, agent_id: str, *, after: int = 0, limit: int | None = None
+    ) -> list[HistoryEntry]:
+        """The person's own audit entries, oldest first (those after sequence number
+        ``after``, at most ``limit``), each with the notices its change sent to the host
+        (``notices``: whether and when the host was told, for instance to delete what a
+        revocation withdrew).
+
+        .. versionchanged:: 0.2.0 ``after``, ``limit`` and each entry's ``notices``.
+        """
         check_agent_id(agent_id)
-        return [r for r in audit.AuditLog(self._rt).entries(subject=agent_id)]
+        records = audit.AuditLog(self._rt).entries(subject=agent_id, after=after, limit=limit)
+        linked = {r.seq: _notice_ids(r.details) for r in records}
+        wanted = [n for ids in linked.values() for n in ids]
+        found = {}
+        if wanted:
+            with self._rt.store.read() as conn:
+                found = Endpoints.notices(conn, wanted)
+        return [
+            HistoryEntry(
+                **{f.name: getattr(r, f.name) for f in dataclasses.fields(AuditRecord)},
+                notices=tuple(found[n] for n in linked[r.seq] if n in found),
+            )
+            for r in records
+        ]
 
     def explain(
         self, agent_id: str, host_id: str, event_id: str, field: DataField | str
@@ -717,3 +788,13 @@ def _default_choice(
     if host_id is not None:
         check_host_id(host_id)
     return etype, chosen, host_id
+
+
+def _notice_ids(details: Mapping[str, Any]) -> list[str]:
+    """The notices an entry's change wrote (``notice``, or a purge's ``notices``)."""
+    one = details.get("notice")
+    many = details.get("notices")
+    ids = [one] if isinstance(one, str) else []
+    if isinstance(many, list):
+        ids += [n for n in many if isinstance(n, str)]
+    return ids

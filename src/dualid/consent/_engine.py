@@ -34,8 +34,10 @@ from dualid.store import _sql as db
 from dualid.store._agents import lock_agent
 from dualid.store._grants import GrantRow
 from dualid.store._sql import Conn
+from dualid.webhooks._outbox import Outbox
 
 from . import _rules as rules
+from ._notices import ConsentNotices
 from ._rules import GrantTerms
 from ._types import Grant as GrantView
 from ._types import GrantState
@@ -214,8 +216,10 @@ class ConsentCore:
     """Queries and state changes used by :class:`Hosts`, :class:`Events` and
     :class:`Consent`; every method runs inside the caller's transaction."""
 
-    def __init__(self, rt: Runtime) -> None:
+    def __init__(self, rt: Runtime, outbox: Outbox | None = None) -> None:
         self.rt = rt
+        # What changes tell hosts (the webhook outbox, written in the change's transaction).
+        self.notices = ConsentNotices(self, outbox or Outbox(rt))
         # grant id -> (host id, the host view's row of it) for rows whose MAC verified:
         # the same row read again needs no second HMAC; any other value does.
         self.verified_grants: dict[str, tuple[str, tuple[Any, ...]]] = {}

@@ -41,6 +41,7 @@ from dualid.store._events import (
 )
 from dualid.store._hosts import lock_host
 from dualid.store._retry import retrying
+from dualid.webhooks import NoticeType
 
 from . import _rules as rules
 from ._engine import (
@@ -313,22 +314,31 @@ class Events:
         )
         if created:
             _log_event_created(tx, host_id, event_id, etype)
+        details: dict[str, Any] = {
+            "registration_id": reg.registration_id,
+            "event_id": event_id,
+            "event_type": etype.value,
+            "grant_id": grant_id,
+            "fields": sorted(f.value for f in wanted),
+            "defaults_applied": not explicit,
+            # The grant's expiry, so the log alone proves it (audit.verify(deep=True)).
+            "expires_at": expires_at.isoformat() if expires_at else None,
+        }
+        if grant_id is not None:
+            notice = self._core.notices.granted(
+                tx,
+                agent_id,
+                host_id,
+                grant_id,
+                fields=frozenset(wanted),
+                event_id=event_id,
+                event_type=etype,
+                expires_at=expires_at,
+            )
+            if notice is not None:
+                details["notice"] = notice
         audit.append(
-            conn,
-            tx.now,
-            "registration.created",
-            subject=agent_id,
-            host_id=host_id,
-            details={
-                "registration_id": reg.registration_id,
-                "event_id": event_id,
-                "event_type": etype.value,
-                "grant_id": grant_id,
-                "fields": sorted(f.value for f in wanted),
-                "defaults_applied": not explicit,
-                # The grant's expiry, so the log alone proves it (audit.verify(deep=True)).
-                "expires_at": expires_at.isoformat() if expires_at else None,
-            },
+            conn, tx.now, "registration.created", subject=agent_id, host_id=host_id, details=details
         )
         return Registration(
             reg.registration_id,
@@ -385,19 +395,32 @@ class Events:
         with self._rt.write() as tx:
             self._core.lock_agent(tx.conn, agent_id)
             reg = self._core.one_registration(tx.conn, agent_id, host_id, event_id)
+            watch = self._core.notices.watch(tx, agent_id, host_id, [reg])
             open_grants = _grants.unrevoked_grants(tx.conn, agent_id, host_id, event_id)
             at = tx.now.time
             macs = [(g.grant_id, grant_mac(self._rt.derived, g, at)) for g in open_grants]
             _grants.revoke_grants(tx.conn, macs, at)
             _sealed.delete_fields(tx.conn, reg.registration_id)
             _events.delete_registration(tx.conn, reg.registration_id)
+            details: dict[str, Any] = {
+                "registration_id": reg.registration_id,
+                "event_id": event_id,
+            }
+            if watch is not None:
+                details["notice"] = self._core.notices.ended(
+                    tx,
+                    watch,
+                    NoticeType.REGISTRATION_CANCELLED,
+                    open_grants,
+                    extra={"eventId": event_id, "eventType": reg.event_type.value},
+                )
             audit.append(
                 tx.conn,
                 tx.now,
                 "registration.cancelled",
                 subject=agent_id,
                 host_id=host_id,
-                details={"registration_id": reg.registration_id, "event_id": event_id},
+                details=details,
             )
 
     # -- the host's side ------------------------------------------------------------------

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import timedelta
 
 from dualid import audit
-from dualid._checks import check_text
+from dualid._checks import check_count, check_text
 from dualid._runtime import Runtime
 from dualid.errors import AlreadyExists, InvalidInput, UnknownHost
 from dualid.models import DataField, EventType, HostKind
 from dualid.store import _hosts as store
 from dualid.store._retry import retrying
+from dualid.webhooks import DeliveryPage, WebhookEndpoint
+from dualid.webhooks._endpoints import Endpoints
 
 from ._engine import (
     ConsentCore,
@@ -37,9 +40,10 @@ class Hosts:
                           optional={DataField.EMAIL}, purpose="table booking")
     """
 
-    def __init__(self, rt: Runtime, core: ConsentCore) -> None:
+    def __init__(self, rt: Runtime, core: ConsentCore, endpoints: Endpoints | None = None) -> None:
         self._rt = rt
         self._core = core
+        self._endpoints = endpoints or Endpoints(rt)
 
     @retrying
     def register(
@@ -134,3 +138,75 @@ class Hosts:
         with self._rt.store.read() as conn:
             self._core.host(conn, host_id)
             return self._core.requirements(conn, host_id)
+
+    # -- webhooks ----------------------------------------------------------------------------
+    @retrying
+    def set_webhook(self, host_id: str, url: str) -> WebhookEndpoint:
+        """Send the host signed notices (Standard Webhooks) at ``url`` from now on: when a
+        person grants, revokes or cancels, when a grant expires (at the purge after it),
+        when a person is erased (``docs/webhooks.md``). Creating the endpoint returns its
+        signing secret (``.secret``, ``whsec_...``) once; setting the URL of an existing
+        endpoint keeps the secret (``.secret`` is None) and enables it again if it was
+        disabled. ``url`` must be ``https`` on a public address unless the SDK was opened
+        with ``webhooks_allow_private=True`` (:class:`~dualid.errors.InvalidWebhookUrl`).
+
+        Example (``sdk`` an open :class:`~dualid.DualId`)::
+
+            endpoint = sdk.hosts.set_webhook("bistro-7", "https://bistro.example/hooks")
+            endpoint.secret  # 'whsec_...': give it to the host now, it is not shown again
+
+        .. versionadded:: 0.2.0
+        """
+        check_host_id(host_id)
+        return self._endpoints.set(host_id, url)
+
+    @retrying
+    def remove_webhook(self, host_id: str) -> None:
+        """Stop sending the host notices: its endpoint is deleted and its undelivered
+        notices are given up (``failed``). :class:`~dualid.errors.UnknownWebhook` when it
+        has none.
+
+        .. versionadded:: 0.2.0
+        """
+        check_host_id(host_id)
+        self._endpoints.remove(host_id)
+
+    @retrying
+    def rotate_webhook_secret(
+        self, host_id: str, *, keep_previous_for: timedelta = timedelta(hours=24)
+    ) -> WebhookEndpoint:
+        """A new signing secret and Ed25519 key for the host's endpoint, returned once
+        (``.secret``). For ``keep_previous_for`` (at most 30 days) every notice carries the
+        previous key's signatures too, so the host can switch without losing one.
+
+        .. versionadded:: 0.2.0
+        """
+        check_host_id(host_id)
+        if not isinstance(keep_previous_for, timedelta) or not (
+            timedelta(0) <= keep_previous_for <= timedelta(days=30)
+        ):
+            raise InvalidInput(
+                "keep_previous_for is a timedelta from 0 to 30 days", field="keep_previous_for"
+            )
+        return self._endpoints.rotate(host_id, keep_previous_for)
+
+    def webhook(self, host_id: str) -> WebhookEndpoint:
+        """The host's endpoint (URL, state, the ``whpk_`` public keys of its ``v1a``
+        signatures; never the secret). :class:`~dualid.errors.UnknownWebhook` when it has
+        none.
+
+        .. versionadded:: 0.2.0
+        """
+        check_host_id(host_id)
+        return self._endpoints.get(host_id)
+
+    def webhook_deliveries(
+        self, host_id: str, *, cursor: str | None = None, limit: int = 50
+    ) -> DeliveryPage:
+        """The host's notices, newest first, with their delivery status, attempts and
+        payloads; ``next_cursor`` for older ones.
+
+        .. versionadded:: 0.2.0
+        """
+        check_host_id(host_id)
+        return self._endpoints.deliveries(host_id, cursor, check_count(limit, "limit", maximum=500))

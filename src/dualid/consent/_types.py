@@ -12,13 +12,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from dualid.audit import AuditRecord
 from dualid.models import DataField, EventType, EventUserData, HostKind
+from dualid.webhooks import HostNotice
 
 __all__ = [
     "Event",
     "Explanation",
     "Grant",
     "GrantState",
+    "HistoryEntry",
     "Host",
     "HostAttendee",
     "Registration",
@@ -138,6 +141,24 @@ class SharedItem:
     purpose: str
     since: datetime
     until: datetime | None
+    notice: HostNotice | None = None
+    """The notice that told the host of this grant (None when it has no webhook
+    endpoint): whether and when it was delivered.
+
+    .. versionadded:: 0.2.0"""
+
+
+@dataclass(frozen=True)
+class HistoryEntry(AuditRecord):
+    """One of the person's audit entries (:meth:`Consent.history
+    <dualid.consent.Consent.history>`), with the notices the change sent to the host:
+    for a revocation, whether and when the host was told to delete the fields (empty
+    when the host has no webhook endpoint).
+
+    .. versionadded:: 0.2.0
+    """
+
+    notices: tuple[HostNotice, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,9 @@ family / code                                          status
 ``EVENT_TYPE_MISMATCH``                                409
 ``INVALID_INPUT``, ``INVALID_FIELD``,
 ``INVALID_EXPIRY``, ``INVALID_CHECKPOINT``,
-``VALIDATION_ERROR``                                   422
+``INVALID_WEBHOOK_URL``, ``VALIDATION_ERROR``          422
+``WEBHOOK_VERIFICATION_FAILED`` (a receiver's own
+route, :func:`dualid.webhooks.verify`)                 400
 ``CONSENT_REQUIRED``, ``FIELD_NOT_REQUESTED``          422 (the request is well formed
                                                        but asks for something the
                                                        consent rules forbid)
@@ -74,12 +76,15 @@ class ErrorCode(enum.StrEnum):
     INVALID_FIELD = "INVALID_FIELD"
     INVALID_EXPIRY = "INVALID_EXPIRY"
     INVALID_CHECKPOINT = "INVALID_CHECKPOINT"
+    INVALID_WEBHOOK_URL = "INVALID_WEBHOOK_URL"
+    WEBHOOK_VERIFICATION_FAILED = "WEBHOOK_VERIFICATION_FAILED"
     NOT_FOUND = "NOT_FOUND"
     UNKNOWN_AGENT = "UNKNOWN_AGENT"
     UNKNOWN_HOST = "UNKNOWN_HOST"
     UNKNOWN_EVENT = "UNKNOWN_EVENT"
     UNKNOWN_GRANT = "UNKNOWN_GRANT"
     UNKNOWN_REGISTRATION = "UNKNOWN_REGISTRATION"
+    UNKNOWN_WEBHOOK = "UNKNOWN_WEBHOOK"
     CONFLICT = "CONFLICT"
     ALREADY_EXISTS = "ALREADY_EXISTS"
     DUPLICATE_REGISTRATION = "DUPLICATE_REGISTRATION"
@@ -114,12 +119,15 @@ STATUS_BY_CODE: Final[Mapping[str, int]] = {
     "INVALID_FIELD": 422,
     "INVALID_EXPIRY": 422,
     "INVALID_CHECKPOINT": 422,
+    "INVALID_WEBHOOK_URL": 422,
+    "WEBHOOK_VERIFICATION_FAILED": 400,
     "NOT_FOUND": 404,
     "UNKNOWN_AGENT": 404,
     "UNKNOWN_HOST": 404,
     "UNKNOWN_EVENT": 404,
     "UNKNOWN_GRANT": 404,
     "UNKNOWN_REGISTRATION": 404,
+    "UNKNOWN_WEBHOOK": 404,
     "CONFLICT": 409,
     "ALREADY_EXISTS": 409,
     "DUPLICATE_REGISTRATION": 409,

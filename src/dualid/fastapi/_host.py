@@ -6,6 +6,7 @@ import time, and the dependency they name is local to the factory.
 
 import json
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Response
@@ -18,9 +19,13 @@ from ._routing import DEFAULT_MAX_BODY_BYTES, problem_responses, route_class
 from ._schemas import (
     EVENT_ID_PATTERN,
     AttendeePage,
+    DeliveryPage,
     Host,
     Requirement,
     RequirementUpdate,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookUpdate,
     attendee_json,
     data_fields,
 )
@@ -28,6 +33,7 @@ from ._schemas import (
 __all__ = ["host_router"]
 
 PAGE_LIMIT_MAX = 1000
+DELIVERIES_LIMIT_MAX = 500
 
 
 def host_router(
@@ -45,7 +51,10 @@ def host_router(
     problem document with a stable ``code`` (see :mod:`dualid.fastapi`).
 
     Routes: ``GET /hosts/me``, ``GET|PUT /hosts/me/requirements/{event_type}``,
-    ``GET /hosts/me/events/{event_id}/attendees``.
+    ``GET /hosts/me/events/{event_id}/attendees``, ``GET|PUT|DELETE /hosts/me/webhook``,
+    ``POST /hosts/me/webhook/secret``, ``GET /hosts/me/webhook/deliveries``.
+
+    .. versionchanged:: 0.2.0 the webhook routes.
     """
     router = APIRouter(route_class=route_class(max_body_bytes), tags=["hosts"])
     CallerHost = Annotated[str, Depends(authenticate_host)]
@@ -145,5 +154,98 @@ def host_router(
         # model would double the cost of the hot path for nothing.
         content = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
         return Response(content, media_type="application/json")
+
+    # -- webhooks ----------------------------------------------------------------------------
+    unknown_webhook = {404: "UNKNOWN_HOST; UNKNOWN_WEBHOOK: the host has no webhook endpoint."}
+
+    @router.get(
+        "/hosts/me/webhook",
+        response_model=WebhookEndpoint,
+        operation_id="getWebhook",
+        summary="The host's webhook endpoint and the public keys of its signatures",
+        responses=problem_responses(unknown_webhook),
+    )
+    def get_webhook(host_id: CallerHost) -> WebhookEndpoint:
+        return WebhookEndpoint.of(sdk.hosts.webhook(host_id))
+
+    @router.put(
+        "/hosts/me/webhook",
+        response_model=WebhookEndpoint,
+        operation_id="putWebhook",
+        summary="Receive signed notices of consent changes at a URL",
+        description=(
+            "Creates the endpoint (the response carries its signing `secret`, shown once) or "
+            "changes its URL (the secret stays; a disabled endpoint is enabled again). "
+            "Notices follow the Standard Webhooks specification: see docs/webhooks.md."
+        ),
+        responses=problem_responses(
+            {
+                404: "UNKNOWN_HOST: the host is not registered.",
+                422: "INVALID_WEBHOOK_URL: not https, carries credentials, or names a "
+                "loopback or private address.",
+            },
+            body=True,
+        ),
+    )
+    def put_webhook(host_id: CallerHost, body: WebhookUpdate) -> WebhookEndpoint:
+        return WebhookEndpoint.of(sdk.hosts.set_webhook(host_id, body.url))
+
+    @router.delete(
+        "/hosts/me/webhook",
+        status_code=204,
+        response_class=Response,
+        operation_id="deleteWebhook",
+        summary="Stop receiving notices",
+        description="Undelivered notices are given up (status `failed`).",
+        responses=problem_responses(unknown_webhook),
+    )
+    def delete_webhook(host_id: CallerHost) -> Response:
+        sdk.hosts.remove_webhook(host_id)
+        return Response(status_code=204)
+
+    @router.post(
+        "/hosts/me/webhook/secret",
+        response_model=WebhookEndpoint,
+        operation_id="rotateWebhookSecret",
+        summary="A new signing secret (shown once); the old one keeps signing for a while",
+        responses=problem_responses(unknown_webhook),
+    )
+    def rotate_webhook_secret(
+        host_id: CallerHost,
+        keep_previous_hours: Annotated[
+            int,
+            Query(
+                alias="keepPreviousHours",
+                ge=0,
+                le=720,
+                description="How long notices carry the previous key's signatures too.",
+            ),
+        ] = 24,
+    ) -> WebhookEndpoint:
+        endpoint = sdk.hosts.rotate_webhook_secret(
+            host_id, keep_previous_for=timedelta(hours=keep_previous_hours)
+        )
+        return WebhookEndpoint.of(endpoint)
+
+    @router.get(
+        "/hosts/me/webhook/deliveries",
+        response_model=DeliveryPage,
+        operation_id="listWebhookDeliveries",
+        summary="The host's notices, newest first, and how their delivery went",
+        responses=problem_responses(
+            {404: "UNKNOWN_HOST: the host is not registered.", 422: "INVALID_INPUT: a bad cursor."}
+        ),
+    )
+    def list_webhook_deliveries(
+        host_id: CallerHost,
+        cursor: Annotated[
+            str | None, Query(max_length=40, description="From the previous page.")
+        ] = None,
+        limit: Annotated[int, Query(ge=1, le=DELIVERIES_LIMIT_MAX)] = 50,
+    ) -> DeliveryPage:
+        page = sdk.hosts.webhook_deliveries(host_id, cursor=cursor or None, limit=limit)
+        return DeliveryPage(
+            items=[WebhookDelivery.of(d) for d in page.items], next_cursor=page.next_cursor
+        )
 
     return router

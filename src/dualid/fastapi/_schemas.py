@@ -22,7 +22,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from dualid import consent
+from dualid import consent, webhooks
 from dualid.clock import ClockStatus
 from dualid.models import DataField, EventType, EventUserData, HostKind
 from dualid.sdk import EXPORT_FORMAT
@@ -35,6 +35,7 @@ __all__ = [
     "Default",
     "DefaultList",
     "DefaultUpdate",
+    "DeliveryPage",
     "Export",
     "ExportClock",
     "ExportHost",
@@ -45,6 +46,7 @@ __all__ = [
     "HistoryEntry",
     "HistoryPage",
     "Host",
+    "HostNotice",
     "Problem",
     "Profile",
     "Registration",
@@ -56,6 +58,9 @@ __all__ = [
     "RevokeResult",
     "SharedItem",
     "Sharing",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookUpdate",
     "field_names",
 ]
 
@@ -167,6 +172,78 @@ class Host(_Out):
         )
 
 
+class WebhookUpdate(_In):
+    """Where the host receives its notices: an ``https`` URL on a public address."""
+
+    url: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
+
+
+class WebhookEndpoint(_Out):
+    """The host's webhook endpoint. ``secret`` (``whsec_...``, for the ``v1`` HMAC
+    signatures) is returned once, by the call that created the endpoint or rotated its
+    secret, and null otherwise. ``publicKeys`` (``whpk_...``) verify the ``v1a`` Ed25519
+    signatures: the current key first, then, until ``previousValidUntil``, the previous
+    one. ``enabled`` is false once the endpoint answered 410 Gone."""
+
+    url: str
+    enabled: bool
+    public_keys: list[str]
+    previous_valid_until: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    disabled_at: datetime | None
+    disabled_reason: str | None
+    secret: str | None = Field(
+        default=None, description="Shown once, when created or rotated; null otherwise."
+    )
+
+    @classmethod
+    def of(cls, endpoint: webhooks.WebhookEndpoint) -> WebhookEndpoint:
+        return cls.model_validate(endpoint, from_attributes=True)
+
+
+class WebhookDelivery(_Out):
+    """One notice to the host and how its delivery went. ``id`` is the ``webhook-id``
+    header (the idempotency key); ``payload`` the body exactly as sent."""
+
+    id: str
+    type: webhooks.NoticeType
+    status: webhooks.NoticeStatus
+    created_at: datetime
+    attempts: int
+    last_attempt_at: datetime | None
+    last_status: int | None = Field(description="The HTTP status of the last attempt.")
+    last_error: str | None
+    next_attempt_at: datetime | None
+    delivered_at: datetime | None
+    payload: dict[str, JsonValue]
+
+    @classmethod
+    def of(cls, delivery: webhooks.Delivery) -> WebhookDelivery:
+        return cls.model_validate(delivery, from_attributes=True)
+
+
+class DeliveryPage(_Out):
+    items: list[WebhookDelivery]
+    next_cursor: str | None
+
+
+class HostNotice(_Out):
+    """A notice the change sent to the host: whether (``status``) and when
+    (``deliveredAt``) the host was told."""
+
+    id: str
+    host_id: str
+    type: webhooks.NoticeType
+    status: webhooks.NoticeStatus
+    created_at: datetime
+    delivered_at: datetime | None
+
+    @classmethod
+    def of(cls, notice: webhooks.HostNotice) -> HostNotice:
+        return cls.model_validate(notice, from_attributes=True)
+
+
 class Attendee(_Out):
     """One attendee as the host sees them: a pairwise ``ref`` (stable at this host,
     unlinkable across hosts) and only the fields currently consented; absent fields are
@@ -244,6 +321,9 @@ class SharedItem(_Out):
     purpose: str
     since: datetime
     until: datetime | None
+    notice: HostNotice | None = Field(
+        default=None, description="How the host was told of this grant (null: no webhook)."
+    )
 
     @classmethod
     def of(cls, item: consent.SharedItem) -> SharedItem:
@@ -257,6 +337,7 @@ class SharedItem(_Out):
             purpose=item.purpose,
             since=item.since,
             until=item.until,
+            notice=HostNotice.of(item.notice) if item.notice is not None else None,
         )
 
 
@@ -379,6 +460,11 @@ class HistoryEntry(_Out):
     actor: str | None
     details: dict[str, JsonValue]
     entry_hash: str
+    notices: list[HostNotice] = Field(
+        default=[],
+        description="The notices the change sent to the host: for a revocation, whether "
+        "and when the host was told to delete the fields.",
+    )
 
 
 class HistoryPage(_Out):

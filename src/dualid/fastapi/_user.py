@@ -35,6 +35,7 @@ from ._schemas import (
     GrantRequest,
     HistoryEntry,
     HistoryPage,
+    HostNotice,
     Profile,
     Registration,
     RegistrationExplanation,
@@ -466,7 +467,7 @@ def user_router(
         after = _decode_cursor(cursor) if cursor else 0
         if person.agent_id is None:
             return HistoryPage(items=[], next_cursor=None)
-        records = sdk.audit.entries(subject=person.agent_id, after=after, limit=limit + 1)
+        records = sdk.consent.history(person.agent_id, after=after, limit=limit + 1)
         more = len(records) > limit
         records = records[:limit]
         items = [
@@ -477,6 +478,7 @@ def user_router(
                 actor=r.actor,
                 details=_scrub(dict(r.details)),
                 entry_hash=r.entry_hash,
+                notices=[HostNotice.of(n) for n in r.notices],
             )
             for r in records
         ]

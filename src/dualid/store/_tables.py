@@ -44,6 +44,8 @@ __all__ = [
     "Sealed",
     "Secret",
     "UtcMicros",
+    "WebhookEndpoint",
+    "WebhookNotice",
     "metadata",
     "table",
 ]
@@ -294,6 +296,56 @@ class Default(SQLModel, table=True):
     host_id: str = Field(primary_key=True, max_length=64, default="")
     fields: str = Field(max_length=200)
     updated_at: datetime = _ts()
+
+
+class WebhookEndpoint(SQLModel, table=True):
+    """A host's webhook endpoint (migration 0009_webhooks). ``salt`` names the current
+    signing key generation (the secrets are derived from the root secret and it, never
+    stored); ``prev_salt`` the one before a rotation, still signing until ``prev_until``.
+    Disabled (``disabled_at`` set) when the endpoint answered 410 Gone."""
+
+    __tablename__ = "dualid_webhook"
+    host_id: str = Field(primary_key=True, max_length=64)
+    url: str = Field(max_length=2000)
+    salt: bytes = Field(sa_type=LargeBinary)
+    prev_salt: bytes | None = Field(default=None, sa_type=LargeBinary, nullable=True)
+    prev_until: datetime | None = _ts(nullable=True)
+    disabled_at: datetime | None = _ts(nullable=True)
+    disabled_reason: str | None = Field(default=None, max_length=200)
+    created_at: datetime = _ts()
+    updated_at: datetime = _ts()
+
+
+class WebhookNotice(SQLModel, table=True):
+    """One notice of the transactional outbox (migration 0009_webhooks): written in the
+    transaction of the change it reports, delivered to the host's endpoint in ``seq``
+    order. ``payload`` is the exact JSON body sent (PII-free: the host's pairwise ref,
+    ids and field names); no agentId is stored here."""
+
+    __tablename__ = "dualid_webhook_notice"
+    __table_args__ = (
+        Index("ix_dualid_webhook_notice_host", "host_id", "status", "seq"),
+        Index("ix_dualid_webhook_notice_id", "notice_id", unique=True),
+    )
+    # SQLite: INTEGER PRIMARY KEY, the table's rowid; PostgreSQL: dualid_webhook_notice_seq.
+    seq: int = Field(
+        sa_type=BigInteger().with_variant(Integer(), "sqlite"),
+        primary_key=True,
+        sa_column_kwargs={"autoincrement": False},
+    )
+    notice_id: str = Field(max_length=40)
+    host_id: str = Field(max_length=64)
+    type: str = Field(max_length=32)
+    grant_id: str | None = Field(default=None, max_length=40, index=True)
+    payload: str = Field(sa_type=Text)
+    status: str = Field(max_length=16)
+    attempts: int = Field(default=0)
+    next_attempt_at: datetime = _ts()
+    last_attempt_at: datetime | None = _ts(nullable=True)
+    delivered_at: datetime | None = _ts(nullable=True)
+    last_status: int | None = Field(default=None, nullable=True)
+    last_error: str | None = Field(default=None, max_length=200)
+    created_at: datetime = _ts()
 
 
 metadata = SQLModel.metadata

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Final
@@ -20,6 +20,8 @@ from dualid import (
     Registration,
     SharedItem,
 )
+from dualid.consent import HistoryEntry
+from dualid.webhooks import HostNotice, NoticeStatus
 
 from ._i18n import N_, Texts
 
@@ -35,6 +37,7 @@ __all__ = [
     "history_lines",
     "host_blocks",
     "host_kind_label",
+    "notice_text",
     "profile_value",
     "receipt_times",
 ]
@@ -203,6 +206,20 @@ class HistoryLine:
     host: str | None
     fields: list[str]
     event_id: str | None
+    notified: list[str] = field(default_factory=list)
+    """Whether and when the host was told of the change (its webhook notices)."""
+
+
+def notice_text(texts: Texts, notice: HostNotice, host_name: str) -> str:
+    """One notice to a host, worded for the person: delivered (when), pending, failed."""
+    if notice.status is NoticeStatus.DELIVERED and notice.delivered_at is not None:
+        return texts.gettext("%(host)s was notified on %(at)s") % {
+            "host": host_name,
+            "at": texts.datetime(notice.delivered_at),
+        }
+    if notice.status is NoticeStatus.PENDING:
+        return texts.gettext("%(host)s has not been notified yet") % {"host": host_name}
+    return texts.gettext("%(host)s could not be notified") % {"host": host_name}
 
 
 def _no_agent_id(value: Any) -> str | None:
@@ -212,10 +229,11 @@ def _no_agent_id(value: Any) -> str | None:
 
 
 def history_lines(
-    texts: Texts, records: list[AuditRecord], host_names: Mapping[str, str]
+    texts: Texts, records: Sequence[AuditRecord], host_names: Mapping[str, str]
 ) -> list[HistoryLine]:
     """The person's audit entries, newest first, worded for them. Only the action, time,
-    host, event and field names are shown (never the subject: it is the agentId)."""
+    host, event and field names are shown (never the subject: it is the agentId), and
+    whether the host was notified of the change."""
     lines = []
     for record in reversed(records):
         details = record.details
@@ -237,6 +255,10 @@ def history_lines(
                 else None,
                 fields=names,
                 event_id=_no_agent_id(details.get("event_id")),
+                notified=[
+                    notice_text(texts, n, host_names.get(n.host_id, n.host_id))
+                    for n in (record.notices if isinstance(record, HistoryEntry) else ())
+                ],
             )
         )
     return lines

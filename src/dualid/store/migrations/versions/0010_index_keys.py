@@ -17,7 +17,7 @@ under a later key could no longer be found and what a later signing key signed w
 longer verify.
 
 Revision ID: 0010_index_keys
-Revises: 0008_key_ids
+Revises: 0009_webhooks
 Create Date: 2026-12-03
 """
 
@@ -29,7 +29,7 @@ from alembic import op
 from dualid.errors import InvalidInput
 
 revision = "0010_index_keys"
-down_revision = "0008_key_ids"
+down_revision = "0009_webhooks"
 branch_labels = None
 depends_on = None
 

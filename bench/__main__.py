@@ -31,6 +31,9 @@ FIGURES: list[tuple[str, str, str, str]] = [
     ("clock_now", "clock", "AtomicClock.now() vs datetime.now(timezone.utc)", "<= 10x"),
     ("profile_put_get", "core", "profiles.put + profiles.get", "<= 4x"),
     ("attendees_list", "core", "events.attendees()", "<= 3x"),
+    # Issue 18: against the best-layout floor and the ORM + sqlalchemy-utils peer.
+    ("attendees_floor", "core", "events.attendees() vs the best-layout floor", "<= 2.5x"),
+    ("attendees_peer", "core", "events.attendees() vs the ORM peer", "<= 0.33x"),
     ("agent_for_warm", "core", "identity.agent_for() warm", "<= 3x"),
     ("agent_for_cold", "core", "identity.agents_for() cold bulk", "<= 5x"),
     ("migrate_ids", "migrate_ids", "migrate-ids on 100k rows", ">= 0.25x throughput"),

@@ -49,6 +49,7 @@ if __package__ in (None, ""):  # python bench/bench_http.py
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import _harness as h
 from bench import _peer
+from bench.bench_core import own_schema_list
 
 ATTENDEES = 1000
 HOST = "bench-host"
@@ -199,10 +200,8 @@ def _throughput(call: Callable[[], None], requests: int, seconds: float) -> floa
 
 def _raw_select_decrypt(sdk: DualId) -> Callable[[], None]:
     """What any endpoint serving the list from the store must at least do per request:
-    select the event's sealed rows and decrypt them (data keys unwrapped beforehand, grants
-    not checked, nothing audited, no JSON): the attendees_list baseline at 1,000."""
-    import sqlite3
-
+    select the event's shared copies and decrypt them (data keys unwrapped beforehand,
+    grants not checked, nothing audited, no JSON): the attendees_list baseline at 1,000."""
     from dualid._vault import load_deks
     from dualid.store import _sql as db
 
@@ -211,23 +210,7 @@ def _raw_select_decrypt(sdk: DualId) -> Callable[[], None]:
     with sdk.store.read() as conn:
         agents = [r[0] for r in db.query(conn, "SELECT agent_id FROM dualid_agent")]
         deks = {a: k.aead for a, k in load_deks(conn, sdk._rt.provider, agents).items()}
-    raw = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    query = (
-        "SELECT s.agent_id, s.record_id, s.field, s.dek_version, s.ciphertext"
-        " FROM dualid_registration r JOIN dualid_sealed s ON s.record_id = r.registration_id"
-        " WHERE r.host_id = ? AND r.event_id = ? ORDER BY r.registration_id"
-    )
-
-    def call() -> None:
-        raw.execute("BEGIN")
-        rows = raw.execute(query, (HOST, EVENT)).fetchall()
-        raw.execute("COMMIT")
-        for agent_id, record_id, field, version, blob in rows:
-            aad = f"dualid/field/v1\x1f{agent_id}\x1f{record_id}\x1f{field}\x1f{version}"
-            deks[agent_id].decrypt(blob[1:13], blob[13:], aad.encode())
-        assert len(rows) >= ATTENDEES
-
-    return call
+    return own_schema_list(path, deks, HOST, EVENT, ATTENDEES)
 
 
 def run(quick: bool) -> list[h.Row]:

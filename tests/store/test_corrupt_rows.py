@@ -176,6 +176,7 @@ def _tables(path_columns: list[tuple[str, str]]) -> list[str]:
         "dualid_requirement",
         "dualid_sealed",
         "dualid_secret",
+        "dualid_shared",
     ],
 )
 def test_every_column_of_every_table(

@@ -57,7 +57,7 @@ from ._engine import (
     reg_from_row,
     untrusted,
 )
-from ._types import Event, HostAttendee, Registration
+from ._types import Event, HostAttendee, Registration, host_attendee
 
 __all__ = ["AttendeePage", "Events"]
 
@@ -589,6 +589,7 @@ class Events:
                 legacy = open_rows(sealed, deks, keep=covered_by_reg)
         pairwise_ref = self._rt.derived.pairwise_refs(host_id)
         trusted = EventUserData._trusted
+        new_attendee = host_attendee
         from_us = db.from_us
         event_types = _EVENT_TYPES
         # The model is frozen and pydantic copies this set whenever it copies a model, so
@@ -603,7 +604,7 @@ class Events:
             for etype in {r[2] for r in regs}
         }
         no_copy = ("", None)
-        for reg_id, agent_id, etype, *_ in regs:
+        for reg_id, agent_id, etype, _, _, _ in regs:
             ref, values = opened.get(reg_id, no_copy)
             if legacy and reg_id in legacy:
                 values = legacy[reg_id]
@@ -626,7 +627,7 @@ class Events:
                     all_shown.update(names)
             else:
                 fields_set = bare
-            out.append(HostAttendee(ref, trusted(shown, fields_set), shared_at))
+            out.append(new_attendee(ref, trusted(shown, fields_set), shared_at))
         return out, all_shown
 
 

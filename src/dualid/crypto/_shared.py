@@ -112,9 +112,10 @@ def open_copies(
     ``deks`` are skipped (their key is gone: crypto-shredded). The loop behind the host
     view (one per attendee), so it calls AES-GCM directly."""
     out: dict[str, tuple[str, dict[str, Any]]] = {}
-    prefix = f"dualid/shared/v1\x1f{{}}\x1f{{}}\x1f{host_id}\x1f{event_id}\x1f{{}}\x1f{{}}".format
+    middle = f"\x1f{host_id}\x1f{event_id}\x1f"
     version_tag = FORMAT_V1[0]
     sep = _SEP
+    split: dict[str, list[str]] = {}  # a few field lists, thousands of copies
     try:
         for registration_id, agent_id, fields, version, blob in rows:
             if keep is not None:
@@ -128,9 +129,13 @@ def open_copies(
                 continue
             if blob[0] != version_tag or len(blob) < _MIN_BLOB:
                 raise DecryptionFailed("a shared copy has an unknown format")
-            aad = prefix(agent_id, registration_id, fields, version).encode()
-            plain = dek.aead.decrypt(blob[1 : 1 + _NONCE], blob[1 + _NONCE :], aad)
-            names = fields.split(",")
+            aad = (
+                f"dualid/shared/v1\x1f{agent_id}\x1f{registration_id}{middle}{fields}\x1f{version}"
+            )
+            plain = dek.aead.decrypt(blob[1 : 1 + _NONCE], blob[1 + _NONCE :], aad.encode())
+            names = split.get(fields)
+            if names is None:
+                names = split[fields] = fields.split(",")
             text = plain.decode()
             parts = text.split(sep)
             if len(parts) != len(names) + 1 or text.startswith("["):

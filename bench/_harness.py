@@ -98,6 +98,26 @@ def compare(
     return Timing.of(a), Timing.of(b)
 
 
+def compare_many(
+    calls: dict[str, Callable[[], object]],
+    *,
+    number: int,
+    repeats: int,
+    warmup: int | None = None,
+) -> dict[str, Timing]:
+    """:func:`compare` for several sides at once: their repeats interleaved (A B C A B C
+    ...), so every side sees the same machine conditions."""
+    n_warm = number // 5 + 1 if warmup is None else warmup
+    for _ in range(n_warm):
+        for fn in calls.values():
+            fn()
+    samples: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(repeats):
+        for name, fn in calls.items():
+            samples[name].append(_loop_ns(fn, number))
+    return {name: Timing.of(s) for name, s in samples.items()}
+
+
 def timed(fn: Callable[[], T]) -> tuple[float, T]:
     """Wall seconds of one call of ``fn`` and its result (garbage collector as in
     :func:`_loop_ns`)."""
@@ -184,6 +204,41 @@ def figure(
         "note": note,
     }
     row.update(extra)
+    return row
+
+
+def slowdown(
+    key: str,
+    name: str,
+    sdk: Timing,
+    raw: Timing,
+    *,
+    scale: float,
+    unit: str,
+    threshold: float | None,
+    baseline_desc: str,
+    note: str = "",
+) -> Row:
+    """A "within N x" row from two interleaved timings (ns per call, shown divided by
+    ``scale``): the best repeats and their ratio, the medians kept. ``threshold`` None
+    makes it an information row (target "-", no verdict)."""
+    row = figure(
+        key,
+        name,
+        value=sdk.best / scale,
+        baseline=raw.best / scale,
+        ratio=sdk.best / raw.best,
+        unit=unit,
+        target="-" if threshold is None else f"<= {threshold:g}x",
+        kind=MAX_RATIO,
+        threshold=0.0 if threshold is None else threshold,
+        baseline_desc=baseline_desc,
+        note=note,
+        value_median=_round(sdk.median / scale),
+        baseline_median=_round(raw.median / scale),
+    )
+    if threshold is None:
+        row["met"] = None
     return row
 
 

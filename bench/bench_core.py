@@ -5,6 +5,8 @@
 
 * ``profile_put_get``   profiles.put + profiles.get of a full EventUserData
 * ``attendees_list``    events.attendees() of one event, 3 shared fields per attendee
+* ``attendees_floor``   the same against the best-layout floor (``..._keys``: with key unwraps)
+* ``attendees_peer``    the same against the ORM + sqlalchemy-utils peer (bench/_peer.py)
 * ``agent_for_warm``    identity.agent_for() of existing users
 * ``agent_for_cold``    identity.agents_for() creating new users in bulk
 * ``audit_verify``      audit.verify() over the chain the bulk creation wrote
@@ -51,8 +53,12 @@ KEYS = (
     "agent_for_warm",
     "audit_verify",
     "attendees_list",
+    "attendees_floor",
+    "attendees_floor_keys",
+    "attendees_peer",
     "attendees_memory",
 )
+_ATTENDEE_KEYS = {"attendees_list", "attendees_floor", "attendees_floor_keys", "attendees_peer"}
 
 
 def _sizes(quick: bool) -> dict[str, int]:
@@ -227,9 +233,9 @@ def _profile_row(a: h.Timing, b: h.Timing, fields: list[tuple[str, bytes]]) -> h
         baseline=b.best / 1000,
         ratio=a.best / b.best,
         unit="us/op",
-        target="<= 4x",
+        target="<= 3x",
         kind=h.MAX_RATIO,
-        threshold=4.0,
+        threshold=3.0,
         baseline_desc=(
             f"AES-GCM encrypt of the same {len(fields)} field byte strings (same AAD layout), "
             "INSERT OR REPLACE of the ciphertext rows in one BEGIN IMMEDIATE transaction, "
@@ -553,57 +559,224 @@ class Event:
         self.sdk.close()
 
 
-def bench_attendees(ev: Event, sz: dict[str, int]) -> h.Row:
+def bench_attendees(ev: Event, work: Path, sz: dict[str, int]) -> list[h.Row]:
+    """``attendees()`` against, interleaved in one run: the raw baseline on dualid's own
+    schema (figure 3), the best-layout floor (one row per attendee holding its three
+    AES-GCM fields, one indexed select, decrypt; the same floor with each attendee's data
+    key unwrapped per call, info) and the ORM + sqlalchemy-utils peer."""
     sdk = ev.sdk
-    deks = _deks(sdk, ev.agents)  # baseline only
-    raw = _raw_sqlite(_sqlite_file(sdk))
-    query = (
-        "SELECT s.agent_id, s.record_id, s.field, s.dek_version, s.ciphertext"
-        " FROM dualid_registration r JOIN dualid_sealed s ON s.record_id = r.registration_id"
-        " WHERE r.host_id = ? AND r.event_id = ? ORDER BY r.registration_id"
-    )
+    deks = _deks(sdk, ev.agents)  # baselines only
+    raw_op = own_schema_list(_sqlite_file(sdk), deks, HOST, EVENT, ev.size)
+    shown = [
+        (a.data.name, a.data.phone_number, a.data.email) for a in sdk.events.attendees(HOST, EVENT)
+    ]
+    floor, floor_keys = _best_layout_floor(work, ev.agents, shown, deks)
+    peer = _orm_peer(work, shown)
 
     def sdk_op() -> None:
         got = sdk.events.attendees(HOST, EVENT)
         assert len(got) == ev.size
 
-    def raw_op() -> None:
+    t = h.compare_many(
+        {"sdk": sdk_op, "raw": raw_op, "floor": floor, "floor_keys": floor_keys, "peer": peer},
+        number=1,
+        repeats=sz["attendees_repeats"],
+        warmup=1,
+    )
+    a, b = t["sdk"], t["raw"]
+    n = f"{ev.size:,} attendees x {len(SHARED)} fields"
+    floor_desc = (
+        "best layout, raw sqlite3 on a file of its own: one row per attendee holding its "
+        "three AES-GCM fields, one indexed SELECT of the event, three decrypts per row with "
+        "per-agent AESGCM objects built beforehand"
+    )
+    return [
+        h.slowdown(
+            "attendees_list",
+            f"events.attendees() ({n})",
+            a,
+            b,
+            scale=1e6,
+            unit="ms/call",
+            threshold=3.0,
+            baseline_desc=(
+                "raw sqlite3 SELECT of the event's shared copies on dualid's own schema "
+                "(registration JOIN shared, ordered: one blob per attendee since migration "
+                "0011) + AES-GCM decrypt of the same ciphertexts with per-agent AESGCM "
+                "objects built beforehand (DEK unwrapping is counted as SDK cost)"
+            ),
+            note=(
+                f"setup (agents_for + {ev.size:,} events.register with data=) took "
+                f"{ev.setup_seconds:.0f} s, not counted"
+            ),
+        ),
+        h.slowdown(
+            "attendees_floor",
+            f"events.attendees() vs the best-layout floor ({n})",
+            a,
+            t["floor"],
+            scale=1e6,
+            unit="ms/call",
+            threshold=2.5,
+            baseline_desc=floor_desc,
+        ),
+        h.slowdown(
+            "attendees_floor_keys",
+            "the best-layout floor with each attendee's data key unwrapped per call, vs the floor",
+            t["floor_keys"],
+            t["floor"],
+            scale=1e6,
+            unit="ms/call",
+            threshold=None,
+            baseline_desc="the best-layout floor",
+            note=(
+                "the floor's row also holds the attendee's data key wrapped (AES-GCM under a "
+                "master key), unwrapped and turned into an AESGCM object per row and call, as "
+                "dualid must without a data-key cache; the SDK's own figure over this floor: "
+                f"{a.best / t['floor_keys'].best:.2f}x"
+            ),
+        ),
+        h.slowdown(
+            "attendees_peer",
+            f"events.attendees() vs the ORM + sqlalchemy-utils peer ({n})",
+            a,
+            t["peer"],
+            scale=1e6,
+            unit="ms/call",
+            threshold=0.33,
+            baseline_desc=(
+                "SQLAlchemy ORM model with sqlalchemy-utils StringEncryptedType(String, key, "
+                "AesGcmEngine) columns (one key for everyone, no consent check, no audit), a "
+                "fresh Session per call, select of the event's rows, values read"
+            ),
+        ),
+    ]
+
+
+def own_schema_list(
+    path: Path, deks: dict[str, AESGCM], host_id: str, event_id: str, count: int
+) -> Callable[[], None]:
+    """The raw baseline on dualid's own schema: one select of the event's registrations
+    joined with their shared copies (one blob each, migration 0011; the associated data
+    rebuilt here) and one AES-GCM decrypt per attendee, keys unwrapped beforehand."""
+    raw = _raw_sqlite(path)
+    query = (
+        "SELECT r.registration_id, c.agent_id, c.fields, c.dek_version, c.ciphertext"
+        " FROM dualid_registration r JOIN dualid_shared c"
+        " ON c.registration_id = r.registration_id"
+        " WHERE r.host_id = ? AND r.event_id = ? ORDER BY r.registration_id"
+    )
+    tail = f"\x1f{host_id}\x1f{event_id}\x1f"
+
+    def op() -> None:
         raw.execute("BEGIN")
-        rows = raw.execute(query, (HOST, EVENT)).fetchall()
+        rows = raw.execute(query, (host_id, event_id)).fetchall()
         raw.execute("COMMIT")
         out = []
-        for agent_id, record_id, field, version, blob in rows:
+        for reg_id, agent_id, fields, version, blob in rows:
+            aad = f"dualid/shared/v1\x1f{agent_id}\x1f{reg_id}{tail}{fields}\x1f{version}"
+            out.append(deks[agent_id].decrypt(blob[1:13], blob[13:], aad.encode()))
+        assert len(out) == count
+
+    return op
+
+
+def _best_layout_floor(
+    work: Path,
+    agents: list[str],
+    shown: list[tuple[Any, Any, Any]],
+    deks: dict[str, AESGCM],
+) -> tuple[Callable[[], None], Callable[[], None]]:
+    """The floor of the attendee list: the same values in the best layout for the job, on
+    a file of its own. Returns the floor and the floor that also unwraps each data key."""
+    conn = _raw_sqlite(work / "attendees_floor.db")
+    conn.execute(
+        "CREATE TABLE attendee (id INTEGER PRIMARY KEY, event_id TEXT NOT NULL,"
+        " agent_id TEXT NOT NULL, name BLOB, phone_number BLOB, email BLOB, wrapped BLOB)"
+    )
+    conn.execute("CREATE INDEX ix_attendee_event ON attendee (event_id, id)")
+    master = AESGCM(AESGCM.generate_key(256))
+    keys = {a: AESGCM.generate_key(256) for a in agents}
+    own = {a: AESGCM(k) for a, k in keys.items()}
+    rows = []
+    for agent, values in zip(agents, shown, strict=True):
+        aad = agent.encode()
+        blobs = []
+        for value in values:
+            nonce = secrets.token_bytes(12)
+            blobs.append(nonce + own[agent].encrypt(nonce, _encode(value), aad))
+        nonce = secrets.token_bytes(12)
+        wrapped = nonce + master.encrypt(nonce, keys[agent], aad)
+        rows.append((EVENT, agent, *blobs, wrapped))
+    conn.execute("BEGIN")
+    conn.executemany(
+        "INSERT INTO attendee (event_id, agent_id, name, phone_number, email, wrapped)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        rows,
+    )
+    conn.execute("COMMIT")
+    del deks  # the floor has keys of its own (same count, same kind)
+
+    def select(columns: str) -> list[Any]:
+        conn.execute("BEGIN")
+        got = conn.execute(
+            f"SELECT {columns} FROM attendee WHERE event_id = ? ORDER BY id",
+            (EVENT,),
+        ).fetchall()
+        conn.execute("COMMIT")
+        return got
+
+    def floor() -> None:
+        out = []
+        for agent, name, phone, email in select("agent_id, name, phone_number, email"):
+            key, aad = own[agent], agent.encode()
             out.append(
-                deks[agent_id].decrypt(
-                    blob[1:13], blob[13:], _aad(agent_id, record_id, field, version)
+                (
+                    key.decrypt(name[:12], name[12:], aad),
+                    key.decrypt(phone[:12], phone[12:], aad),
+                    key.decrypt(email[:12], email[12:], aad),
                 )
             )
-        assert len(out) == ev.size * len(SHARED)
+        assert len(out) == len(agents)
 
-    a, b = h.compare(sdk_op, raw_op, number=1, repeats=sz["attendees_repeats"], warmup=1)
-    raw.close()
-    return h.figure(
-        "attendees_list",
-        f"events.attendees() ({ev.size:,} attendees x {len(SHARED)} fields)",
-        value=a.best / 1e6,
-        baseline=b.best / 1e6,
-        ratio=a.best / b.best,
-        unit="ms/call",
-        target="<= 3x",
-        kind=h.MAX_RATIO,
-        threshold=3.0,
-        baseline_desc=(
-            "raw sqlite3 SELECT of the event's sealed rows (registration JOIN sealed, "
-            "ordered) + AES-GCM decrypt of the same ciphertexts with per-agent AESGCM "
-            "objects built beforehand (DEK unwrapping is counted as SDK cost)"
-        ),
-        note=(
-            f"setup (agents_for + {ev.size:,} events.register with data=) took "
-            f"{ev.setup_seconds:.0f} s, not counted"
-        ),
-        value_median=round(a.median / 1e6, 2),
-        baseline_median=round(b.median / 1e6, 2),
-    )
+    def floor_keys() -> None:
+        out = []
+        for agent, name, phone, email, wrapped in select(
+            "agent_id, name, phone_number, email, wrapped"
+        ):
+            aad = agent.encode()
+            key = AESGCM(master.decrypt(wrapped[:12], wrapped[12:], aad))
+            out.append(
+                (
+                    key.decrypt(name[:12], name[12:], aad),
+                    key.decrypt(phone[:12], phone[12:], aad),
+                    key.decrypt(email[:12], email[12:], aad),
+                )
+            )
+        assert len(out) == len(agents)
+
+    return floor, floor_keys
+
+
+def _orm_peer(work: Path, shown: list[tuple[Any, Any, Any]]) -> Callable[[], None]:
+    """The same list through the ORM + sqlalchemy-utils peer (bench/_peer.py)."""
+    import os
+
+    from sqlalchemy.orm import Session
+
+    from bench import _peer
+
+    os.environ.setdefault(_peer.KEY_ENV, secrets.token_urlsafe(32))
+    url = f"sqlite:///{work / 'attendees_peer.db'}"
+    _peer.seed(url, HOST, EVENT, shown)
+    engine = _peer.engine(url)
+
+    def peer() -> None:
+        with Session(engine) as session:
+            got = [(a.name, a.phone_number, a.email) for a in _peer.attendees(session, HOST, EVENT)]
+        assert len(got) == len(shown)
+
+    return peer
 
 
 def _stream_peak(ev: Event) -> tuple[int, int]:
@@ -682,7 +855,7 @@ def run(quick: bool, only: set[str] | None = None) -> list[h.Row]:
             rows += _guard_many(
                 "profile_put_get",
                 "profiles.put + profiles.get",
-                "<= 4x",
+                "<= 3x",
                 lambda: bench_profile(work, sz),
             )
         if want & {"agent_for_cold", "agent_for_warm", "audit_verify"}:
@@ -720,21 +893,19 @@ def run(quick: bool, only: set[str] | None = None) -> list[h.Row]:
                     )
             finally:
                 bulk.close()
-        if want & {"attendees_list", "attendees_memory"}:
+        if want & (_ATTENDEE_KEYS | {"attendees_memory"}):
             ev = Event(work)
             try:
                 log(f"building an event of {sz['attendees']:,} attendees")
                 took = ev.grow_to(sz["attendees"])
                 log(f"  ... {took:.1f} s")
-                if "attendees_list" in want:
-                    log("events.attendees")
-                    rows.append(
-                        _guard(
-                            "attendees_list",
-                            "events.attendees()",
-                            "<= 3x",
-                            lambda: bench_attendees(ev, sz),
-                        )
+                if want & _ATTENDEE_KEYS:
+                    log("events.attendees, its floors and the ORM peer")
+                    rows += _guard_many(
+                        "attendees_list",
+                        "events.attendees()",
+                        "<= 3x",
+                        lambda: bench_attendees(ev, work, sz),
                     )
                 if "attendees_memory" in want:
                     log(f"iter_attendees memory (growing the event to {sz['memory_attendees']:,})")

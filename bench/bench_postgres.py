@@ -328,8 +328,8 @@ def _throughput_rows(quick: bool) -> list[h.Row]:
 # -- writer latency under host reads ---------------------------------------------------------
 READS_KEY = "pg_grant_revoke_under_reads"
 READS_NAME = "grant+revoke p50 on PostgreSQL while 2 processes page a 1,000-attendee event"
-READS_TARGET = "<= 2x"
-READS_THRESHOLD = 2.0
+READS_TARGET = "<= 1.5x"  # issue 18 (2x in the concurrency round)
+READS_THRESHOLD = 1.5
 READERS = 2
 OTHER_HOST = "bench-pg-other"
 READ_EVENT = "bench-read-ev"

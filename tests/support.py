@@ -28,9 +28,32 @@ def snapshot(sdk: DualId) -> dict[str, Any]:
             ).all()
         )
         state["sealed_blobs"] = sorted(
-            bytes(row[0]) for row in conn.execute(sa.text("SELECT ciphertext FROM dualid_sealed"))
+            bytes(row[0])
+            for table in ("dualid_sealed", "dualid_shared")
+            for row in conn.execute(sa.text(f"SELECT ciphertext FROM {table}"))
         )
     return state
+
+
+def copy_fields(sdk: DualId, registration_id: str) -> set[str]:
+    """The field names a registration's shared copy holds (its blob's list, and the
+    per-field rows of a copy from before migration 0011)."""
+    blob = rows(
+        sdk, "SELECT fields FROM dualid_shared WHERE registration_id = :r", r=registration_id
+    )
+    legacy = rows(sdk, "SELECT field FROM dualid_sealed WHERE record_id = :r", r=registration_id)
+    return {name for (fields,) in blob for name in fields.split(",")} | {f for (f,) in legacy}
+
+
+def all_copy_fields(sdk: DualId) -> set[tuple[str, str]]:
+    """``(registration_id, field)`` of every value of every shared copy."""
+    blob = rows(sdk, "SELECT registration_id, fields FROM dualid_shared")
+    legacy = rows(
+        sdk,
+        "SELECT record_id, field FROM dualid_sealed"
+        " WHERE substr(record_id, 1, 2) NOT IN ('p:', 'u:')",
+    )
+    return {(r, f) for r, fields in blob for f in fields.split(",")} | {(r, f) for r, f in legacy}
 
 
 def execute(sdk: DualId, sql: str, **params: Any) -> int:

@@ -19,11 +19,15 @@ FIGURES = [
     "clock_now",
     "profile_put_get",
     "attendees_list",
+    "attendees_floor",
+    "attendees_peer",
     "agent_for_warm",
     "agent_for_cold",
     "migrate_ids",
     "audit_verify",
     "attendees_http",
+    "attendees_http_peer",
+    "attendees_http_layer",
     "pg_grant_revoke",
     "attendees_memory",
     "kms_agents_for",
@@ -56,7 +60,12 @@ def test_quick_bench_runs_and_reports_every_figure(tmp_path: Path) -> None:
         if row["skipped"]:
             # Only an optional suite or an unreachable server may be skipped, with a reason;
             # where PostgreSQL is required (CI), its figure must run.
-            optional = {"migrate_ids", "attendees_http"}
+            optional = {
+                "migrate_ids",
+                "attendees_http",
+                "attendees_http_peer",
+                "attendees_http_layer",
+            }
             if not os.environ.get("DUALID_TEST_POSTGRES_URL"):
                 optional.add("pg_grant_revoke")
             assert key in optional, row

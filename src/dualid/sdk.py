@@ -45,7 +45,8 @@ from dualid.keys import Keys
 from dualid.models import DataField
 from dualid.store import DEFAULT_URL, Store, current, upgrade
 from dualid.store._agents import erase_agent, lock_agent
-from dualid.store._migrate import ensure_current
+from dualid.store._migrate import before as before_migration
+from dualid.store._migrate import downgrade, ensure_current
 from dualid.store._retry import retrying
 from dualid.store._sql import Conn
 from dualid.webhooks import BackgroundDelivery, Webhooks
@@ -73,6 +74,7 @@ _BEFORE_GRANT_MACS = frozenset(
         "0006_audit_partitions",
     }
 )
+SHARED_BLOB = "0011_shared_blob"
 # How long close() waits for a purge in flight (PostgreSQL's statement and lock timeouts
 # bound it anyway).
 _PURGE_JOIN_SECONDS = 60.0
@@ -435,11 +437,15 @@ class DualId:
             owned_clock=owned,
             webhooks_allow_private=webhooks_allow_private,
         )
-        if _before_grant_macs(before):
-            # This open gave the grants their MAC column: seal the rows that were there,
-            # each once the log's replay shows it as logged (docs/operations.md).
+        if _before_grant_macs(before) or before_migration(before, SHARED_BLOB):
             try:
-                sdk.consent.seal_grants()
+                if _before_grant_macs(before):
+                    # This open gave the grants their MAC column: seal the rows that were
+                    # there, each once the log's replay shows it as logged.
+                    sdk.consent.seal_grants()
+                # This open made shared copies one blob each: re-seal those from before
+                # (docs/operations.md).
+                sdk.consent.seal_copies()
             except BaseException:
                 sdk.close()
                 raise
@@ -480,6 +486,27 @@ class DualId:
     @property
     def store(self) -> Store:
         return self._rt.store
+
+    def downgrade(self, revision: str) -> None:
+        """Downgrade the store's schema to ``revision`` with this SDK's keys (an operator's
+        step before running an older version; take a backup first). Below migration 0011
+        the shared copies are re-sealed one row per field, which needs the keys; every
+        other step is :func:`dualid.store.downgrade`'s. The SDK cannot be used on the
+        store afterwards: close it.
+
+        .. versionadded:: 0.2.0
+        """
+        if not isinstance(revision, str) or not revision.strip():
+            raise InvalidInput("revision must be a migration revision id or 'base'")
+        rt = self._rt
+
+        def split(connection: Any) -> int:
+            from dualid.consent._copies import split_all
+            from dualid.store._shared import conn_of
+
+            return split_all(conn_of(connection), rt.provider, rt.clock.now().time)
+
+        downgrade(rt.store, revision, split_shared=split)
 
     @retrying
     def erase(self, agent_id: str) -> ErasureReport:

@@ -17,7 +17,7 @@ from dualid.audit import AuditProblem, AuditReport
 from dualid.errors import InvalidInput
 from dualid.testing import FakeClock
 
-from ..support import execute, rows
+from ..support import copy_fields, execute, rows
 
 RES = EventType.RESERVATION
 CLUB = EventType.CLUB_EVENT
@@ -99,6 +99,19 @@ def _put_back(sdk: DualId, table: str, row: Any, **changes: Any) -> None:
     )
 
 
+def _copy_of(sdk: DualId, registration_id: str) -> Any:
+    """The registration's shared copy (its one ``dualid_shared`` row, migration 0011)."""
+    (copy,) = rows(sdk, "SELECT * FROM dualid_shared WHERE registration_id = :r", r=registration_id)
+    return copy
+
+
+def _restore_copy(sdk: DualId, copy: Any, **changes: Any) -> None:
+    """Put a saved copy back in place of the registration's copy now, by raw SQL."""
+    reg_id = changes.get("registration_id", copy.registration_id)
+    execute(sdk, "DELETE FROM dualid_shared WHERE registration_id = :r", r=reg_id)
+    _put_back(sdk, "dualid_shared", copy, **changes)
+
+
 def _mismatch(report: AuditReport, table: str, row_id: str) -> None:
     assert not report.ok, report
     assert report.problem is AuditProblem.STATE_MISMATCH, report
@@ -130,9 +143,7 @@ def test_it_passes_after_a_purge_of_expired_copies(sdk: DualId, clock: FakeClock
     story = _story(sdk, clock)
     assert sdk.consent.purge_expired() > 0
     assert sdk.audit.verify(deep=True).ok
-    assert rows(sdk, "SELECT field FROM dualid_sealed WHERE record_id = :r", r=story.reg) == [
-        ("name",)
-    ]
+    assert copy_fields(sdk, story.reg) == {"name"}
 
 
 def test_deep_must_be_a_bool(sdk: DualId) -> None:
@@ -184,16 +195,12 @@ def test_an_unrevoked_grant_with_its_copy_put_back_is_reported(
         ana = _person(sdk, "ana")
         reg = sdk.events.register(ana, "bistro", RES, "res-1", share={NAME})
         grant = sdk.consent.grant(ana, "bistro", fields={EMAIL}, event_id="res-1", purpose="x")
-        (saved,) = rows(
-            sdk,
-            "SELECT * FROM dualid_sealed WHERE record_id = :r AND field = 'email'",
-            r=reg.id,
-        )
+        saved = _copy_of(sdk, reg.id)
         sdk.consent.revoke(grant.id)
         assert _shown(sdk, "bistro", "res-1") == [{"name"}]
         assert sdk.audit.verify(deep=True).ok
         execute(sdk, "UPDATE dualid_grant SET revoked_at = NULL WHERE grant_id = :g", g=grant.id)
-        _put_back(sdk, "dualid_sealed", saved)
+        _restore_copy(sdk, saved)
         report = sdk.audit.verify(deep=True)
         _mismatch(report, "dualid_grant", grant.id)
         assert "not revoked, but the log revoked it" in (report.reason or "")
@@ -215,12 +222,10 @@ def test_a_copy_put_back_after_revocation_is_reported(sdk: DualId, clock: FakeCl
     ana = _person(sdk, "ana")
     reg = sdk.events.register(ana, "bistro", RES, "res-1", share={NAME})
     grant = sdk.consent.grant(ana, "bistro", fields={EMAIL}, event_id="res-1", purpose="x")
-    (saved,) = rows(
-        sdk, "SELECT * FROM dualid_sealed WHERE record_id = :r AND field = 'email'", r=reg.id
-    )
+    saved = _copy_of(sdk, reg.id)
     sdk.consent.revoke(grant.id)
-    _put_back(sdk, "dualid_sealed", saved)
-    _mismatch(sdk.audit.verify(deep=True), "dualid_sealed", f"{reg.id}/email")
+    _restore_copy(sdk, saved)
+    _mismatch(sdk.audit.verify(deep=True), "dualid_shared", f"{reg.id}/email")
 
 
 # -- (c) an expired grant given back its life ------------------------------------------------
@@ -287,24 +292,21 @@ def test_a_field_copied_into_a_registration_that_never_shared_it(
     # every event) is in it too: legitimate. His res-2 copy must not hold an email.
     (email_copy,) = rows(
         sdk,
-        "SELECT s.* FROM dualid_sealed s JOIN dualid_registration r"
-        " ON r.registration_id = s.record_id WHERE r.event_id = 'dinner-1'"
-        " AND s.field = 'email'",
+        "SELECT s.* FROM dualid_shared s JOIN dualid_registration r"
+        " ON r.registration_id = s.registration_id WHERE r.event_id = 'dinner-1'",
     )
-    _put_back(sdk, "dualid_sealed", email_copy, record_id=story.expiring_reg)
-    _mismatch(sdk.audit.verify(deep=True), "dualid_sealed", f"{story.expiring_reg}/email")
+    assert "email" in email_copy.fields.split(",")
+    _restore_copy(sdk, email_copy, registration_id=story.expiring_reg)
+    _mismatch(sdk.audit.verify(deep=True), "dualid_shared", f"{story.expiring_reg}/email")
 
 
 def test_a_copy_left_after_a_purge_is_reported(sdk: DualId, clock: FakeClock) -> None:
     story = _story(sdk, clock)
-    (saved,) = rows(
-        sdk,
-        "SELECT * FROM dualid_sealed WHERE record_id = :r AND field = 'phone_number'",
-        r=story.reg,
-    )
+    saved = _copy_of(sdk, story.reg)
+    assert "phone_number" in saved.fields.split(",")
     sdk.consent.purge_expired()
-    _put_back(sdk, "dualid_sealed", saved)
-    _mismatch(sdk.audit.verify(deep=True), "dualid_sealed", f"{story.reg}/phone_number")
+    _restore_copy(sdk, saved)
+    _mismatch(sdk.audit.verify(deep=True), "dualid_shared", f"{story.reg}/phone_number")
 
 
 def test_a_row_of_an_erased_person_is_reported(sdk: DualId, clock: FakeClock) -> None:

@@ -9,7 +9,6 @@ import pytest
 import sqlalchemy as sa
 
 from dualid import DataField, DualId, EventType, EventUserData, HostKind, generate_master_key
-from dualid.store import Store, downgrade
 
 from .conftest import Run
 
@@ -63,11 +62,17 @@ def test_deep_verify_passes_then_names_an_unrevoked_grant(cli: Run, url: str) ->
 def test_seal_grants_after_a_separate_upgrade(
     cli: Run, url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store = Store(url)
-    try:
-        downgrade(store, "0006_audit_partitions")
-    finally:
-        store.dispose()
+    # below 0011 the shared copies are re-sealed field by field: with the key
+    down = cli(
+        "db",
+        "downgrade",
+        "0006_audit_partitions",
+        "--db",
+        url,
+        "--yes",
+        env={"DUALID_MASTER_KEY": KEY},
+    )
+    assert down.exit_code == 0, down.output
     upgraded = cli("db", "upgrade", "--db", url)
     assert upgraded.exit_code == 0, upgraded.output
     assert "2 grants have no MAC yet" in upgraded.stdout

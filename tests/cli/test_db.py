@@ -91,3 +91,35 @@ def test_unknown_revision(cli: Run, tmp_path: Path) -> None:
     result = cli("db", "upgrade", "nonesuch", "--db", f"sqlite:///{tmp_path}/d.db")
     assert result.exit_code == 2
     assert "[INVALID_INPUT]" in result.stderr
+
+
+def test_downgrade_below_0011_with_the_key_then_seal_copies(cli: Run, tmp_path: Path) -> None:
+    """Shared copies are one blob each at 0011: `db downgrade` re-seals them per field
+    with the configured master key (refused without it), `db upgrade` says they wait for
+    `db seal-copies`, which re-seals them."""
+    from dualid import DataField, DualId, EventType, EventUserData, HostKind, generate_master_key
+
+    url = f"sqlite:///{tmp_path}/copies.db"
+    key = generate_master_key()
+    with DualId.open(url, keys=key) as sdk:
+        sdk.hosts.register("bistro", kind=HostKind.BUSINESS, name="Bistro")
+        sdk.hosts.require("bistro", EventType.RESERVATION, required={DataField.NAME}, purpose="p")
+        agent = sdk.identity.agent_for("ana")
+        sdk.profiles.put(agent, EventUserData(name="Ana"))
+        sdk.events.register(agent, "bistro", EventType.RESERVATION, "r1", share={DataField.NAME})
+    refused = cli("db", "downgrade", "0007_grant_mac", "--db", url, "--yes")
+    assert refused.exit_code != 0
+    assert "master key" in refused.output
+    env = {"DUALID_MASTER_KEY": key}
+    down = cli("db", "downgrade", "0007_grant_mac", "--db", url, "--yes", env=env)
+    assert down.exit_code == 0, down.output
+    up = cli("db", "upgrade", "--db", url)
+    assert up.exit_code == 0, up.output
+    assert "dualid db seal-copies" in up.stdout
+    sealed = cli("db", "seal-copies", "--db", url, env=env)
+    assert sealed.exit_code == 0, sealed.output
+    assert "1 shared copies re-sealed" in sealed.stdout
+    assert "no shared copy left" in cli("db", "seal-copies", "--db", url, env=env).stdout
+    with DualId.open(url, keys=key) as sdk:
+        (guest,) = sdk.events.attendees("bistro", "r1")
+        assert guest.data.name == "Ana"

@@ -14,7 +14,7 @@ import pytest
 
 from dualid import DataField, DualId, EventType, EventUserData, HostKind
 from dualid.audit import AuditProblem
-from dualid.store import downgrade, history, upgrade
+from dualid.store import history, upgrade
 from dualid.testing import FakeClock
 
 from ..support import execute, rows
@@ -150,9 +150,7 @@ def test_a_whole_earlier_row_put_back_is_found_by_deep_verify(sdk: DualId) -> No
     ``verify(deep=True)`` reports it (docs/privacy.md)."""
     _, _, email = _setup(sdk)
     (grant,) = rows(sdk, "SELECT * FROM dualid_grant WHERE grant_id = :g", g=email)
-    (copy,) = rows(
-        sdk, "SELECT * FROM dualid_sealed WHERE field = 'email' AND record_id LIKE 'reg%'"
-    )
+    (copy,) = rows(sdk, "SELECT * FROM dualid_shared WHERE fields = 'email,name'")
     sdk.consent.revoke(email)
     execute(
         sdk,
@@ -161,9 +159,10 @@ def test_a_whole_earlier_row_put_back_is_found_by_deep_verify(sdk: DualId) -> No
         g=email,
     )
     copy_values: dict[str, Any] = copy._asdict()
+    execute(sdk, "DELETE FROM dualid_shared WHERE registration_id = :r", r=copy.registration_id)
     execute(
         sdk,
-        f"INSERT INTO dualid_sealed ({', '.join(copy_values)})"
+        f"INSERT INTO dualid_shared ({', '.join(copy_values)})"
         f" VALUES ({', '.join(':' + k for k in copy_values)})",
         **copy_values,
     )
@@ -190,7 +189,7 @@ def _legacy_store(db_url: str, master_key: str, clock: FakeClock) -> tuple[str, 
         sdk.events.register(ben, "bistro", RES, "res-1", share={NAME, PHONE})
         revoked = sdk.consent.grant(ben, "bistro", fields={EMAIL}, purpose="all events")
         sdk.consent.revoke(revoked.id)
-        downgrade(sdk.store, "0006_audit_partitions")
+        sdk.downgrade("0006_audit_partitions")
     # while at 0006: ben's registration grant gains the email
     execute_raw(
         db_url,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import pytest
 
 from dualid import DataField, EventType
-from tests.support import rows
+from tests.support import copy_fields
 
 from .conftest import World, setup_world
 
@@ -39,8 +39,7 @@ def register(w: World, etype: EventType) -> str:
 
 
 def sealed_fields(w: World, registration_id: str) -> set[str]:
-    found = rows(w.sdk, "SELECT field FROM dualid_sealed WHERE record_id = :r", r=registration_id)
-    return {r[0] for r in found}
+    return copy_fields(w.sdk, registration_id)
 
 
 def host_sees(w: World, etype: EventType) -> set[DataField]:

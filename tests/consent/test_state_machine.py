@@ -45,7 +45,7 @@ from dualid.errors import (
     UnknownEvent,
 )
 from dualid.testing import FakeClock, memory_sdk
-from tests.support import rows
+from tests.support import all_copy_fields
 
 NAME, PHONE, EMAIL, BIRTHDAY = (
     DataField.NAME,
@@ -521,9 +521,8 @@ class ConsentMachine(RuleBasedStateMachine):
     @invariant()
     def shared_copies_match_the_model(self):
         stored: dict[str, set[str]] = {}
-        for record_id, name in rows(self.sdk, "SELECT record_id, field FROM dualid_sealed"):
-            if record_id.startswith("reg_"):  # registrations' copies (not profiles, userIds)
-                stored.setdefault(record_id, set()).add(name)
+        for record_id, name in all_copy_fields(self.sdk):  # registrations' copies
+            stored.setdefault(record_id, set()).add(name)
         expected = {
             reg.id: {f.value for f in reg.present}
             for reg in self.model.regs.values()

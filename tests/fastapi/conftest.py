@@ -90,7 +90,9 @@ def state(sdk: DualId) -> dict[str, Any]:
             ).all()
         )
         out["sealed"] = sorted(
-            bytes(r[0]) for r in conn.execute(sa.text("SELECT ciphertext FROM dualid_sealed"))
+            bytes(r[0])
+            for table in ("dualid_sealed", "dualid_shared")
+            for r in conn.execute(sa.text(f"SELECT ciphertext FROM {table}"))
         )
     return out
 

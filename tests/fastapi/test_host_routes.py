@@ -230,3 +230,39 @@ def test_unregistered_host_sees_no_attendees(client: TestClient, world: World) -
     assert_problem(resp, 404, "UNKNOWN_EVENT")
     resp = client.get("/v1/hosts/me/events/res-1/attendees", headers=host_headers("ghost"))
     assert_problem(resp, 404, "UNKNOWN_HOST")
+
+
+def test_attendee_json_is_the_models_json_of_every_personal_field() -> None:
+    """The host list's hand-written JSON (``attendee_json``, the hot path) says exactly
+    what pydantic's dump of the model says, for every field and for absent ones."""
+    from datetime import UTC, date, datetime
+
+    from dualid import EventUserData
+    from dualid.consent import HostAttendee
+    from dualid.fastapi._schemas import Attendee, attendee_json, attendee_page_json
+
+    full = EventUserData(
+        name="Ana Lima",
+        phone_number="+14155552671",
+        email="ana@example.org",
+        birthday=date(1990, 5, 17),
+        company_affiliation="Acme",
+        additional_data={"diet": "vegan", "seat": 12, "tags": ["a", "ü"], "x": None},
+    )
+    at = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)
+    cases = [
+        HostAttendee("ref_a", full, at),
+        HostAttendee("ref_b", EventUserData(email="b@example.org"), at),
+        HostAttendee("ref_c", EventUserData(), None),
+    ]
+    for attendee in cases:
+        expected = Attendee.model_validate(
+            {"ref": attendee.ref, **attendee.data.model_dump(), "shared_at": attendee.shared_at}
+        ).model_dump(mode="json", by_alias=True, exclude_none=True)
+        # sharedAt as the router has always written it (isoformat, "+00:00")
+        expected["sharedAt"] = attendee.shared_at.isoformat() if attendee.shared_at else None
+        assert attendee_json(attendee) == expected
+    import json
+
+    page = json.loads(attendee_page_json(cases, "next"))
+    assert page == {"items": [attendee_json(a) for a in cases], "nextCursor": "next"}

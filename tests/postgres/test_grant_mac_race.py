@@ -99,6 +99,18 @@ def _people(url: str, key: str, prefix: str) -> tuple[list[str], list[str]]:
     return agents, emails
 
 
+def _consent_traffic(agents: list[str], emails: list[str]) -> dict[str, list[Any]]:
+    """Three workers' plans: revoke each email grant, grant each phone, read each event."""
+    return {
+        "revoker": [_call("consent.revoke", g) for g in emails],
+        "granter": [
+            _call("consent.grant", a, HOST, fields={PHONE}, event_id=f"ev-m-{r}", purpose="call")
+            for r, a in enumerate(agents)
+        ],
+        "reader": [_call("events.attendees", HOST, f"ev-m-{r}") for r in range(ROUNDS)],
+    }
+
+
 def _final_problems(sdk: DualId, log: list[Any], agents: list[str]) -> list[str]:
     """P2 replayed from the log, every MAC, the tables against the log, what the host
     sees now, the chains."""
@@ -167,12 +179,7 @@ def test_sealing_races_revokes_and_grants(postgres_url: str) -> None:
         conn.commit()
     plans: dict[str, list[Any]] = {
         "sealer": [_call("consent.seal_grants") for _ in range(ROUNDS)],
-        "revoker": [_call("consent.revoke", g) for g in emails],
-        "granter": [
-            _call("consent.grant", a, HOST, fields={PHONE}, event_id=f"ev-m-{r}", purpose="call")
-            for r, a in enumerate(agents)
-        ],
-        "reader": [_call("events.attendees", HOST, f"ev-m-{r}") for r in range(ROUNDS)],
+        **_consent_traffic(agents, emails),
     }
     outcomes = _race(postgres_url, key, plans)
     problems = _unexpected(outcomes, {w: {"ok"} for w in plans})

@@ -200,6 +200,7 @@ def _tables(path_columns: list[tuple[str, str]]) -> list[str]:
         "dualid_secret",
         "dualid_webhook",
         "dualid_webhook_notice",
+        "dualid_shared",
     ],
 )
 def test_every_column_of_every_table(

@@ -7,10 +7,21 @@ from typing import Annotated
 
 import typer
 
-from dualid.store import DEFAULT_URL, VERSION_TABLE, current, downgrade, head, history, upgrade
+from dualid.store import (
+    DEFAULT_URL,
+    VERSION_TABLE,
+    Store,
+    current,
+    downgrade,
+    head,
+    history,
+    upgrade,
+)
 from dualid.store._grants import unsealed_grants
+from dualid.store._sealed import has_copy_fields
+from dualid.store._shared import has_copies
 
-from ._common import EXIT_FAILED, DbOption, fail, handle_errors, open_store, out
+from ._common import EXIT_FAILED, DbOption, fail, handle_errors, open_sdk, open_store, out
 
 __all__ = ["db_app"]
 
@@ -36,10 +47,11 @@ def upgrade_command(
         before = current(store)
         upgrade(store, revision)
         after = current(store)
-        unsealed = 0
+        unsealed, per_field = 0, False
         if after == head():
             with store.read() as conn:
                 unsealed = unsealed_grants(conn)
+                per_field = has_copy_fields(conn)
     if before == after:
         out().print(f"dualid schema already at {after or 'base'}")
     else:
@@ -48,6 +60,11 @@ def upgrade_command(
         out().print(
             f"{unsealed:,} grants have no MAC yet and share nothing until "
             "`dualid audit seal-grants` runs (it needs the master key)"
+        )
+    if per_field:
+        out().print(
+            "shared copies from before 0011 are read field by field until "
+            "`dualid db seal-copies` re-seals them (it needs the master key)"
         )
 
 
@@ -59,9 +76,11 @@ def downgrade_command(
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
 ) -> None:
     """Downgrade the schema to REVISION. Tables added after it are dropped with their
-    data: take a backup first."""
+    data: take a backup first. Going below 0011 re-seals the shared copies one row per
+    field, which needs the master key (DUALID_MASTER_KEY or the key file)."""
     with open_store(db) as store:
         before = current(store)
+        with_keys = before == head() and _holds_shared_copies(store)
         if not yes:
             if not sys.stdin.isatty():
                 raise fail("downgrade drops tables and their data; pass --yes to confirm")
@@ -70,9 +89,29 @@ def downgrade_command(
                 "Tables added since are dropped with their data",
                 abort=True,
             )
-        downgrade(store, revision)
+        if with_keys:
+            with open_sdk(db) as sdk:
+                sdk.downgrade(revision)
+        else:
+            downgrade(store, revision)
         after = current(store)
     out().print(f"dualid schema downgraded: {before or 'base'} -> {after or 'base'}")
+
+
+def _holds_shared_copies(store: Store) -> bool:
+    with store.read() as conn:
+        return has_copies(conn)
+
+
+@db_app.command("seal-copies")
+@handle_errors
+def seal_copies_command(db: DbOption = DEFAULT_URL) -> None:
+    """Re-seal the shared copies written before 0011 (one ciphertext per field) as one
+    blob per registration, person by person (needs the master key). Resumable: run it
+    again after an interruption. `DualId.open` does it when it runs the migration."""
+    with open_sdk(db) as sdk:
+        done = sdk.consent.seal_copies()
+    out().print(f"{done:,} shared copies re-sealed" if done else "no shared copy left to re-seal")
 
 
 @db_app.command("current")

@@ -9,7 +9,9 @@ from datetime import datetime
 from typing import Any
 
 from dualid import audit
+from dualid._checks import check_count
 from dualid._runtime import Runtime, Tx
+from dualid._vault import load_dek
 from dualid.audit import AuditRecord
 from dualid.crypto import SigningKey
 from dualid.crypto._generations import RECEIPT_SIGNING, receipt_key_id
@@ -23,15 +25,16 @@ from dualid.errors import (
 from dualid.identity._agents import check_agent_id
 from dualid.models import DataField, EventType
 from dualid.store import _grants as store
+from dualid.store import _sealed
 from dualid.store import _sql as db
 from dualid.store._agents import lock_agent
 from dualid.store._audit import begin_snapshot
 from dualid.store._retry import retrying
-from dualid.store._sealed import delete_fields
 from dualid.store._sql import Conn
 from dualid.webhooks import NoticeType
 from dualid.webhooks._endpoints import Endpoints
 
+from . import _copies
 from . import _rules as rules
 from ._engine import (
     ConsentCore,
@@ -302,7 +305,7 @@ class Consent:
                 agent_id,
                 host_id,
                 rows,
-                then=lambda _: delete_fields(tx.conn, reg.registration_id),
+                then=lambda _: _copies.delete(tx.conn, [reg.registration_id]),
             )
             return len(rows)
 
@@ -393,6 +396,51 @@ class Consent:
                     )
                 deleted += purged
         return deleted
+
+    # -- shared copies (migration 0011) ------------------------------------------------------
+    def seal_copies(self, *, batch: int = 500) -> int:
+        """Re-seal the shared copies written before migration 0011 (one ciphertext per
+        field) as one blob per registration, person by person; returns how many copies
+        were re-sealed (0: none is left). Until then they are read as they are.
+
+        ``DualId.open`` runs it when it is the open that migrated the store to 0011; after
+        a separate ``dualid db upgrade``, run ``dualid db seal-copies``. Resumable and safe
+        alongside other writes: each person is one transaction under their lock (their
+        writes re-seal what they touch anyway) with a ``consent.copies_sealed`` entry, and
+        ``batch`` people are looked up at a time.
+
+        .. versionadded:: 0.2.0
+        """
+        size = check_count(batch, "batch", maximum=10_000)
+        done = 0
+        after = ""
+        while True:
+            with self._rt.read() as tx:
+                agents = _sealed.legacy_copy_agents(tx.conn, size, after=after)
+            if not agents:
+                return done
+            for agent_id in agents:
+                done += self._seal_copies_of(agent_id)
+            after = agents[-1]
+
+    @retrying
+    def _seal_copies_of(self, agent_id: str) -> int:
+        with self._rt.write() as tx:
+            if not lock_agent(tx.conn, agent_id):
+                return 0  # erased meanwhile: nothing of theirs is left
+            regs = self._core.registrations_of_agent(tx.conn, agent_id)
+            where = {r.registration_id: (r.registration_id, r.host_id, r.event_id) for r in regs}
+            dek = load_dek(tx.conn, self._rt.provider, agent_id)
+            sealed = _copies.seal_legacy_of(tx.conn, self._rt, dek, agent_id, where, tx.now.time)
+            if sealed:
+                audit.append(
+                    tx.conn,
+                    tx.now,
+                    "consent.copies_sealed",
+                    subject=agent_id,
+                    details={"copies": sealed},
+                )
+            return sealed
 
     # -- grant MACs ------------------------------------------------------------------------
     @retrying

@@ -23,7 +23,7 @@ from typing import Any
 
 from dualid._checks import check_items, check_text
 from dualid._runtime import Runtime, Tx, new_id
-from dualid._vault import load_dek, open_records, seal_values
+from dualid._vault import load_dek, open_records
 from dualid.crypto._dek import DataKey
 from dualid.crypto._derive import DerivedKeys
 from dualid.errors import InvalidInput, UnknownAgent, UnknownHost, UnknownRegistration
@@ -36,6 +36,7 @@ from dualid.store._grants import GrantRow
 from dualid.store._sql import Conn
 from dualid.webhooks._outbox import Outbox
 
+from . import _copies
 from . import _rules as rules
 from ._notices import ConsentNotices
 from ._rules import GrantTerms
@@ -223,6 +224,16 @@ class ConsentCore:
         # grant id -> (host id, the host view's row of it) for rows whose MAC verified:
         # the same row read again needs no second HMAC; any other value does.
         self.verified_grants: dict[str, tuple[str, tuple[Any, ...]]] = {}
+        # False once no shared copy from before migration 0011 is left: none is ever
+        # written again (a store at 0011 refuses older versions of the SDK).
+        self._legacy_copies = True
+
+    def legacy_copies(self, conn: Conn) -> bool:
+        """Are per-field shared copies (from before 0011) left to read? One index probe
+        until the answer is no, then none."""
+        if self._legacy_copies:
+            self._legacy_copies = _sealed.has_copy_fields(conn)
+        return self._legacy_copies
 
     # -- hosts and requirements ------------------------------------------------------
     def host(self, conn: Conn, host_id: str) -> HostView:
@@ -272,6 +283,9 @@ class ConsentCore:
         return [
             reg_from_row(r) for r in _events.registrations_of(conn, agent_id, host_id, event_id)
         ]
+
+    def registrations_of_agent(self, conn: Conn, agent_id: str) -> list[RegRow]:
+        return [reg_from_row(r) for r in _events.registrations_of(conn, agent_id)]
 
     def one_registration(self, conn: Conn, agent_id: str, host_id: str, event_id: str) -> RegRow:
         """The person's registration for one event; :class:`UnknownRegistration` if none."""
@@ -379,8 +393,10 @@ class ConsentCore:
         conn = tx.conn
         dek, values = profile if profile is not None else self.profile(conn, agent_id)
         source = {**values, **(overrides or {})}
-        existing = self.present_fields(conn, [r.registration_id for r in regs])
+        bound = {r.registration_id: (r.registration_id, r.host_id, r.event_id) for r in regs}
+        existing = _copies.read(conn, dek, agent_id, list(bound.values()))
         declared_by_type: dict[EventType, frozenset[DataField]] = {}
+        changed: dict[_copies.Copy, dict[str, Any]] = {}
         for reg in regs:
             if reg.event_type not in declared_by_type:
                 if requirements is not None and reg.host_id == regs[0].host_id:
@@ -390,31 +406,48 @@ class ConsentCore:
                     declared_by_type[reg.event_type] = self.declared(
                         conn, reg.host_id, reg.event_type
                     )
-            have = existing.get(reg.registration_id, set())
-            values = {
+            have = existing.get(reg.registration_id, {})
+            added = {
                 f.value: source[f.value]
                 for f in fields
                 if f in declared_by_type[reg.event_type]
                 and f.value not in have
                 and source.get(f.value) is not None
             }
-            seal_values(conn, dek, agent_id, reg.registration_id, values, tx.now.time)
+            if added:
+                changed[bound[reg.registration_id]] = {**have, **added}
+        _copies.write(conn, self.rt.derived, dek, agent_id, changed, tx.now.time)
 
     def present_fields(self, conn: Conn, record_ids: Sequence[str]) -> dict[str, set[str]]:
-        return _sealed.fields_present(conn, record_ids)
+        return _copies.present(conn, record_ids)
 
     def prune(self, tx: Tx, agent_id: str, regs: Sequence[RegRow]) -> int:
         """Delete from each registration's shared copy every field no active grant covers
-        any more. Returns the number of values deleted."""
+        any more (a copy that keeps some is sealed again without the others). Returns the
+        number of values deleted."""
         if not regs:
             return 0
         conn = tx.conn
         host_ids = {r.host_id for r in regs}
+        present = _copies.present(conn, [r.registration_id for r in regs])
+        dek: DataKey | None = None
         deleted = 0
         for host_id in host_ids:
             grants = self.active_grants(conn, [agent_id], host_id, tx.now.latest)
             for reg in (r for r in regs if r.host_id == host_id):
+                held = present.get(reg.registration_id, set())
                 covered = self.coverage(grants, reg, frozenset(DataField), tx.now.latest)
-                keep = sorted(f.value for f in covered)
-                deleted += _sealed.delete_fields_except(conn, reg.registration_id, keep)
+                keep = {f.value for f in covered}
+                if held <= keep:
+                    continue
+                if not held & keep:
+                    deleted += _copies.delete(conn, [reg.registration_id])
+                    continue
+                if dek is None:
+                    dek = load_dek(conn, self.rt.provider, agent_id)
+                bound = (reg.registration_id, reg.host_id, reg.event_id)
+                values = _copies.read(conn, dek, agent_id, [bound]).get(reg.registration_id, {})
+                kept = {k: v for k, v in values.items() if k in keep}
+                _copies.write(conn, self.rt.derived, dek, agent_id, {bound: kept}, tx.now.time)
+                deleted += len(held - keep)
         return deleted

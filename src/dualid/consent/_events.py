@@ -14,6 +14,7 @@ from dualid import audit
 from dualid._runtime import Runtime, Tx, new_id
 from dualid._vault import load_deks
 from dualid.crypto._fields import open_rows
+from dualid.crypto._shared import open_copies
 from dualid.errors import (
     AlreadyExists,
     ConsentRequired,
@@ -28,11 +29,10 @@ from dualid.errors import (
 from dualid.identity._agents import check_agent_id
 from dualid.identity._profiles import check_against_clock, profile_values
 from dualid.models import DataField, EventType, EventUserData
-from dualid.store import _events, _grants, _sealed
+from dualid.store import _events, _grants, _sealed, _shared
 from dualid.store import _sql as db
 from dualid.store._audit import begin_snapshot
 from dualid.store._events import (
-    AttendeeRow,
     EventRow,
     ensure_event,
     get_event,
@@ -43,6 +43,7 @@ from dualid.store._hosts import lock_host
 from dualid.store._retry import retrying
 from dualid.webhooks import NoticeType
 
+from . import _copies
 from . import _rules as rules
 from ._engine import (
     VERIFIED_GRANTS_MAX,
@@ -57,7 +58,7 @@ from ._engine import (
     reg_from_row,
     untrusted,
 )
-from ._types import Event, HostAttendee, Registration
+from ._types import Event, HostAttendee, Registration, host_attendee
 
 __all__ = ["AttendeePage", "Events"]
 
@@ -357,7 +358,7 @@ class Events:
         check_agent_id(agent_id)
         with self._rt.read() as tx:
             rows = [reg_from_row(r) for r in _events.registrations_of(tx.conn, agent_id)]
-            present = _sealed.fields_present(tx.conn, [r.registration_id for r in rows])
+            present = _copies.present(tx.conn, [r.registration_id for r in rows])
             out = []
             for reg in rows:
                 grants = [
@@ -400,7 +401,7 @@ class Events:
             at = tx.now.time
             macs = [(g.grant_id, grant_mac(self._rt.derived, g, at)) for g in open_grants]
             _grants.revoke_grants(tx.conn, macs, at)
-            _sealed.delete_fields(tx.conn, reg.registration_id)
+            _copies.delete(tx.conn, [reg.registration_id])
             _events.delete_registration(tx.conn, reg.registration_id)
             details: dict[str, Any] = {
                 "registration_id": reg.registration_id,
@@ -438,7 +439,7 @@ class Events:
         check_event_id(event_id)
         with self._rt.read() as tx:
             position = self._start_host_read(tx, host_id)
-            regs = _events.event_attendees(tx.conn, host_id, event_id)
+            regs = _shared.event_page(tx.conn, host_id, event_id)
             if not regs:
                 self._known_event(tx, host_id, event_id)
             items: list[HostAttendee] = []
@@ -478,7 +479,7 @@ class Events:
         after = _decode_cursor(cursor) if cursor is not None else ""
         with self._rt.read() as tx:
             position = self._start_host_read(tx, host_id)
-            regs = _events.event_attendees(tx.conn, host_id, event_id, after=after, limit=limit + 1)
+            regs = _shared.event_page(tx.conn, host_id, event_id, after=after, limit=limit + 1)
             if not regs and cursor is None:
                 self._known_event(tx, host_id, event_id)
             more = len(regs) > limit
@@ -531,17 +532,20 @@ class Events:
             )
 
     def _view(
-        self, tx: Tx, host_id: str, event_id: str, regs: list[AttendeeRow]
+        self, tx: Tx, host_id: str, event_id: str, regs: list[_shared.PageRow]
     ) -> tuple[list[HostAttendee], set[str]]:
         """The attendees of one page of ``event_id`` (``(registration_id, agent_id,
-        event_type)`` rows in registration order) as the host may see them, and the field
-        names shown.
+        event_type, copy fields, copy key version, copy ciphertext)`` rows in
+        registration order) as the host may see them, and the field names shown.
 
         The hot path (thousands of attendees per call): plain strings and tuples, one pass
         per registration, the earliest covering grant per field. The rule is
         :func:`._rules.coverage` (the query only narrows the grants it is given to active
-        ones that may apply). Fields not covered are never decrypted, and only the data
-        keys of people who share something are unwrapped."""
+        ones that may apply). A copy is one ciphertext: it is opened only when some field
+        of it is covered, and the values no grant covers are dropped before anything is
+        built; only the data keys of people who share something are unwrapped. The ref
+        comes sealed in the copy (computed once, when it was written); only attendees
+        without a copy to open cost an HMAC."""
         conn = tx.conn
         if not regs:
             return [], set()
@@ -551,8 +555,7 @@ class Events:
         }
         # An agent has at most one registration per event, so each grant row maps straight
         # to the registration it may cover.
-        reg_of = {agent_id: (reg_id, etype) for reg_id, agent_id, etype in regs}
-        regs_agent = {reg_id: agent_id for reg_id, agent_id, _etype in regs}
+        reg_of = {r[1]: (r[0], r[2]) for r in regs}
         agent_ids = list(reg_of)
         latest_us = db.to_us(tx.now.latest)
         # The P2 rule (_rules) over the page's grants; the earliest covering grant of
@@ -588,14 +591,28 @@ class Events:
             covered_by_reg.update(
                 rules.host_view_coverage(terms, reg_of, event_id, declared_by_type, latest_us)
             )
-        wanted_agents = {regs_agent[r]: None for r in covered_by_reg}
-        opened: dict[str, dict[str, Any]] = {}
+        opened: dict[str, tuple[str, dict[str, Any]]] = {}
+        legacy: dict[str, dict[str, Any]] = {}
         if covered_by_reg:
-            deks = load_deks(conn, self._rt.provider, wanted_agents)
-            sealed = _sealed.event_copies(conn, host_id, event_id, regs[0][0], regs[-1][0])
-            opened = open_rows(sealed, deks, keep=covered_by_reg)
+            old_copies = self._core.legacy_copies(conn)
+            deks = load_deks(
+                conn,
+                self._rt.provider,
+                [r[1] for r in regs if r[0] in covered_by_reg and (old_copies or r[5] is not None)],
+            )
+            opened = open_copies(
+                ((r[0], r[1], r[3], r[4], r[5]) for r in regs if r[5] is not None),
+                deks,
+                host_id,
+                event_id,
+                keep=covered_by_reg,
+            )
+            if old_copies:  # copies from before migration 0011, not re-sealed yet
+                sealed = _sealed.event_copies(conn, host_id, event_id, regs[0][0], regs[-1][0])
+                legacy = open_rows(sealed, deks, keep=covered_by_reg)
         pairwise_ref = self._rt.derived.pairwise_refs(host_id)
         trusted = EventUserData._trusted
+        new_attendee = host_attendee
         from_us = db.from_us
         event_types = _EVENT_TYPES
         # The model is frozen and pydantic copies this set whenever it copies a model, so
@@ -609,10 +626,15 @@ class Events:
             etype: {**_EMPTY_DATA, "shared_with_host": host_id, "event_type": event_types[etype]}
             for etype in {r[2] for r in regs}
         }
-        for reg_id, agent_id, etype in regs:
+        no_copy = ("", None)
+        for reg_id, agent_id, etype, _, _, _ in regs:
+            ref, values = opened.get(reg_id, no_copy)
+            if legacy and reg_id in legacy:
+                values = legacy[reg_id]
+            if not ref:
+                ref = pairwise_ref(agent_id)
             shown = templates[etype].copy()
             shared_at = None
-            values = opened.get(reg_id)
             if values:
                 covered = covered_by_reg[reg_id]
                 shown.update(values)
@@ -628,7 +650,7 @@ class Events:
                     all_shown.update(names)
             else:
                 fields_set = bare
-            out.append(HostAttendee(pairwise_ref(agent_id), trusted(shown, fields_set), shared_at))
+            out.append(new_attendee(ref, trusted(shown, fields_set), shared_at))
         return out, all_shown
 
 

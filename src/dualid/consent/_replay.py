@@ -16,10 +16,11 @@ compares the tables with it, in the snapshot whose chains were just verified:
 * every row of ``dualid_registration`` has its ``registration.created`` with the same
   agent, host, event, event type and time, and no later cancellation or erasure; every
   registration the log leaves in place has its row;
-* every value of a shared copy (the sealed rows of a registration's record) belongs to a
-  registration the log leaves in place, to its person, and to a field that a grant the
-  log has not revoked covers, one that was filled after the last prune of that person and
-  host (a revocation or a purge of expired copies) or was still active at it.
+* every value of a shared copy (its blob's field list, or the sealed rows of a copy from
+  before migration 0011) belongs to a registration the log leaves in place, to its
+  person, and to a field that a grant the log has not revoked covers, one that was
+  filled after the last prune of that person and host (a revocation or a purge of
+  expired copies) or was still active at it.
 
 A disagreement is a :class:`~dualid.audit._state.StateMismatch` naming the table, the row
 id and the columns; never a value. Entries written before the SDK logged a value cannot
@@ -49,7 +50,7 @@ from typing import Any, Final
 
 from dualid._micros import to_us
 from dualid.audit._state import StateMismatch, StateSummary
-from dualid.store import _audit, _events, _grants, _sealed
+from dualid.store import _audit, _events, _grants, _sealed, _shared
 from dualid.store._audit import EntryRow
 from dualid.store._sql import Conn
 
@@ -82,6 +83,7 @@ _SHOWN = 20  # mismatches kept in a summary (all are counted)
 _GRANT = "dualid_grant"
 _REGISTRATION = "dualid_registration"
 _SEALED = "dualid_sealed"
+_SHARED = "dualid_shared"
 _PARTITION_BODY = 4  # the body's column in a partition row (store._audit.EntryRow)
 _LOG_BODY = 1  # ... and in store._audit.entries' rows
 
@@ -315,6 +317,10 @@ def _last(row: Sequence[Any]) -> Any:
     return row[-1]
 
 
+def _first(row: Sequence[Any]) -> Any:
+    return row[0]
+
+
 def _first_two(row: Sequence[Any]) -> Any:
     return (row[0], row[1])
 
@@ -432,26 +438,45 @@ def _check_registrations(conn: Conn, replay: Replay, batch: int, found: _Finding
 def _check_copies(
     conn: Conn, replay: Replay, present: set[str], batch: int, found: _Findings
 ) -> int:
-    """Every sealed row that is not a profile (``p:``) or userId (``u:``) record is a
-    registration's shared copy."""
+    """Every value of a registration's shared copy: the blobs of ``dualid_shared`` (their
+    field lists: no key needed) and the per-field copies from before migration 0011
+    (every sealed row that is not a profile ``p:`` or userId ``u:`` record)."""
+
+    def legacy(after: Any, limit: int) -> list[Any]:
+        return _sealed.copy_fields(conn, after, limit)
+
+    def blobs(after: Any, limit: int) -> list[Any]:
+        return _shared.copy_fields(conn, after, limit)
+
+    def blob_values() -> Iterator[tuple[Any, Any, Any]]:
+        for record, fields, agent in _pages(blobs, batch, _first):
+            for name in str(fields).split(","):
+                yield record, name, agent
+
+    values = _check_values(_pages(legacy, batch, _first_two), _SEALED, replay, present, found)
+    return values + _check_values(blob_values(), _SHARED, replay, present, found)
+
+
+def _check_values(
+    rows: Iterable[tuple[Any, Any, Any]],
+    table: str,
+    replay: Replay,
+    present: set[str],
+    found: _Findings,
+) -> int:
+    """Check ``(record, field, agent)`` values of shared copies, grouped by record."""
     values = 0
-    bad_records: set[str] = set()
     record_id: Any = None
     reg: LoggedRegistration | None = None
     covered: frozenset[str] = frozenset()
-
-    def fetch(after: Any, limit: int) -> list[Any]:
-        return _sealed.copy_fields(conn, after, limit)
-
-    for record, name, agent in _pages(fetch, batch, _first_two):
+    for record, name, agent in rows:
         values += 1
         if record != record_id:  # the first value of the next record
             record_id = record
             reg = replay.registrations.get(record) if type(record) is str else None
             if reg is None or record not in present or record in replay.cancelled:
                 reg = None
-                bad_records.add(str(record))
-                found.add(_SEALED, str(record), "a shared copy of no registration the log keeps")
+                found.add(table, str(record), "a shared copy of no registration the log keeps")
             elif reg[R_AGENT] in replay.erased:
                 reg = None  # its registration row is reported
             else:
@@ -460,11 +485,11 @@ def _check_copies(
             continue
         if agent != reg[R_AGENT]:
             found.add(
-                _SEALED, f"{record}/{name}", "agent_id disagrees with its registration", reg[R_SEQ]
+                table, f"{record}/{name}", "agent_id disagrees with its registration", reg[R_SEQ]
             )
         elif name not in covered:
             found.add(
-                _SEALED, f"{record}/{name}", "a shared value no grant in the log covers", reg[R_SEQ]
+                table, f"{record}/{name}", "a shared value no grant in the log covers", reg[R_SEQ]
             )
     return values
 

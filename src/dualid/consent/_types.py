@@ -124,6 +124,22 @@ class HostAttendee:
         return {"ref": self.ref, **body, "sharedAt": _iso(self.shared_at)}
 
 
+_set_ref = vars(HostAttendee)["ref"].__set__
+_set_data = vars(HostAttendee)["data"].__set__
+_set_shared_at = vars(HostAttendee)["shared_at"].__set__
+
+
+def host_attendee(ref: str, data: EventUserData, shared_at: datetime | None) -> HostAttendee:
+    """``HostAttendee(ref, data, shared_at)`` filling the slots directly instead of going
+    through the frozen dataclass ``__init__`` (a host's list builds thousands); the result
+    is an ordinary, fully initialised instance."""
+    value: HostAttendee = object.__new__(HostAttendee)
+    _set_ref(value, ref)
+    _set_data(value, data)
+    _set_shared_at(value, shared_at)
+    return value
+
+
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 

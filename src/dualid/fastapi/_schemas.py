@@ -8,6 +8,7 @@ agentId (P1).
 from __future__ import annotations
 
 import enum
+import json
 from datetime import date, datetime
 from typing import Annotated, Any, Final
 
@@ -267,18 +268,35 @@ class AttendeePage(_Out):
 
 
 _PERSONAL: Final[set[str]] = {f.value for f in DataField}
+# (attribute, camelCase name) of every personal field, in the model's order.
+_PERSONAL_JSON: Final[tuple[tuple[str, str], ...]] = tuple(
+    (name, to_camel(name)) for name in EventUserData.model_fields if name in _PERSONAL
+)
 
 
 def attendee_json(attendee: consent.HostAttendee) -> dict[str, Any]:
-    """The JSON of one :class:`Attendee`, built without a model round trip (the
-    attendee list is the hot path)."""
+    """The JSON of one :class:`Attendee`, built without a model round trip (the attendee
+    list is the hot path): the values come from the model's ``__dict__`` as they were
+    decrypted (text as it is, a birthday as ISO 8601, ``additional_data`` already JSON
+    values), so the result equals ``model_dump(mode="json", by_alias=True,
+    exclude_none=True)`` of the personal fields (tested)."""
     body: dict[str, Any] = {"ref": attendee.ref}
-    body.update(
-        attendee.data.model_dump(mode="json", by_alias=True, exclude_none=True, include=_PERSONAL)
-    )
+    values = attendee.data.__dict__
+    for name, alias in _PERSONAL_JSON:
+        value = values[name]
+        if value is not None:
+            body[alias] = value.isoformat() if isinstance(value, date) else value
     shared_at = attendee.shared_at
     body["sharedAt"] = shared_at.isoformat() if shared_at is not None else None
     return body
+
+
+def attendee_page_json(items: list[consent.HostAttendee], next_cursor: str | None) -> bytes:
+    """The body of one :class:`AttendeePage` as UTF-8 JSON bytes, serialised in one pass
+    (validating a thousand attendees again through the response model would double the
+    cost of the hot path for nothing)."""
+    body = {"items": [attendee_json(a) for a in items], "nextCursor": next_cursor}
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 # -- the person ------------------------------------------------------------------------------

@@ -110,6 +110,7 @@ _USAGE = db.Sql("SELECT master_key_id, count(*) FROM dualid_agent_key GROUP BY m
 AGENT_TABLES = (
     "dualid_agent_key",
     "dualid_sealed",
+    "dualid_shared",
     "dualid_grant",
     "dualid_registration",
     "dualid_default",

@@ -20,12 +20,11 @@ from ._rows import TEXT, TEXT_OR_NULL, TIME, TIME_OR_NULL, Shape, choice
 from ._sql import Conn
 
 __all__ = [
-    "AttendeeRow",
+    "ATTENDEE_ROW",
     "EventRow",
     "RegistrationRow",
     "delete_registration",
     "ensure_event",
-    "event_attendees",
     "get_event",
     "insert_event",
     "insert_registration",
@@ -121,11 +120,6 @@ class RegistrationRow(NamedTuple):
     created_at: datetime
 
 
-AttendeeRow = tuple[str, str, str]
-"""A registration as the host view pages through them: registration_id, agent_id,
-event_type (plain tuples: an attendee list reads tens of thousands)."""
-
-
 _REG_ROW = Shape(
     "dualid_registration",
     registration_id=TEXT,
@@ -135,7 +129,8 @@ _REG_ROW = Shape(
     event_id=TEXT,
     created_at=TIME,
 )
-_ATTENDEE_ROW = Shape(
+# The registration's columns of a host-view row (store/_shared.py: event_page).
+ATTENDEE_ROW = Shape(
     "dualid_registration", registration_id=TEXT, agent_id=TEXT, event_type=_EVENT_TYPE
 )
 _REG_COLUMNS = "registration_id, agent_id, host_id, event_type, event_id, created_at"
@@ -156,15 +151,6 @@ _INSERT_REG = db.Sql(
     " ON CONFLICT DO NOTHING RETURNING registration_id"
 )
 _DELETE_REG = db.Sql("DELETE FROM dualid_registration WHERE registration_id = ?")
-_PAGE = db.Sql(
-    "SELECT registration_id, agent_id, event_type FROM dualid_registration"
-    " WHERE host_id = ? AND event_id = ? AND registration_id > ?"
-    " ORDER BY registration_id LIMIT ?"
-)
-_EVENT_REGS = db.Sql(
-    "SELECT registration_id, agent_id, event_type FROM dualid_registration"
-    " WHERE host_id = ? AND event_id = ? ORDER BY registration_id"
-)
 
 # Pages of every registration in the table's own order (SQLite: by rowid; PostgreSQL: by
 # id); the last column is the page key.
@@ -216,16 +202,3 @@ def insert_registration(conn: Conn, row: RegistrationRow) -> bool:
 
 def delete_registration(conn: Conn, registration_id: str) -> int:
     return db.execute(conn, _DELETE_REG, (registration_id,))
-
-
-def event_attendees(
-    conn: Conn, host_id: str, event_id: str, *, after: str = "", limit: int | None = None
-) -> list[AttendeeRow]:
-    """The event's registrations in registration order (after the cursor ``after``, at
-    most ``limit``)."""
-    if limit is None and not after:
-        rows = db.query(conn, _EVENT_REGS, (host_id, event_id))
-    else:
-        bound = limit if limit is not None else 2**62
-        rows = db.query(conn, _PAGE, (host_id, event_id, after, bound))
-    return _ATTENDEE_ROW.check(rows)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
+from sqlalchemy import Connection
 
 from dualid.errors import InvalidInput, SchemaOutOfDate
 
@@ -96,9 +98,21 @@ def upgrade(store: Store, revision: str = "head", *, audit_partitions: int | Non
         store.load_audit_partitions()
 
 
-def downgrade(store: Store, revision: str) -> None:
-    """Downgrade the schema to ``revision`` (``base`` removes every dualid table)."""
-    _run(store, "down", revision)
+def downgrade(
+    store: Store, revision: str, *, split_shared: Callable[[Connection], int] | None = None
+) -> None:
+    """Downgrade the schema to ``revision`` (``base`` removes every dualid table).
+
+    ``split_shared``: how migration 0011's downgrade turns the shared copies' blobs back
+    into one sealed row per field, which needs the keys (``DualId.downgrade`` passes it);
+    without it a store holding blobs refuses to go below 0011 (``MissingKeyError``)."""
+    _run(store, "down", revision, {"split_shared": split_shared})
+
+
+def before(revision: str | None, target: str) -> bool:
+    """Was a store at ``revision`` (None: a new one) from before migration ``target``?"""
+    revisions = [rev for rev, _, _ in history()]
+    return revision in revisions[: revisions.index(target)]
 
 
 def ensure_current(store: Store) -> None:

@@ -18,12 +18,15 @@ from ._sql import Conn
 __all__ = [
     "SealedRow",
     "copy_fields",
+    "copy_records_of",
     "delete_fields",
     "delete_fields_except",
     "event_copies",
     "fields_present",
+    "has_copy_fields",
     "insert_sealed",
     "key_and_record",
+    "legacy_copy_agents",
     "records",
     "sealed_of_agent",
 ]
@@ -42,6 +45,7 @@ _OPENABLE_ROW = Shape(
     _SEALED, record_id=TEXT, field=TEXT, agent_id=TEXT, dek_version=INT, ciphertext=BLOB
 )
 _PRESENT_ROW = Shape(_SEALED, record_id=TEXT, field=TEXT)
+_AGENT_ROW = Shape(_SEALED, agent_id=TEXT)
 _OF_AGENT_ROW = Shape(_SEALED, record_id=TEXT, field=TEXT, ciphertext=BLOB)
 _KEY_AND_RECORD_ROW = Shape(
     "dualid_agent_key", master_key_id=TEXT, dek_version=INT, wrapped=BLOB
@@ -87,6 +91,42 @@ _COPY_FIELDS_NEXT = db.Sql(
     " WHERE substr(record_id, 1, 2) NOT IN ('p:', 'u:')"
     " AND (record_id > ? OR (record_id = ? AND field > ?)) ORDER BY record_id, field LIMIT ?"
 )
+
+
+# The copies from before migration 0011 (one row per field of a registration's record):
+# whose they are, and each person's, for their re-seal into dualid_shared.
+_LEGACY_AGENTS = db.Sql(
+    "SELECT DISTINCT agent_id FROM dualid_sealed"
+    " WHERE substr(record_id, 1, 2) NOT IN ('p:', 'u:') AND agent_id > ?"
+    " ORDER BY agent_id LIMIT ?"
+)
+_LEGACY_OF_AGENT = db.Sql(
+    "SELECT record_id, field, agent_id, dek_version, ciphertext FROM dualid_sealed"
+    " WHERE agent_id = ? AND substr(record_id, 1, 2) NOT IN ('p:', 'u:')"
+)
+
+
+_ANY_COPY = db.Sql(
+    "SELECT 1 FROM dualid_sealed WHERE substr(record_id, 1, 2) NOT IN ('p:', 'u:') LIMIT 1"
+)
+
+
+def has_copy_fields(conn: Conn) -> bool:
+    """Are there per-field shared copies left (from before migration 0011)? One probe of
+    the partial index ``ix_dualid_sealed_copies``, which holds only those rows."""
+    return bool(db.query(conn, _ANY_COPY))
+
+
+def legacy_copy_agents(conn: Conn, limit: int, *, after: str = "") -> list[str]:
+    """Up to ``limit`` agents after ``after`` (in agentId order) that still have per-field
+    shared copies (from before migration 0011)."""
+    rows = _AGENT_ROW.check(db.query(conn, _LEGACY_AGENTS, (after, limit)))
+    return [agent for (agent,) in rows]
+
+
+def copy_records_of(conn: Conn, agent_id: str) -> list[OpenableRow]:
+    """Every per-field shared-copy row of one agent, ready to open."""
+    return _OPENABLE_ROW.check(db.query(conn, _LEGACY_OF_AGENT, (agent_id,)))
 
 
 def insert_sealed(conn: Conn, rows: Sequence[SealedRow]) -> None:

@@ -20,6 +20,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
@@ -43,12 +44,17 @@ __all__ = [
     "Requirement",
     "Sealed",
     "Secret",
+    "Shared",
     "UtcMicros",
     "WebhookEndpoint",
     "WebhookNotice",
     "metadata",
     "table",
 ]
+
+
+COPY_FIELDS_WHERE = "substr(record_id, 1, 2) NOT IN ('p:', 'u:')"
+"""The ``dualid_sealed`` rows that are shared copies (neither a profile nor a userId)."""
 
 
 class UtcMicros(TypeDecorator[datetime]):
@@ -130,11 +136,39 @@ class Sealed(SQLModel, table=True):
     """One encrypted field of one record (a profile, a userId, a registration snapshot)."""
 
     __tablename__ = "dualid_sealed"
-    # SQLite: stored in its primary key (migration 0004).
-    __table_args__ = {"sqlite_with_rowid": False}
+    __table_args__ = (
+        # Only the shared copies from before migration 0011 (one row per field), until
+        # they are re-sealed: finding whether any are left is one probe.
+        Index(
+            "ix_dualid_sealed_copies",
+            "record_id",
+            sqlite_where=text(COPY_FIELDS_WHERE),
+            postgresql_where=text(COPY_FIELDS_WHERE),
+        ),
+        # SQLite: stored in its primary key (migration 0004).
+        {"sqlite_with_rowid": False},
+    )
     record_id: str = Field(primary_key=True, max_length=64)
     field: str = Field(primary_key=True, max_length=32)
     agent_id: str = Field(max_length=40, index=True)
+    dek_version: int = Field(default=1)
+    ciphertext: bytes = Field(sa_type=LargeBinary)
+    sealed_at: datetime = _ts()
+
+
+class Shared(SQLModel, table=True):
+    """A registration's shared copy: the values the person shares with the host for that
+    event, sealed as one AES-GCM ciphertext under the agent's data key together with the
+    host's pairwise ref (migration 0011). ``fields`` names the values it holds (no
+    values: like a grant's fields) and is bound into the associated data with agent,
+    registration, host, event and key version, so the host view reads one row per
+    attendee and decrypts once."""
+
+    __tablename__ = "dualid_shared"
+    __table_args__ = {"sqlite_with_rowid": False}
+    registration_id: str = Field(primary_key=True, max_length=40)
+    agent_id: str = Field(max_length=40, index=True)
+    fields: str = Field(max_length=200)
     dek_version: int = Field(default=1)
     ciphertext: bytes = Field(sa_type=LargeBinary)
     sealed_at: datetime = _ts()

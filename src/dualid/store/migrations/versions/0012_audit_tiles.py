@@ -13,7 +13,7 @@ gets them from its next checkpoint.
 Downgrading drops the table (proofs then read every entry hash again).
 
 Revision ID: 0012_audit_tiles
-Revises: 0010_index_keys
+Revises: 0011_shared_blob
 Create Date: 2026-12-02
 """
 
@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0012_audit_tiles"
-down_revision = "0010_index_keys"
+down_revision = "0011_shared_blob"
 branch_labels = None
 depends_on = None
 

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from dualid import DualId, EventUserData, generate_master_key
 from dualid.crypto import MAX_KEY_ID_LENGTH
 from dualid.errors import Conflict
-from dualid.store import Store, current, downgrade, head, upgrade
+from dualid.store import Store, current, head, upgrade
 from dualid.store._migrate import history
 from dualid.testing import FakeClock, FakeKms
 
@@ -58,7 +58,7 @@ def test_the_downgrade_refuses_while_a_long_id_is_stored(db_url: str, clock: Fak
         agent = sdk.identity.agent_for("ana")
         sdk.profiles.put(agent, EventUserData(name="Ana"))
         with pytest.raises(Conflict, match="2 wrapped key") as caught:
-            downgrade(sdk.store, "0007_grant_mac")
+            sdk.downgrade("0007_grant_mac")
         assert caught.value.details == {"wrapped_keys": 2}
         assert current(sdk.store) == head()  # nothing changed
         assert _lengths(db_url)["dualid_agent_key"] == 2048
@@ -72,7 +72,7 @@ def test_after_rotating_to_a_short_id_the_downgrade_runs(db_url: str, clock: Fak
         sdk.profiles.put(agent, EventUserData(name="Ana"))
         kms.rotate_to("short")
         sdk.keys.rotate()
-        downgrade(sdk.store, "0007_grant_mac")
+        sdk.downgrade("0007_grant_mac")
         assert current(sdk.store) == "0007_grant_mac"
         assert _lengths(db_url) == {"dualid_agent_key": 64, "dualid_secret": 64}
         upgrade(sdk.store)
@@ -92,7 +92,7 @@ def test_data_from_before_0008_survives_the_upgrade(db_url: str, clock: FakeCloc
     with DualId.open(db_url, keys=key, clock=clock) as sdk:
         agent = sdk.identity.agent_for("ana")
         sdk.profiles.put(agent, EventUserData(name="Ana"))
-        downgrade(sdk.store, "0007_grant_mac")
+        sdk.downgrade("0007_grant_mac")
     with DualId.open(db_url, keys=key, clock=clock) as sdk:  # upgrades again
         assert current(sdk.store) == head()
         assert sdk.profiles.get(agent).name == "Ana"  # type: ignore[union-attr]

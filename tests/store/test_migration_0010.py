@@ -8,7 +8,7 @@ import pytest
 
 from dualid import DualId, generate_master_key
 from dualid.errors import InvalidInput
-from dualid.store import current, downgrade, head, upgrade
+from dualid.store import current, head, upgrade
 from dualid.testing import FakeClock
 
 from ..support import rows
@@ -23,7 +23,7 @@ def test_upgrade_from_0007_keeps_indexes_and_marks_generation_1(
     key = generate_master_key()
     with DualId.open(db_url, keys=key, clock=clock) as sdk:
         agents = sdk.identity.agents_for([f"user-{i}" for i in range(4)])
-        downgrade(sdk.store, BEFORE)
+        sdk.downgrade(BEFORE)
         assert current(sdk.store) == BEFORE
         upgrade(sdk.store, REVISION)
         gens = rows(
@@ -45,7 +45,7 @@ def test_downgrade_works_until_a_key_is_rotated(db_url: str, clock: FakeClock) -
     key = generate_master_key()
     with DualId.open(db_url, keys=key, clock=clock) as sdk:
         agents = sdk.identity.agents_for(["a", "b"])
-        downgrade(sdk.store, BEFORE)
+        sdk.downgrade(BEFORE)
         with sdk.store.engine.connect() as conn:
             tables = conn.exec_driver_sql(
                 "SELECT count(*) FROM information_schema.tables"
@@ -71,7 +71,7 @@ def test_downgrade_is_refused_once_a_key_was_rotated(
         else:
             sdk.keys.rotate_signing(checkpoints=False)
         with pytest.raises(InvalidInput, match="derived keys were rotated"):
-            downgrade(sdk.store, BEFORE)
+            sdk.downgrade(BEFORE)
         assert current(sdk.store) == head()  # nothing was undone
         assert sdk.identity.lookup("a") is not None
         assert sdk.keys.status().index.generation == (2 if rotate == "index" else 1)

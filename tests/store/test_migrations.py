@@ -129,7 +129,7 @@ def test_downgrade_base_then_reopen_starts_empty(db_url: str, clock: FakeClock) 
     key = generate_master_key()
     with DualId.open(db_url, keys=key, clock=clock) as sdk:
         sdk.identity.agent_for("user-1")
-        downgrade(sdk.store, "base")
+        sdk.downgrade("base")
     with DualId.open(db_url, keys=key, clock=clock) as sdk:
         assert sdk.identity.lookup("user-1") is None
         assert sdk.audit.verify().entries == 0
@@ -158,7 +158,7 @@ def test_data_survives_every_step_down_to_0002_and_back(db_url: str, clock: Fake
             sdk.profiles.put(agent, EventUserData(name=f"P{i}", email=f"p{i}@example.org"))
         entries = sdk.audit.verify().entries
         for target in ("0003_grant_covering_index", "0002_consent"):
-            downgrade(sdk.store, target)
+            sdk.downgrade(target)
             assert current(sdk.store) == target
             with sdk.store.engine.connect() as conn:
                 count = conn.exec_driver_sql("SELECT count(*) FROM dualid_sealed").scalar()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from dualid import DualId
-from dualid.store import Store, current, downgrade, upgrade
+from dualid.store import Store, current, upgrade
 from dualid.testing import FakeClock
 
 from ..support import rows
@@ -33,7 +33,7 @@ def test_downgrade_drops_the_outbox_and_keeps_the_rest(
     sdk.events.register(world.ana, HOST, RES, "res-1", share={NAME})
     assert _tables(sdk) >= TABLES
     grants = rows(sdk, "SELECT grant_id, mac FROM dualid_grant")
-    downgrade(sdk.store, "0007_grant_mac")
+    sdk.downgrade("0007_grant_mac")
     assert current(sdk.store) == "0007_grant_mac"
     assert not TABLES & _tables(sdk)
     assert "dualid_webhook_notice_seq" not in _sequences(sdk)

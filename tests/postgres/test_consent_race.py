@@ -73,7 +73,7 @@ def test_grant_revoke_race(postgres_url: str, keep_last: bool) -> None:
         active = [g for g in sdk.consent.grants(agent) if DataField.EMAIL in g.fields]
         email_rows = _count(
             postgres_url,
-            "SELECT count(*) FROM dualid_sealed WHERE field = 'email' AND record_id LIKE 'reg_%%'",
+            "SELECT count(*) FROM dualid_shared WHERE (',' || fields || ',') LIKE '%%,email,%%'",
         )
         if keep_last:
             assert [g.id for g in active] == [results["w0"]["last"]]

@@ -45,6 +45,7 @@ PERSON_TABLES = {
     "dualid_grant",
     "dualid_registration",
     "dualid_sealed",
+    "dualid_shared",
 }
 # A host read's audit entry names the last entry its snapshot contains (issue 12, item 4).
 SNAPSHOT_DETAIL = "snapshot"
@@ -158,6 +159,8 @@ def _orphans(url: str) -> dict[str, int]:
         " AND s.field = 'user_id')",
         "sealed row without agent": "SELECT count(*) FROM dualid_sealed s WHERE NOT EXISTS"
         " (SELECT 1 FROM dualid_agent a WHERE a.agent_id = s.agent_id)",
+        "shared copy without agent": "SELECT count(*) FROM dualid_shared s WHERE NOT EXISTS"
+        " (SELECT 1 FROM dualid_agent a WHERE a.agent_id = s.agent_id)",
     }
     with _db(url) as conn:
         found = {name: int(conn.execute(sa.text(sql)).scalar_one()) for name, sql in checks.items()}
@@ -181,13 +184,17 @@ def _refs(sdk: DualId, host_id: str, event_id: str) -> list[str] | str:
 
 
 def _copy_rows(url: str, record_ids: Sequence[str], field: str) -> list[int]:
-    """How many sealed rows of ``field`` each record (a registration's shared copy) holds."""
+    """How many values of ``field`` each registration's shared copy holds: its blob's field
+    list (migration 0011) and per-field sealed rows (a copy from before it)."""
     with _db(url) as conn:
         return [
             int(
                 conn.execute(
                     sa.text(
-                        "SELECT count(*) FROM dualid_sealed WHERE record_id = :r AND field = :f"
+                        "SELECT (SELECT count(*) FROM dualid_sealed"
+                        " WHERE record_id = :r AND field = :f)"
+                        " + (SELECT count(*) FROM dualid_shared WHERE registration_id = :r"
+                        " AND (',' || fields || ',') LIKE '%,' || :f || ',%')"
                     ),
                     {"r": record_id, "f": field},
                 ).scalar_one()
@@ -645,7 +652,11 @@ def test_register_and_cancel_race_state_matches_the_log(postgres_url: str) -> No
                     e.details["registration_id"] for e in mine if e.action.endswith("cancelled")
                 ]
                 copies = conn.execute(
-                    sa.text("SELECT count(*) FROM dualid_sealed WHERE record_id = ANY(:ids)"),
+                    sa.text(
+                        "SELECT (SELECT count(*) FROM dualid_sealed WHERE record_id = ANY(:ids))"
+                        " + (SELECT count(*) FROM dualid_shared"
+                        " WHERE registration_id = ANY(:ids))"
+                    ),
                     {"ids": cancelled},
                 ).scalar_one()
                 if copies:

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from dualid import DataField, DualId, EventType
 from dualid.audit import AuditProblem, Checkpoint, FileWitness, InclusionProof, verify_inclusion
 from dualid.consent import verify_receipt
-from dualid.errors import InvalidInput
+from dualid.errors import InvalidInput, StoreUnavailable
 from dualid.testing import FakeClock
 
 from ..support import execute, rewrite_partition, rows
@@ -156,3 +156,18 @@ def test_proof_false_leaves_the_log_out_and_bad_values_are_refused(mworld: World
     assert not verify_receipt(rec, receipt_key, log_key)  # type: ignore[arg-type]
     with pytest.raises(InvalidInput):
         sdk.consent.receipt(grant_id, proof="yes")  # type: ignore[arg-type]
+
+
+def test_a_checkpoint_key_rotating_meanwhile_leaves_the_log_out_not_the_receipt(
+    mworld: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sdk = mworld.sdk
+
+    def rotating(**_: object) -> None:
+        raise StoreUnavailable("the checkpoint key rotated while signing; try again")
+
+    monkeypatch.setattr(sdk.audit, "checkpoint", rotating)
+    grant_id, rec = _granted(mworld)
+    assert "log" not in rec
+    assert sdk.consent.verify_receipt(rec)
+    assert rec["consent"]["grant_id"] == grant_id

@@ -20,6 +20,7 @@ from dualid.errors import (
     GrantNotActive,
     InvalidCheckpoint,
     InvalidInput,
+    StoreUnavailable,
     UnknownGrant,
 )
 from dualid.identity._agents import check_agent_id
@@ -696,8 +697,9 @@ class Consent:
         that entry in it, so anyone with the log's public key can check, without the
         database, that the log the operator signed holds the grant (:func:`verify_receipt`
         with ``log_key``). When no stored checkpoint covers the entry yet, one is made (and
-        witnessed) first. ``log`` is None for a grant whose entry the log does not hold
-        (``sdk.audit.verify(deep=True)`` reports that grant)."""
+        witnessed) first. The receipt has no ``log`` for a grant whose entry the log does not
+        hold (``sdk.audit.verify(deep=True)`` reports that grant), and when no checkpoint
+        covering it could be signed because the checkpoint key was rotating meanwhile."""
         if not isinstance(proof, bool):
             raise InvalidInput("proof must be True or False", field="proof")
         log = self._log_section(grant_id, agent_id) if proof and self._log is not None else None
@@ -744,9 +746,11 @@ class Consent:
         if checkpoint is None or not _covers(checkpoint, entry):
             try:
                 checkpoint = log.checkpoint()
-            except audit.WitnessUnavailable:
-                # Stored, and signed: the receipt proves against it; the witness gets the
-                # next one (the failure is the checkpoint's to report, not the receipt's).
+            except (audit.WitnessUnavailable, StoreUnavailable):
+                # A witness that failed: the checkpoint was stored and signed, the receipt
+                # proves against it and the witness gets the next one. A checkpoint key that
+                # kept rotating while it was signed: the newest stored one may cover the
+                # entry; else the receipt goes out without its log section, as documented.
                 checkpoint = log.latest_checkpoint()
             if checkpoint is None or not _covers(checkpoint, entry):
                 return None

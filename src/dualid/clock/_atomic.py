@@ -25,7 +25,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from dualid._checks import unstorable
@@ -37,19 +37,13 @@ from ._filter import ClockFilter
 from ._hlc import HlcGenerator
 from ._ntp import KOD_DROP, KOD_RATE, ServerAddress, is_public_address, resolve
 from ._reading import (
-    EPOCH as _EPOCH,
-)
-from ._reading import (
     ClockReading,
     ClockStatus,
     Hlc,
+    _LazyReading,
     _new,
-    _set_hlc,
-    _set_logical,
-    _set_physical,
+    _set_raw,
     _set_status,
-    _set_time,
-    _set_uncertainty,
     datetime_from_ns,
     datetime_to_ns,
 )
@@ -73,8 +67,6 @@ _log = logging.getLogger("dualid.clock")
 _SYNCED = ClockStatus.SYNCED
 _HOLDOVER = ClockStatus.HOLDOVER
 _UNSYNCED = ClockStatus.UNSYNCED
-_UTC = UTC
-_datetime = datetime
 
 #: Public NTP servers are never polled more often than this (seconds), after the burst.
 PUBLIC_MIN_POLL = 64.0
@@ -395,8 +387,6 @@ class AtomicClock:
         # attribute access); replaced atomically with the timeline.
         self._fast: tuple[int, int, float, float, float, int, float, int, int] | None = None
         self._history: list[_Timeline] = []
-        self._unc_cache: tuple[int, timedelta] = (-1, timedelta(0))
-        self._second: tuple[int, tuple[int, int, int, int, int, int]] = (-1, (1970, 1, 1, 0, 0, 0))
         self._hlc = HlcGenerator(
             max_offset_ns=int(_seconds(max_hlc_offset, "max_hlc_offset") * _NS)
         )
@@ -439,53 +429,30 @@ class AtomicClock:
                         unc += lead
                 status = _SYNCED if mono < until else _HOLDOVER if mono < void else _UNSYNCED
             # HlcGenerator.issue() inlined (this is the hot path): clamp to the floor so
-            # the timeline never goes backwards, then tick the HLC, under one lock.
+            # the timeline never goes backwards, then tick the HLC, under one lock. The
+            # reading's objects (datetime, timedelta, Hlc) are built when first read.
             gen = self._hlc
             lock = gen._lock
-            lock.acquire()
+            lock.acquire()  # cheaper than `with` on this path
             try:
                 floor = gen._floor
                 if t < floor:
                     unc += floor - t  # held: the estimate is behind the timeline
                     t = floor
                 gen._floor = t
-                last = gen._last
-                hlc = _new(Hlc)
-                if t > last.physical_ns:
-                    _set_physical(hlc, t)
-                    _set_logical(hlc, 0)
+                if t > gen._lp:
+                    gen._lp = hp = t
+                    gen._ll = hl = 0
                 else:
-                    _set_physical(hlc, last.physical_ns)
-                    _set_logical(hlc, last.logical + 1)
-                gen._last = hlc
+                    hp = gen._lp
+                    gen._ll = hl = gen._ll + 1
             finally:
                 lock.release()
-            # +1 us: the datetime is truncated to microseconds and the bound rounded up.
-            unc_us = int(unc) // 1000 + 1
-            cached = self._unc_cache
-            if cached[0] != unc_us:
-                cached = self._unc_cache = (unc_us, timedelta(0, 0, unc_us))
-            # The datetime from the calendar fields of the current second (cached: one
-            # second's readings share them), instead of EPOCH + timedelta, whose
-            # normalisation of ~1.7e15 microseconds cost more than the rest of now().
-            us = t // 1000
-            second = us // 1_000_000
-            cal = self._second
-            if cal[0] != second:
-                day = _EPOCH + timedelta(0, second)
-                cal = self._second = (
-                    second,
-                    (day.year, day.month, day.day, day.hour, day.minute, day.second),
-                )
-            year, month, mday, hour, minute, sec = cal[1]
-            reading = _new(ClockReading)
-            _set_time(
-                reading,
-                _datetime(year, month, mday, hour, minute, sec, us - second * 1_000_000, _UTC),
-            )
-            _set_uncertainty(reading, cached[1])
+            # _lazy_reading() inlined. +1 us: the datetime is truncated to microseconds and
+            # the bound rounded up.
+            reading = _new(_LazyReading)
             _set_status(reading, status)
-            _set_hlc(reading, hlc)
+            _set_raw(reading, [t, int(unc) // 1000 + 1, hp, hl, None, None, None])
             return reading
         except Exception:  # pragma: no cover - defensive: now() must never raise
             _log.exception("AtomicClock.now() failed; falling back to system time")

@@ -26,7 +26,11 @@ class HlcGenerator:
     def __init__(
         self, last: Hlc | None = None, max_offset_ns: int = 60 * 10**9, floor_ns: int = 0
     ) -> None:
-        self._last = last or Hlc(0, 0)
+        start = last or Hlc(0, 0)
+        # The last issued value as two ints (AtomicClock.now() issues without building an
+        # Hlc; the object is made when someone reads it).
+        self._lp = start.physical_ns
+        self._ll = start.logical
         self._max_offset_ns = max_offset_ns
         self._floor = floor_ns
         self._lock = threading.Lock()
@@ -46,18 +50,18 @@ class HlcGenerator:
             if physical_ns < self._floor:
                 physical_ns = self._floor
             self._floor = physical_ns
-            last = self._last
-            if physical_ns > last.physical_ns:
-                issued = _fast_hlc(physical_ns, 0)
+            if physical_ns > self._lp:
+                self._lp = physical_ns
+                self._ll = 0
             else:
-                issued = _fast_hlc(last.physical_ns, last.logical + 1)
-            self._last = issued
+                self._ll += 1
+            issued = _fast_hlc(self._lp, self._ll)
         return physical_ns, issued
 
     @property
     def last(self) -> Hlc:
         """The most recently issued value."""
-        return self._last
+        return _fast_hlc(self._lp, self._ll)
 
     @property
     def max_offset_ns(self) -> int:
@@ -66,13 +70,12 @@ class HlcGenerator:
 
     def tick(self, physical_ns: int) -> Hlc:
         with self._lock:
-            last = self._last
-            if physical_ns > last.physical_ns:
-                issued = Hlc(physical_ns, 0)
+            if physical_ns > self._lp:
+                self._lp = physical_ns
+                self._ll = 0
             else:
-                issued = Hlc(last.physical_ns, last.logical + 1)
-            self._last = issued
-            return issued
+                self._ll += 1
+            return _fast_hlc(self._lp, self._ll)
 
     def observe(self, remote: Hlc, physical_ns: int) -> Hlc:
         """Merge a timestamp received from another node and return a local HLC that orders
@@ -84,16 +87,15 @@ class HlcGenerator:
                 max_offset_ns=self._max_offset_ns,
             )
         with self._lock:
-            last = self._last
-            top = max(physical_ns, last.physical_ns, remote.physical_ns)
-            if top == last.physical_ns == remote.physical_ns:
-                logical = max(last.logical, remote.logical) + 1
-            elif top == last.physical_ns:
-                logical = last.logical + 1
+            last_p, last_l = self._lp, self._ll
+            top = max(physical_ns, last_p, remote.physical_ns)
+            if top == last_p == remote.physical_ns:
+                logical = max(last_l, remote.logical) + 1
+            elif top == last_p:
+                logical = last_l + 1
             elif top == remote.physical_ns:
                 logical = remote.logical + 1
             else:
                 logical = 0
-            issued = Hlc(top, logical)
-            self._last = issued
-            return issued
+            self._lp, self._ll = top, logical
+            return _fast_hlc(top, logical)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 __all__ = [
     "EPOCH",
@@ -66,19 +66,43 @@ class Hlc:
         return cls(int(physical), int(logical))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False, repr=False)
 class ClockReading:
     """One reading of a clock.
 
     ``time`` is the best estimate (aware, UTC); the true time lies in
     ``[earliest, latest]`` = ``time ± uncertainty`` as long as the clock's model holds.
     ``hlc`` is unique and strictly increasing within a process.
+
+    :meth:`AtomicClock.now() <dualid.clock.AtomicClock.now>` decides a reading whole
+    when it is taken (the instant, the bound, the status and the HLC) and returns an
+    instance of a private subclass that builds the ``time``, ``uncertainty`` and ``hlc``
+    objects from those numbers the first time each is read. Readings compare, hash,
+    print, pickle, copy and :func:`dataclasses.replace` alike, whichever way they were
+    made.
     """
 
     time: datetime
     uncertainty: timedelta
     status: ClockStatus
     hlc: Hlc
+
+    def _key(self) -> tuple[datetime, timedelta, ClockStatus, Hlc]:
+        return (self.time, self.uncertainty, self.status, self.hlc)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ClockReading):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return (
+            f"ClockReading(time={self.time!r}, uncertainty={self.uncertainty!r}, "
+            f"status={self.status!r}, hlc={self.hlc!r})"
+        )
 
     @property
     def earliest(self) -> datetime:
@@ -87,6 +111,50 @@ class ClockReading:
     @property
     def latest(self) -> datetime:
         return self.time + self.uncertainty
+
+
+class _LazyReading(ClockReading):
+    """A :class:`ClockReading` from ``AtomicClock.now()``: one object per call; the
+    datetime, timedelta and Hlc are built on first access and kept. ``_raw`` is
+    ``[time ns, uncertainty us, hlc physical ns, hlc logical, time, uncertainty, hlc]``
+    (the last three None until built)."""
+
+    __slots__ = ("_raw",)
+    _raw: list[Any]
+
+    def __init__(
+        self, time: datetime, uncertainty: timedelta, status: ClockStatus, hlc: Hlc
+    ) -> None:  # what dataclasses.replace() calls
+        _set_status(self, status)
+        _set_raw(self, [0, 0, 0, 0, time, uncertainty, hlc])
+
+    @property
+    def time(self) -> datetime:
+        raw = self._raw
+        value: datetime | None = raw[4]
+        if value is None:
+            value = raw[4] = _datetime_of_ns(raw[0])
+        return value
+
+    @property
+    def uncertainty(self) -> timedelta:
+        raw = self._raw
+        value: timedelta | None = raw[5]
+        if value is None:
+            value = raw[5] = timedelta(0, 0, raw[1])
+        return value
+
+    @property
+    def hlc(self) -> Hlc:
+        raw = self._raw
+        value: Hlc | None = raw[6]
+        if value is None:
+            value = raw[6] = _fast_hlc(raw[2], raw[3])
+        return value
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickles and copies as the plain reading it equals.
+        return (ClockReading, self._key())
 
 
 @runtime_checkable
@@ -106,6 +174,40 @@ _set_time = vars(ClockReading)["time"].__set__
 _set_uncertainty = vars(ClockReading)["uncertainty"].__set__
 _set_status = vars(ClockReading)["status"].__set__
 _set_hlc = vars(ClockReading)["hlc"].__set__
+_set_raw = vars(_LazyReading)["_raw"].__set__
+_UTC = UTC
+_datetime = datetime
+# The calendar fields of the second most recently converted (readings of one second share
+# them): building the datetime from its fields is cheaper than EPOCH + timedelta, whose
+# normalisation of ~1.7e15 microseconds costs more than the rest of a reading.
+_second: tuple[int, tuple[int, int, int, int, int, int]] = (-1, (1970, 1, 1, 0, 0, 0))
+
+
+def _datetime_of_ns(ns: int) -> datetime:
+    """:func:`datetime_from_ns`, faster for readings taken in the same second."""
+    global _second
+    us = ns // 1000
+    second, micro = divmod(us, 1_000_000)
+    cal = _second
+    if cal[0] != second:
+        day = EPOCH + timedelta(0, second)
+        cal = _second = (
+            second,
+            (day.year, day.month, day.day, day.hour, day.minute, day.second),
+        )
+    year, month, mday, hour, minute, sec = cal[1]
+    return _datetime(year, month, mday, hour, minute, sec, micro, _UTC)
+
+
+def _lazy_reading(
+    status: ClockStatus, time_ns: int, uncertainty_us: int, physical_ns: int, logical: int
+) -> ClockReading:
+    """A reading whose time, uncertainty and HLC objects are built on first access (the
+    hot path of ``AtomicClock.now()``: one object per call instead of four)."""
+    value: ClockReading = _new(_LazyReading)
+    _set_status(value, status)
+    _set_raw(value, [time_ns, uncertainty_us, physical_ns, logical, None, None, None])
+    return value
 
 
 def _fast_hlc(physical_ns: int, logical: int) -> Hlc:

@@ -28,7 +28,6 @@ import os
 import socket
 import sys
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -41,6 +40,7 @@ from bench.bench_core import _guard_many
 from dualid import DataField, DualId, EventType, EventUserData, HostKind
 from dualid.clock import SystemClock
 from dualid.crypto import generate_master_key
+from dualid.testing import counting
 
 KEYS = ("kms_agents_for", "kms_attendees_cold", "kms_attendees_cold_single", "kms_attendees_warm")
 HOST, EVENT = "bench-host", "bench-event"
@@ -83,20 +83,6 @@ def _moto() -> Iterator[Any]:
                 os.environ[k] = v
 
 
-@contextmanager
-def _counting(kms: Any) -> Iterator[Counter[str]]:
-    calls: Counter[str] = Counter()
-
-    def count(model: Any, **_: Any) -> None:
-        calls[model.name] += 1
-
-    kms.meta.events.register("before-call.kms", count)
-    try:
-        yield calls
-    finally:
-        kms.meta.events.unregister("before-call.kms", count)
-
-
 def _open(url: str, keys: Any) -> DualId:
     return DualId.open(url, keys=keys, clock=SystemClock())
 
@@ -120,7 +106,7 @@ def _populate(sdk: DualId, users: list[str], *, bulk: bool) -> None:
 
 
 def _timed_calls(kms: Any, fn: Callable[[], object]) -> tuple[int, float]:
-    with _counting(kms) as calls:
+    with counting(kms) as calls:
         seconds, _ = h.timed(fn)
     return sum(calls.values()), seconds
 

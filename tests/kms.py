@@ -1,5 +1,6 @@
 """AWS KMS for the tests: moto's server on 127.0.0.1 (a real KMS API over HTTP, started by
-the tests themselves, never the internet), clients pointed at it, and call counting.
+the tests themselves, never the internet), and clients pointed at it
+(calls are counted with :func:`dualid.testing.counting`).
 
 ``DUALID_TEST_REQUIRE_KMS=1`` (set by .ci/run) makes these tests required: without moto
 they fail instead of skipping."""
@@ -11,9 +12,6 @@ import socket
 import subprocess
 import sys
 import time
-from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -103,18 +101,3 @@ def new_key(kms: Any, alias: str | None = None) -> str:
     if alias is not None:
         kms.create_alias(AliasName=alias, TargetKeyId=arn)
     return arn
-
-
-@contextmanager
-def counting(kms: Any) -> Iterator[Counter[str]]:
-    """Count the KMS operations ``kms`` sends (one per API call, retries not counted)."""
-    calls: Counter[str] = Counter()
-
-    def count(model: Any, **_: Any) -> None:
-        calls[model.name] += 1
-
-    kms.meta.events.register("before-call.kms", count)
-    try:
-        yield calls
-    finally:
-        kms.meta.events.unregister("before-call.kms", count)

@@ -122,3 +122,15 @@ def test_a_public_key_file_without_a_key(cli: Run, url: str, tmp_path: Path) -> 
     result = _verify(cli, url, tmp_path / "cp.txt", tmp_path / "empty.pub")
     assert result.exit_code == 2
     assert "[INVALID_CHECKPOINT]" in result.stderr
+
+
+@pytest.mark.parametrize(("command", "what"), [("rotate", "Keys"), ("rotate-index", "Agents")])
+def test_the_batch_option_of_both_rotations(cli: Run, url: str, command: str, what: str) -> None:
+    for bad in ("0", "50001"):
+        refused = cli("keys", command, "--db", url, "--batch", bad, env=ENV)
+        assert refused.exit_code == 2, refused.output
+        assert "--batch" in refused.output
+    shown = cli("keys", command, "--help")
+    assert f"{what} re-" in shown.stdout
+    assert "per transaction" in shown.stdout
+    assert cli("keys", command, "--db", url, "--batch", "50000", env=ENV).exit_code == 0

@@ -19,7 +19,7 @@ from dualid.errors import (
     MissingKeyError,
 )
 from dualid.integration.aws_kms import AwsKmsKeyProvider
-from dualid.testing import FakeClock, check_key_provider
+from dualid.testing import FakeClock, check_key_provider, counting
 
 from .. import kms
 from ..support import EVENT, HOST, open_event, rows, seat
@@ -64,14 +64,14 @@ def test_a_batch_wrap_is_one_request_and_its_unwrap_one_per_batch_key(
     provider = _provider(kms_client, kms_key)
     provider.primary_id  # resolved (an ARN: no DescribeKey)
     items = [(bytes([i]) * 32, f"aad-{i}".encode()) for i in range(50)]
-    with kms.counting(kms_client) as calls:
+    with counting(kms_client) as calls:
         wrapped = provider.wrap_many(items)
     assert calls == {"GenerateDataKey": 1}
     more = provider.wrap_many(items[:10])
     single = provider.wrap(b"s" * 32, b"single")
     triples = [(k, b, a) for (k, b), (_, a) in zip([*wrapped, *more], [*items, *items[:10]])]
     triples.append((*single, b"single"))
-    with kms.counting(kms_client) as calls:
+    with counting(kms_client) as calls:
         opened = provider.unwrap_many(triples)
     assert opened == [p for p, _ in items] + [p for p, _ in items[:10]] + [b"s" * 32]
     assert calls == {"Decrypt": 3}  # two batch keys and one key wrapped on its own
@@ -235,7 +235,7 @@ def test_rotation_to_another_kms_key(kms_client: Any, tmp_path: Any) -> None:
         agents = sdk.identity.agents_for([f"u{i}" for i in range(30)], batch=7)
         sdk.profiles.put(agents["u3"], EventUserData(name="Ana"))
     with DualId.open(url, keys=_provider(kms_client, new, previous=[old])) as sdk:
-        with kms.counting(kms_client) as calls:
+        with counting(kms_client) as calls:
             report = sdk.keys.rotate(batch=20)
         assert (report.rewrapped, report.remaining) == (31, 0)  # 30 data keys + the root
         # The root secret: one Decrypt and one Encrypt. Each rotation batch (20, then 10
@@ -259,18 +259,18 @@ def test_kms_calls_of_bulk_onboarding_and_host_reads(
     clock = FakeClock()
     with DualId.open(url, keys=_provider(kms_client, kms_key), clock=clock) as sdk:
         open_event(sdk)
-        with kms.counting(kms_client) as calls:
+        with counting(kms_client) as calls:
             agents = sdk.identity.agents_for([f"u{i}" for i in range(n)], batch=batch)
         assert sum(calls.values()) == math.ceil(n / batch)
-        with kms.counting(kms_client) as calls:
+        with counting(kms_client) as calls:
             seat(sdk, agents.values())
         assert sum(calls.values()) == 0  # the new people's keys are cached
     with DualId.open(url, keys=_provider(kms_client, kms_key), clock=clock) as sdk:
-        with kms.counting(kms_client) as calls:
+        with counting(kms_client) as calls:
             cold = sdk.events.attendees(HOST, EVENT)
         assert len(cold) == n
         assert 1 <= sum(calls.values()) <= math.ceil(n / batch)
-        with kms.counting(kms_client) as calls:
+        with counting(kms_client) as calls:
             warm = sdk.events.attendees(HOST, EVENT)
         assert sum(calls.values()) == 0
         assert [a.data for a in warm] == [a.data for a in cold]

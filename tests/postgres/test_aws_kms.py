@@ -12,6 +12,7 @@ import pytest
 
 from dualid import DualId
 from dualid.integration.aws_kms import AwsKmsKeyProvider
+from dualid.testing import counting
 
 from .. import kms
 from ..support import EVENT, HOST, names, open_event, seat
@@ -27,14 +28,14 @@ def test_a_postgresql_store_on_aws_kms(postgres_url: str, kms_client: Any) -> No
     provider = AwsKmsKeyProvider("alias/dualid-pg-old", client=kms_client)
     with DualId.open(postgres_url, keys=provider) as sdk:
         open_event(sdk)
-        with kms.counting(kms_client) as calls:
+        with counting(kms_client) as calls:
             agents = sdk.identity.agents_for([f"u{i}" for i in range(40)], batch=16)
         assert calls == {"GenerateDataKey": math.ceil(40 / 16)}
         seat(sdk, agents.values())
         assert sdk.keys.status().in_use == {old: 41}
         assert len(old) > 64
     with DualId.open(postgres_url, keys=AwsKmsKeyProvider(old, client=kms_client)) as sdk:
-        with kms.counting(kms_client) as calls:
+        with counting(kms_client) as calls:
             seen = names(sdk)
         assert seen == sorted(f"P{i}" for i in range(40))
         assert calls == {"Decrypt": math.ceil(40 / 16)}  # one per batch key, cold

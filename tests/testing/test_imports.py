@@ -1,4 +1,4 @@
-"""Importing dualid never requires pytest (or hypothesis)."""
+"""Importing dualid never requires pytest (or hypothesis, or boto3)."""
 
 from __future__ import annotations
 
@@ -16,16 +16,18 @@ def _run(code: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_import_without_pytest_or_hypothesis() -> None:
+def test_import_without_pytest_hypothesis_or_boto3() -> None:
+    # boto3 is the optional dualid[aws]: the KMS helpers must not need it either.
     result = _run(
         "import sys\n"
-        "sys.modules['pytest'] = None\n"
-        "sys.modules['_pytest'] = None\n"
-        "sys.modules['hypothesis'] = None\n"
+        "for name in ('pytest', '_pytest', 'hypothesis', 'boto3', 'botocore'):\n"
+        "    sys.modules[name] = None\n"
         "import dualid, dualid.testing\n"
         "from dualid.testing import FakeClock, FakeNtpServer, memory_sdk, build_user_data\n"
+        "from dualid.testing import FakeKms, check_key_provider, counting\n"
         "with memory_sdk() as sdk:\n"
         "    sdk.profiles.put(sdk.identity.agent_for('u'), build_user_data(seed=1))\n"
+        "check_key_provider(FakeKms())\n"
         "print('ok')\n"
     )
     assert result.returncode == 0, result.stderr

@@ -22,6 +22,7 @@ from ._common import (
     EXIT_FAILED,
     DbOption,
     KeysOption,
+    echo_signing_keys,
     fail,
     handle_errors,
     open_sdk,
@@ -198,13 +199,11 @@ def public_key_command(
             typer.echo((sdk.audit.verifier_key() if verifier else sdk.audit.public_key()).rstrip())
             return
         signing_keys, origin = sdk.audit.public_keys(), sdk.audit.origin
-    for key in signing_keys:
-        if verifier:
+    if verifier:
+        for key in signing_keys:
             typer.echo(verifier_key(origin, key.public_key()))
-            continue
-        state = "current" if key.retired_at is None else f"retired {key.retired_at.isoformat()}"
-        typer.echo(f"# generation {key.generation}, key id {key.key_id}, {state}")
-        typer.echo(key.public_key_pem.rstrip())
+    else:
+        echo_signing_keys(signing_keys, pem=True)
 
 
 @audit_app.command("checkpoint")

@@ -1,4 +1,5 @@
-"""What every command shares: the ``--db`` option, opening stores, errors, progress."""
+"""What every command shares: the ``--db`` and ``--batch`` options, opening stores, errors,
+progress, printing signing keys."""
 
 from __future__ import annotations
 
@@ -6,10 +7,10 @@ import errno
 import functools
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
@@ -30,6 +31,7 @@ from dualid.integration import KEYS_ENV
 from dualid.store import DEFAULT_URL, Store, current, head
 
 if TYPE_CHECKING:
+    from dualid.crypto import SigningKey
     from dualid.sdk import DualId
 
 __all__ = [
@@ -40,10 +42,13 @@ __all__ = [
     "KEYS_ENV",
     "DbOption",
     "KeysOption",
+    "batch_option",
+    "echo_signing_keys",
     "err",
     "fail",
     "handle_errors",
     "open_sdk",
+    "open_sdk_with_progress",
     "open_store",
     "out",
     "progress",
@@ -78,6 +83,13 @@ KeysOption = Annotated[
         show_default=False,
     ),
 ]
+
+
+def batch_option(what: str) -> Any:
+    """The ``--batch`` option of a command that works one batch per transaction (1 to
+    50,000 ``what``): ``batch: Annotated[int, batch_option("Keys re-wrapped")] = 500``."""
+    return typer.Option(min=1, max=50_000, help=f"{what} per transaction.")
+
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -257,3 +269,26 @@ def progress(
             bar.update(task, completed=done, total=max(total, done))
 
         yield update
+
+
+@contextmanager
+def open_sdk_with_progress(
+    url: str, keys: str | None, label: str, unit: str
+) -> Iterator[tuple[DualId, Callable[[int, int], None]]]:
+    """:func:`open_sdk` and a :func:`progress` callback for a long batched run, both
+    closed at the end of the block."""
+    with open_sdk(url, keys=keys) as sdk, progress(label, unit) as update:
+        yield sdk, update
+
+
+def echo_signing_keys(signing_keys: Iterable[SigningKey], *, pem: bool = False) -> None:
+    """One line per signing key: ``<purpose>: generation N, key id ID``; with ``pem``, the
+    line as a comment with the key's state (``# generation N, key id ID, current`` or
+    ``retired <when>``) and then its PEM, which ``--public-key`` reads back."""
+    for key in signing_keys:
+        if not pem:
+            typer.echo(f"{key.purpose}: generation {key.generation}, key id {key.key_id}")
+            continue
+        state = "current" if key.retired_at is None else f"retired {key.retired_at.isoformat()}"
+        typer.echo(f"# generation {key.generation}, key id {key.key_id}, {state}")
+        typer.echo(key.public_key_pem.rstrip())

@@ -11,7 +11,17 @@ from rich.table import Table
 
 from dualid.store import DEFAULT_URL
 
-from ._common import EXIT_FAILED, DbOption, KeysOption, handle_errors, open_sdk, out, progress
+from ._common import (
+    EXIT_FAILED,
+    DbOption,
+    KeysOption,
+    batch_option,
+    echo_signing_keys,
+    handle_errors,
+    open_sdk,
+    open_sdk_with_progress,
+    out,
+)
 
 __all__ = ["keys_app"]
 
@@ -87,14 +97,12 @@ def status_command(db: DbOption = DEFAULT_URL, keys: KeysOption = None) -> None:
 def rotate_command(
     db: DbOption = DEFAULT_URL,
     keys: KeysOption = None,
-    batch: Annotated[
-        int, typer.Option(min=1, max=50_000, help="Keys re-wrapped per transaction.")
-    ] = 500,
+    batch: Annotated[int, batch_option("Keys re-wrapped")] = 500,
 ) -> None:
     """Re-wrap every data key under the primary master key, a batch per transaction.
     Field ciphertexts are untouched. Interrupted, rerun it: it continues where it
     stopped."""
-    with open_sdk(db, keys=keys) as sdk, progress("re-wrapping", "keys") as update:
+    with open_sdk_with_progress(db, keys, "re-wrapping", "keys") as (sdk, update):
         report = sdk.keys.rotate(batch=batch, progress=update)
     console = out()
     console.print(f"re-wrapped {report.rewrapped:,} keys under {report.primary_id}")
@@ -110,9 +118,7 @@ def rotate_command(
 def rotate_index_command(
     db: DbOption = DEFAULT_URL,
     keys: KeysOption = None,
-    batch: Annotated[
-        int, typer.Option(min=1, max=50_000, help="Agents re-indexed per transaction.")
-    ] = 500,
+    batch: Annotated[int, batch_option("Agents re-indexed")] = 500,
     to: Annotated[
         int | None,
         typer.Option(
@@ -124,7 +130,7 @@ def rotate_index_command(
     """Re-compute every agent's userId blind index under a new blind-index key, a batch
     per transaction, while the service runs (lookups try the old key and the new one until
     it finishes). Interrupted, rerun it: it continues where it stopped."""
-    with open_sdk(db, keys=keys) as sdk, progress("re-indexing", "agents") as update:
+    with open_sdk_with_progress(db, keys, "re-indexing", "agents") as (sdk, update):
         report = sdk.keys.rotate_index(to=to, batch=batch, progress=update)
     console = out()
     console.print(
@@ -153,6 +159,4 @@ def rotate_signing_command(
             receipts=only in (None, SigningKeys.RECEIPTS),
             checkpoints=only in (None, SigningKeys.CHECKPOINTS),
         )
-    console = out()
-    for key in new:
-        console.print(f"{key.purpose}: generation {key.generation}, key id {key.key_id}")
+    echo_signing_keys(new)

@@ -702,7 +702,9 @@ class Consent:
         covering it could be signed because the checkpoint key was rotating meanwhile."""
         if not isinstance(proof, bool):
             raise InvalidInput("proof must be True or False", field="proof")
-        log = self._log_section(grant_id, agent_id) if proof and self._log is not None else None
+        log = None
+        if proof and self._log is not None:
+            log = self._log_section(self._log, grant_id, agent_id)
         with self._rt.write() as tx:
             row = self._grant_row(tx.conn, grant_id)
             if agent_id is not None and row.agent_id != agent_id:
@@ -730,11 +732,12 @@ class Consent:
             )
             return receipt
 
-    def _log_section(self, grant_id: str, agent_id: str | None) -> dict[str, Any] | None:
-        """The receipt's ``log``: the grant's entry, a checkpoint that covers it (made now
-        when none stored does) and the entry's inclusion proof in that checkpoint."""
-        log = self._log
-        assert log is not None
+    def _log_section(
+        self, log: audit.AuditLog, grant_id: str, agent_id: str | None
+    ) -> dict[str, Any] | None:
+        """The receipt's ``log`` from ``log``: the grant's entry, a checkpoint that covers it
+        (made now when none stored does) and the entry's inclusion proof in that
+        checkpoint."""
         with self._rt.store.read() as conn:
             row = self._grant_row(conn, grant_id)
             if agent_id is not None and row.agent_id != agent_id:

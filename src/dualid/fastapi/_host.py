@@ -14,6 +14,7 @@ from dualid.models import EventType
 from dualid.sdk import DualId
 
 from ._errors import ErrorCode, ProblemError
+from ._paging import PageQuery, page_query
 from ._routing import DEFAULT_MAX_BODY_BYTES, problem_responses, route_class
 from ._schemas import (
     EVENT_ID_PATTERN,
@@ -57,6 +58,7 @@ def host_router(
     """
     router = APIRouter(route_class=route_class(max_body_bytes), tags=["hosts"])
     CallerHost = Annotated[str, Depends(authenticate_host)]
+    deliveries_page = page_query(cursor_length=40, limit_max=DELIVERIES_LIMIT_MAX, limit=50)
 
     @router.get(
         "/hosts/me",
@@ -233,13 +235,9 @@ def host_router(
         ),
     )
     def list_webhook_deliveries(
-        host_id: CallerHost,
-        cursor: Annotated[
-            str | None, Query(max_length=40, description="From the previous page.")
-        ] = None,
-        limit: Annotated[int, Query(ge=1, le=DELIVERIES_LIMIT_MAX)] = 50,
+        host_id: CallerHost, asked: Annotated[PageQuery, Depends(deliveries_page)]
     ) -> DeliveryPage:
-        page = sdk.hosts.webhook_deliveries(host_id, cursor=cursor or None, limit=limit)
+        page = sdk.hosts.webhook_deliveries(host_id, cursor=asked.cursor, limit=asked.limit)
         return DeliveryPage(
             items=[WebhookDelivery.of(d) for d in page.items], next_cursor=page.next_cursor
         )

@@ -7,10 +7,12 @@ agentId (P1).
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import json
+import typing
 from datetime import date, datetime
-from typing import Annotated, Any, Final
+from typing import TYPE_CHECKING, Annotated, Any, Final
 
 from pydantic import (
     AwareDatetime,
@@ -20,6 +22,7 @@ from pydantic import (
     Field,
     JsonValue,
     StringConstraints,
+    create_model,
 )
 from pydantic.alias_generators import to_camel
 
@@ -179,21 +182,43 @@ class WebhookUpdate(_In):
     url: Annotated[str, StringConstraints(min_length=1, max_length=2000)]
 
 
-class WebhookEndpoint(_Out):
+def _output_fields(source: type, *, exclude: frozenset[str]) -> dict[str, Any]:
+    """The fields of an output model that mirrors the dataclass ``source``: its fields in
+    its order, but those in ``exclude``, each with its type (a tuple as a list: a JSON
+    array) and required (a response always carries every key, null or not)."""
+    hints = typing.get_type_hints(source)
+    out: dict[str, Any] = {}
+    for field in dataclasses.fields(source):
+        if field.name in exclude:
+            continue
+        hint = hints[field.name]
+        if typing.get_origin(hint) is tuple:
+            (item, _) = typing.get_args(hint)  # tuple[X, ...]
+            hint = list.__class_getitem__(item)
+        out[field.name] = (hint, ...)
+    return out
+
+
+if TYPE_CHECKING:
+    _WebhookEndpointFields = _Out
+else:
+    # Derived from the SDK's own type, so a field added there reaches the HTTP schema (and
+    # docs/openapi.json, which tests/fastapi/test_openapi.py compares); the host_id is the
+    # caller's own and not repeated, the secret is declared below with its description.
+    _WebhookEndpointFields = create_model(
+        "_WebhookEndpointFields",
+        __base__=_Out,
+        **_output_fields(webhooks.WebhookEndpoint, exclude=frozenset({"host_id", "secret"})),
+    )
+
+
+class WebhookEndpoint(_WebhookEndpointFields):
     """The host's webhook endpoint. ``secret`` (``whsec_...``, for the ``v1`` HMAC
     signatures) is returned once, by the call that created the endpoint or rotated its
     secret, and null otherwise. ``publicKeys`` (``whpk_...``) verify the ``v1a`` Ed25519
     signatures: the current key first, then, until ``previousValidUntil``, the previous
     one. ``enabled`` is false once the endpoint answered 410 Gone."""
 
-    url: str
-    enabled: bool
-    public_keys: list[str]
-    previous_valid_until: datetime | None
-    created_at: datetime
-    updated_at: datetime
-    disabled_at: datetime | None
-    disabled_reason: str | None
     secret: str | None = Field(
         default=None, description="Shown once, when created or rotated; null otherwise."
     )

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi import APIRouter, Depends, Path, Response
 from pydantic import ValidationError
 
 from dualid import consent
@@ -22,6 +22,7 @@ from dualid.models import DataField, EventType, EventUserData
 from dualid.sdk import EXPORT_FORMAT, DualId
 
 from ._errors import ErrorCode, ProblemError
+from ._paging import PageQuery, page_query
 from ._routing import DEFAULT_MAX_BODY_BYTES, problem_responses, route_class
 from ._schemas import (
     EVENT_ID_PATTERN,
@@ -160,6 +161,7 @@ def user_router(
         return _Person(sdk, user_id)
 
     Caller = Annotated[_Person, Depends(current_person)]
+    history_page = page_query(cursor_length=64, limit_max=HISTORY_LIMIT_MAX, limit=100)
     HostIdPath = Annotated[str, Path(pattern=HOST_ID_PATTERN, max_length=64)]
     GrantIdPath = Annotated[str, Path(max_length=64)]
     EventIdPath = Annotated[str, Path(pattern=EVENT_ID_PATTERN, max_length=128)]
@@ -458,18 +460,14 @@ def user_router(
         responses=problem_responses({422: "INVALID_INPUT: a bad cursor."}),
     )
     def get_history(
-        person: Caller,
-        cursor: Annotated[
-            str | None, Query(max_length=64, description="From the previous page.")
-        ] = None,
-        limit: Annotated[int, Query(ge=1, le=HISTORY_LIMIT_MAX)] = 100,
+        person: Caller, asked: Annotated[PageQuery, Depends(history_page)]
     ) -> HistoryPage:
-        after = _decode_cursor(cursor) if cursor else 0
+        after = 0 if asked.cursor is None else _decode_cursor(asked.cursor)
         if person.agent_id is None:
             return HistoryPage(items=[], next_cursor=None)
-        records = sdk.consent.history(person.agent_id, after=after, limit=limit + 1)
-        more = len(records) > limit
-        records = records[:limit]
+        records = sdk.consent.history(person.agent_id, after=after, limit=asked.limit + 1)
+        more = len(records) > asked.limit
+        records = records[: asked.limit]
         items = [
             HistoryEntry(
                 action=r.action,

@@ -112,25 +112,19 @@ _CHECKPOINT_AT = db.Sql(
     "SELECT size, note, ranges FROM dualid_audit_checkpoint WHERE size <= ?"
     " ORDER BY size DESC LIMIT 1"
 )
-_INSERT_CHECKPOINT = {
-    "postgresql": db.Sql(
-        "INSERT INTO dualid_audit_checkpoint (size, note, ranges, created_at)"
-        " VALUES (?, ?, ?, ?) ON CONFLICT (size) DO NOTHING"
-    ),
-    "sqlite": db.Sql(
-        "INSERT OR IGNORE INTO dualid_audit_checkpoint (size, note, ranges, created_at)"
-        " VALUES (?, ?, ?, ?)"
-    ),
-}
+_INSERT_CHECKPOINT = db.Sql.per_dialect(
+    sqlite="INSERT OR IGNORE INTO dualid_audit_checkpoint (size, note, ranges, created_at)"
+    " VALUES (?, ?, ?, ?)",
+    postgresql="INSERT INTO dualid_audit_checkpoint (size, note, ranges, created_at)"
+    " VALUES (?, ?, ?, ?) ON CONFLICT (size) DO NOTHING",
+)
 _TILES = db.Sql("SELECT idx, root FROM dualid_audit_tile WHERE part = ? AND idx < ? ORDER BY idx")
 _TILE_COUNT = db.Sql("SELECT COALESCE(MAX(idx) + 1, 0) FROM dualid_audit_tile WHERE part = ?")
-_INSERT_TILES = {
-    "postgresql": db.Sql(
-        "INSERT INTO dualid_audit_tile (part, idx, root) VALUES (?, ?, ?)"
-        " ON CONFLICT (part, idx) DO NOTHING"
-    ),
-    "sqlite": db.Sql("INSERT OR IGNORE INTO dualid_audit_tile (part, idx, root) VALUES (?, ?, ?)"),
-}
+_INSERT_TILES = db.Sql.per_dialect(
+    sqlite="INSERT OR IGNORE INTO dualid_audit_tile (part, idx, root) VALUES (?, ?, ?)",
+    postgresql="INSERT INTO dualid_audit_tile (part, idx, root) VALUES (?, ?, ?)"
+    " ON CONFLICT (part, idx) DO NOTHING",
+)
 # One round trip for a whole one-entry append on PostgreSQL: lock the partition's head,
 # take the log-wide number from the sequence (after the lock, so numbers increase along
 # each partition), insert the entry and move the head, the entry's hash computed by the
@@ -274,7 +268,7 @@ def checkpoint_at(conn: Conn, size: int) -> tuple[int, str, str] | None:
 
 def insert_checkpoint(conn: Conn, size: int, note: str, ranges: str, created_us: int) -> None:
     """Keep a checkpoint; one of the same size already kept stays (it says the same)."""
-    db.execute(conn, _INSERT_CHECKPOINT[db.dialect(conn)], (size, note, ranges, created_us))
+    db.execute(conn, _INSERT_CHECKPOINT, (size, note, ranges, created_us))
 
 
 def tiles(conn: Conn, part: int, count: int) -> list[tuple[int, bytes]]:
@@ -292,7 +286,7 @@ def tile_count(conn: Conn, part: int) -> int:
 def insert_tiles(conn: Conn, rows: Sequence[tuple[int, int, bytes]]) -> None:
     """Keep ``(part, idx, root)`` tiles; a tile already kept stays (it says the same)."""
     if rows:
-        db.executemany(conn, _INSERT_TILES[db.dialect(conn)], rows)
+        db.executemany(conn, _INSERT_TILES, rows)
 
 
 def begin_snapshot(conn: Conn) -> tuple[int, ...]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from dualid._checks import INT64_MIN
 from dualid.models import EventType
 
 from . import _sql as db
@@ -152,19 +151,8 @@ _INSERT_REG = db.Sql(
 )
 _DELETE_REG = db.Sql("DELETE FROM dualid_registration WHERE registration_id = ?")
 
-# Pages of every registration in the table's own order (SQLite: by rowid; PostgreSQL: by
-# id); the last column is the page key.
-_STATES = {
-    "sqlite": db.Sql(
-        f"SELECT {_REG_COLUMNS}, rowid FROM dualid_registration"  # noqa: S608
-        " WHERE rowid > ? ORDER BY rowid LIMIT ?"
-    ),
-    "postgresql": db.Sql(
-        f"SELECT {_REG_COLUMNS}, registration_id FROM dualid_registration"  # noqa: S608
-        " WHERE registration_id > ? ORDER BY registration_id LIMIT ?"
-    ),
-}
-_FIRST_KEY = {"sqlite": INT64_MIN, "postgresql": ""}
+# Pages of every registration in the table's own order (:class:`~dualid.store._sql.TablePages`).
+_STATES = db.TablePages("dualid_registration", _REG_COLUMNS, key="registration_id")
 
 
 def _reg(r: tuple[Any, ...]) -> RegistrationRow:
@@ -189,9 +177,7 @@ def registration_states(conn: Conn, after: Any, limit: int) -> list[tuple[Any, .
     event_type, event_id, created_us, key)`` as stored, not checked (for
     ``audit.verify(deep=True)``, which compares every value with the log). ``after``: the
     last row's ``key`` of the page before (None for the first page)."""
-    dialect = db.dialect(conn)
-    start = _FIRST_KEY[dialect] if after is None else after
-    return db.query(conn, _STATES[dialect], (start, limit))
+    return _STATES.page(conn, after, limit)
 
 
 def insert_registration(conn: Conn, row: RegistrationRow) -> bool:

@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from dualid._checks import INT64_MIN
 from dualid.models import EventType
 
 from . import _sql as db
@@ -213,24 +212,13 @@ _EXPIRED_PAIRS = db.Sql(
     "SELECT DISTINCT agent_id, host_id FROM dualid_grant WHERE revoked_at IS NULL"
     " AND expires_at IS NOT NULL AND expires_at <= ? ORDER BY agent_id, host_id"
 )
-# Pages of every grant, in the table's own order: on SQLite by rowid (the rows as they
-# lie; the order of the text primary key would cost a lookup per row), on PostgreSQL by
-# id. The last column is the page key.
-_STATES_COLUMNS = (
+# Pages of every grant in the table's own order (:class:`~dualid.store._sql.TablePages`).
+_STATES = db.TablePages(
+    "dualid_grant",
     "grant_id, agent_id, host_id, event_id, event_type, fields, created_at, expires_at,"
-    " revoked_at, mac"
+    " revoked_at, mac",
+    key="grant_id",
 )
-_STATES = {
-    "sqlite": db.Sql(
-        f"SELECT {_STATES_COLUMNS}, rowid FROM dualid_grant"  # noqa: S608
-        " WHERE rowid > ? ORDER BY rowid LIMIT ?"
-    ),
-    "postgresql": db.Sql(
-        f"SELECT {_STATES_COLUMNS}, grant_id FROM dualid_grant"  # noqa: S608
-        " WHERE grant_id > ? ORDER BY grant_id LIMIT ?"
-    ),
-}
-_FIRST_KEY = {"sqlite": INT64_MIN, "postgresql": ""}
 _DEFAULTS_FOR = db.Sql(
     "SELECT host_id, fields FROM dualid_default"
     " WHERE agent_id = ? AND event_type = ? AND host_id IN (?, '')"
@@ -346,9 +334,7 @@ def grant_states(conn: Conn, after: Any, limit: int) -> list[tuple[Any, ...]]:
     (``audit.verify(deep=True)`` compares every value with the log, and a value of the
     wrong type is a disagreement there, not an error). ``after``: the last row's ``key`` of
     the page before (None for the first page)."""
-    dialect = db.dialect(conn)
-    start = _FIRST_KEY[dialect] if after is None else after
-    return db.query(conn, _STATES[dialect], (start, limit))
+    return _STATES.page(conn, after, limit)
 
 
 def default_fields(conn: Conn, agent_id: str, event_type: str, host_id: str) -> dict[str, str]:

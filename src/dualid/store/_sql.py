@@ -30,6 +30,7 @@ from dualid.errors import InvalidInput
 __all__ = [
     "Conn",
     "Sql",
+    "TablePages",
     "dialect",
     "execute",
     "executemany",
@@ -51,6 +52,15 @@ class Sql:
             raise ValueError("Sql text must not contain '%'")
         self.sqlite = text
         self.postgresql = text.replace("?", "%s")
+
+    @classmethod
+    def per_dialect(cls, *, sqlite: str, postgresql: str) -> Sql:
+        """One statement that the two dialects write differently (``INSERT OR IGNORE``
+        and ``ON CONFLICT DO NOTHING``, a sequence, the rowid), each with ``?``
+        placeholders: run it like any other, it picks its text by the connection."""
+        stmt = cls(sqlite)
+        stmt.postgresql = cls(postgresql).postgresql
+        return stmt
 
     def text(self, conn: Conn) -> str:
         return self.postgresql if conn.dialect_name == "postgresql" else self.sqlite
@@ -92,6 +102,29 @@ def in_list(template: str, count: int) -> str:
     if "(*)" not in template or count < 1:
         raise ValueError("in_list needs a template with '(*)' and a positive count")
     return template.replace("(*)", "(" + ",".join("?" * count) + ")")
+
+
+class TablePages:
+    """Every row of one table, page by page, in the table's own order: on SQLite by rowid
+    (the rows as they lie; the order of a text primary key would cost a lookup per row), on
+    PostgreSQL by the text primary key ``key``. Each row is ``columns`` and then its page
+    key; pass the last row's page key to get the next page."""
+
+    __slots__ = ("_sql",)
+
+    def __init__(self, table: str, columns: str, key: str) -> None:
+        self._sql = Sql.per_dialect(
+            sqlite=f"SELECT {columns}, rowid FROM {table}"  # noqa: S608
+            " WHERE rowid > ? ORDER BY rowid LIMIT ?",
+            postgresql=f"SELECT {columns}, {key} FROM {table}"  # noqa: S608
+            f" WHERE {key} > ? ORDER BY {key} LIMIT ?",
+        )
+
+    def page(self, conn: Conn, after: Any, limit: int) -> list[Any]:
+        """Up to ``limit`` rows after the page key ``after`` (None: from the first row)."""
+        if after is None:
+            after = "" if conn.dialect_name == "postgresql" else INT64_MIN
+        return query(conn, self._sql, (after, limit))
 
 
 def _refuse_unstorable(params: Iterable[Any]) -> None:

@@ -150,17 +150,13 @@ _DISABLE = db.Sql(
     " WHERE host_id = ? AND disabled_at IS NULL"
 )
 _DELETE_ENDPOINT = db.Sql("DELETE FROM dualid_webhook WHERE host_id = ?")
-_INSERT_NOTICE = {
-    "sqlite": db.Sql(
-        f"INSERT INTO dualid_webhook_notice ({_NOTICE_COLUMNS})"  # noqa: S608
-        " VALUES (NULL, ?, ?, ?, ?, ?, 'pending', 0, ?, NULL, NULL, NULL, NULL, ?)"
-    ),
-    "postgresql": db.Sql(
-        f"INSERT INTO dualid_webhook_notice ({_NOTICE_COLUMNS})"  # noqa: S608
-        " VALUES (nextval('dualid_webhook_notice_seq'), ?, ?, ?, ?, ?, 'pending', 0, ?,"
-        " NULL, NULL, NULL, NULL, ?)"
-    ),
-}
+_INSERT_NOTICE = db.Sql.per_dialect(
+    sqlite=f"INSERT INTO dualid_webhook_notice ({_NOTICE_COLUMNS})"  # noqa: S608
+    " VALUES (NULL, ?, ?, ?, ?, ?, 'pending', 0, ?, NULL, NULL, NULL, NULL, ?)",
+    postgresql=f"INSERT INTO dualid_webhook_notice ({_NOTICE_COLUMNS})"  # noqa: S608
+    " VALUES (nextval('dualid_webhook_notice_seq'), ?, ?, ?, ?, ?, 'pending', 0, ?,"
+    " NULL, NULL, NULL, NULL, ?)",
+)
 # The oldest pending notice of every enabled endpoint: one index probe per endpoint.
 _HEADS = db.Sql(
     "SELECT n.host_id, n.seq, n.next_attempt_at FROM dualid_webhook_notice n"
@@ -302,7 +298,7 @@ def insert_notice(
     """A pending notice, due at once; its ``seq`` is the next one."""
     at_us = db.to_us(at)
     params = (notice_id, host_id, kind, grant_id, payload, at_us, at_us)
-    db.execute(conn, _INSERT_NOTICE[db.dialect(conn)], params)
+    db.execute(conn, _INSERT_NOTICE, params)
 
 
 def heads(conn: Conn) -> list[tuple[str, int, int]]:

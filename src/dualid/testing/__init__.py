@@ -8,7 +8,7 @@
 * :mod:`dualid.testing.strategies`: the same as hypothesis strategies (needs hypothesis).
 * :class:`FakeKms`: an in-memory key provider with call counts and injectable failures;
   :func:`check_key_provider`: the key-provider contract as a check for a provider's own
-  tests.
+  tests; :func:`counting`: the API calls a boto3 KMS client sends.
 
 Importing this module never requires pytest or hypothesis. The pytest plugin (fixtures
 ``dualid_sdk``, ``dualid_clock``, ``ntp_server`` and the ``dualid_clock`` marker) lives in
@@ -26,7 +26,7 @@ from ._ntp_server import FakeNtpServer
 
 if TYPE_CHECKING:
     from ._builders import Person, add_person, build_people, build_user_data
-    from ._kms import FakeKms, check_key_provider
+    from ._kms import FakeKms, check_key_provider, counting
     from ._memory import memory_sdk
 
 # Loaded on first use, so the pytest plugin stays cheap for suites that never use the SDK.
@@ -37,6 +37,7 @@ _LAZY = {
     "build_people": "._builders",
     "build_user_data": "._builders",
     "check_key_provider": "._kms",
+    "counting": "._kms",
     "memory_sdk": "._memory",
 }
 
@@ -60,5 +61,6 @@ __all__ = [
     "build_people",
     "build_user_data",
     "check_key_provider",
+    "counting",
     "memory_sdk",
 ]

@@ -1,6 +1,8 @@
 """For key-provider authors and for suites that want a KMS without one: :class:`FakeKms`
-(an in-memory provider that counts its calls and fails on demand) and
-:func:`check_key_provider` (the provider contract as a check to run in your own tests)."""
+(an in-memory provider that counts its calls and fails on demand),
+:func:`check_key_provider` (the provider contract as a check to run in your own tests) and
+:func:`counting` (the calls a real boto3 KMS client sends, for suites against AWS KMS or an
+emulator)."""
 
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ from dualid.errors import (
     MissingKeyError,
 )
 
-__all__ = ["FakeKms", "check_key_provider"]
+__all__ = ["FakeKms", "check_key_provider", "counting"]
 
 _NONCE = 12
 _OPERATIONS = ("wrap", "unwrap", "wrap_many", "unwrap_many")
@@ -176,6 +178,38 @@ class FakeKms(BaseKeyProvider):
 
     def __repr__(self) -> str:
         return f"FakeKms(key_ids={self._order!r})"
+
+
+@contextmanager
+def counting(client: Any) -> Iterator[Counter[str]]:
+    """Count the API calls a boto3 KMS ``client`` sends inside the block, per operation
+    (``Encrypt``, ``Decrypt``, ``GenerateDataKey``, ...): what
+    :class:`~dualid.integration.aws_kms.AwsKmsKeyProvider` costs against a real KMS or an
+    emulator, where :class:`FakeKms` counts its own calls.
+
+    It listens to the client's ``before-call.kms`` event, once per API operation (botocore's
+    retries of one operation are not counted again), and stops listening when the block ends.
+    Needs no import of boto3 itself: the client brings botocore (``pip install 'dualid[aws]'``)::
+
+        with counting(kms_client) as calls:
+            sdk.identity.agents_for(users)
+        assert calls == {"Encrypt": 1}
+
+    .. versionadded:: 0.2.0
+    """
+    events = getattr(getattr(client, "meta", None), "events", None)
+    if events is None or not callable(getattr(events, "register", None)):
+        raise InvalidInput("counting needs a boto3 KMS client (boto3.client('kms'))")
+    calls: Counter[str] = Counter()
+
+    def count(model: Any, **_: Any) -> None:
+        calls[model.name] += 1
+
+    events.register("before-call.kms", count)
+    try:
+        yield calls
+    finally:
+        events.unregister("before-call.kms", count)
 
 
 def _check_key_id(key_id: object) -> None:

@@ -56,7 +56,7 @@ class NoticeStatus(enum.StrEnum):
     FAILED = "failed"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class WebhookEndpoint:
     """A host's webhook endpoint. ``secret`` (``whsec_...``, for the ``v1`` HMAC
     signatures) is set only on the object that creating the endpoint or rotating its
@@ -69,13 +69,15 @@ class WebhookEndpoint:
     .. versionadded:: 0.2.0
     """
 
+    # The HTTP schema (dualid.fastapi: WebhookEndpoint) is derived from these fields, in
+    # this order, without host_id.
     host_id: str
     url: str
     enabled: bool
     public_keys: tuple[str, ...]
+    previous_valid_until: datetime | None = None
     created_at: datetime
     updated_at: datetime
-    previous_valid_until: datetime | None = None
     disabled_at: datetime | None = None
     disabled_reason: str | None = None
     secret: str | None = None

@@ -170,10 +170,7 @@ class Clock(Protocol):
 _new = object.__new__
 _set_physical = vars(Hlc)["physical_ns"].__set__
 _set_logical = vars(Hlc)["logical"].__set__
-_set_time = vars(ClockReading)["time"].__set__
-_set_uncertainty = vars(ClockReading)["uncertainty"].__set__
 _set_status = vars(ClockReading)["status"].__set__
-_set_hlc = vars(ClockReading)["hlc"].__set__
 _set_raw = vars(_LazyReading)["_raw"].__set__
 _UTC = UTC
 _datetime = datetime
@@ -214,15 +211,4 @@ def _fast_hlc(physical_ns: int, logical: int) -> Hlc:
     value: Hlc = _new(Hlc)
     _set_physical(value, physical_ns)
     _set_logical(value, logical)
-    return value
-
-
-def _fast_reading(
-    time: datetime, uncertainty: timedelta, status: ClockStatus, hlc: Hlc
-) -> ClockReading:
-    value: ClockReading = _new(ClockReading)
-    _set_time(value, time)
-    _set_uncertainty(value, uncertainty)
-    _set_status(value, status)
-    _set_hlc(value, hlc)
     return value

@@ -191,3 +191,28 @@ def seat(sdk: DualId, agents: Iterable[str]) -> None:
 def names(sdk: DualId) -> list[str]:
     """The names HOST sees at EVENT, sorted ('-' for an attendee showing none)."""
     return sorted(a.data.name or "-" for a in sdk.events.attendees(HOST, EVENT))
+
+
+def json_view(sdk: DualId, host_id: str, event_id: str, *, limit: int = 1000) -> list[Any]:
+    """The host's view through ``attendees_page_json`` (every page), checked against the
+    model view of the same pages: both build on the same read, and the JSON of each item
+    must be :func:`~dualid.consent.host_attendee_json` of the model's attendee."""
+    import json
+
+    from dualid.consent import host_attendee_json
+
+    items: list[Any] = []
+    cursor = None
+    while True:
+        page = sdk.events.attendees_page(host_id, event_id, cursor=cursor, limit=limit)
+        body = json.loads(
+            sdk.events.attendees_page_json(host_id, event_id, cursor=cursor, limit=limit)
+        )
+        assert body == {
+            "items": [host_attendee_json(a) for a in page.items],
+            "nextCursor": page.next_cursor,
+        }
+        items += body["items"]
+        cursor = page.next_cursor
+        if cursor is None:
+            return items

@@ -15,7 +15,7 @@ from dualid.errors import DecryptionFailed, InvalidInput, MissingKeyError
 from dualid.store import current, downgrade, head, upgrade
 from dualid.testing import FakeClock
 
-from ..support import InjectedFault, copy_fields, execute, fail_on_sql, rows
+from ..support import InjectedFault, copy_fields, execute, fail_on_sql, json_view, rows
 
 RES = EventType.RESERVATION
 NAME, EMAIL, PHONE = DataField.NAME, DataField.EMAIL, DataField.PHONE_NUMBER
@@ -42,6 +42,7 @@ def _people(sdk: DualId) -> dict[str, Any]:
 
 
 def _view(sdk: DualId, host_id: str = "bistro", event_id: str = "res-1") -> list[tuple[Any, ...]]:
+    json_view(sdk, host_id, event_id, limit=1)  # the JSON view says the same, page by page
     return [
         (a.ref, a.data.name, a.data.email, a.data.phone_number, a.shared_at)
         for a in sdk.events.attendees(host_id, event_id)

@@ -45,7 +45,7 @@ from dualid.errors import (
     UnknownEvent,
 )
 from dualid.testing import FakeClock, memory_sdk
-from tests.support import all_copy_fields
+from tests.support import all_copy_fields, json_view
 
 NAME, PHONE, EMAIL, BIRTHDAY = (
     DataField.NAME,
@@ -493,6 +493,8 @@ class ConsentMachine(RuleBasedStateMachine):
                 if etype is None:
                     with pytest.raises(UnknownEvent):
                         self.sdk.events.attendees(host, event)
+                    with pytest.raises(UnknownEvent):
+                        self.sdk.events.attendees_page_json(host, event)
                     continue
                 expected = sorted(
                     tuple(
@@ -517,6 +519,7 @@ class ConsentMachine(RuleBasedStateMachine):
                 assert got == expected
                 assert all(a.data.event_type is etype for a in attendees)
                 assert len({a.ref for a in attendees}) == len(attendees)
+                assert len(json_view(self.sdk, host, event)) == len(attendees)
 
     @invariant()
     def shared_copies_match_the_model(self):

@@ -136,7 +136,7 @@ def test_sdk_faults_become_problems(
     def fail(*args: Any, **kwargs: Any) -> Any:
         raise exc
 
-    monkeypatch.setattr(world.sdk.events, "attendees_page", fail)
+    monkeypatch.setattr(world.sdk.events, "attendees_page_json", fail)
     monkeypatch.setattr(world.sdk.consent, "shared", fail)
     with pytest.MonkeyPatch.context() as quiet:
         quiet.setattr(logging.getLogger("dualid.fastapi"), "disabled", True)

@@ -69,7 +69,7 @@ def test_a_route_that_hits_an_unavailable_store_answers_503_retry_after(
     def fail(*args: Any, **kwargs: Any) -> Any:
         raise exc
 
-    monkeypatch.setattr(world.sdk.events, "attendees_page", fail)
+    monkeypatch.setattr(world.sdk.events, "attendees_page_json", fail)
     monkeypatch.setattr(world.sdk.consent, "shared", fail)
     with pytest.MonkeyPatch.context() as quiet:
         quiet.setattr(logging.getLogger("dualid.fastapi"), "disabled", True)

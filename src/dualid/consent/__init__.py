@@ -16,6 +16,7 @@ from ._types import (
     Requirement,
     SealReport,
     SharedItem,
+    host_attendee_json,
 )
 
 __all__ = [
@@ -34,5 +35,6 @@ __all__ = [
     "Requirement",
     "SealReport",
     "SharedItem",
+    "host_attendee_json",
     "verify_receipt",
 ]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from dualid.audit import AuditRecord
@@ -28,6 +28,8 @@ __all__ = [
     "Requirement",
     "SealReport",
     "SharedItem",
+    "host_attendee_json",
+    "json_layout",
 ]
 
 
@@ -138,6 +140,37 @@ def host_attendee(ref: str, data: EventUserData, shared_at: datetime | None) -> 
     _set_data(value, data)
     _set_shared_at(value, shared_at)
     return value
+
+
+# (attribute, JSON name, holds a date) of every personal field, in the model's order: the
+# host API's JSON of an attendee, written by hand for the hot path.
+_PERSONAL_JSON: tuple[tuple[str, str, bool], ...] = tuple(
+    (name, info.alias or name, info.annotation == (date | None))
+    for name, info in EventUserData.model_fields.items()
+    if name in {f.value for f in DataField}
+)
+
+
+def json_layout(names: tuple[str, ...] | set[str]) -> tuple[tuple[str, str, bool], ...]:
+    """The ``(attribute, JSON name, holds a date)`` of the personal fields in ``names``,
+    in the order the host API writes them."""
+    return tuple(entry for entry in _PERSONAL_JSON if entry[0] in names)
+
+
+def host_attendee_json(attendee: HostAttendee) -> dict[str, Any]:
+    """The host API's JSON of one attendee (what :meth:`HostAttendee.to_json` says of the
+    personal fields, ``ref`` and ``sharedAt``), built without a model round trip: the values
+    come from the model's ``__dict__`` as they were decrypted (text as it is, a birthday
+    as ISO 8601, ``additional_data`` already JSON values)."""
+    body: dict[str, Any] = {"ref": attendee.ref}
+    values = attendee.data.__dict__
+    for name, key, is_date in _PERSONAL_JSON:
+        value = values[name]
+        if value is not None:
+            body[key] = value.isoformat() if is_date else value
+    shared_at = attendee.shared_at
+    body["sharedAt"] = shared_at.isoformat() if shared_at is not None else None
+    return body
 
 
 def _iso(value: datetime | None) -> str | None:

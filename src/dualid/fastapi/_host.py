@@ -26,7 +26,6 @@ from ._schemas import (
     WebhookDelivery,
     WebhookEndpoint,
     WebhookUpdate,
-    attendee_page_json,
     data_fields,
 )
 
@@ -149,8 +148,9 @@ def host_router(
         ] = None,
         limit: Annotated[int, Query(ge=1, le=PAGE_LIMIT_MAX)] = 100,
     ) -> Response:
-        page = sdk.events.attendees_page(host_id, event_id, cursor=cursor or None, limit=limit)
-        content = attendee_page_json(page.items, page.next_cursor)
+        content = sdk.events.attendees_page_json(
+            host_id, event_id, cursor=cursor or None, limit=limit
+        )
         return Response(content, media_type="application/json")
 
     # -- webhooks ----------------------------------------------------------------------------

@@ -293,27 +293,10 @@ class AttendeePage(_Out):
 
 
 _PERSONAL: Final[set[str]] = {f.value for f in DataField}
-# (attribute, camelCase name) of every personal field, in the model's order.
-_PERSONAL_JSON: Final[tuple[tuple[str, str], ...]] = tuple(
-    (name, to_camel(name)) for name in EventUserData.model_fields if name in _PERSONAL
-)
-
-
-def attendee_json(attendee: consent.HostAttendee) -> dict[str, Any]:
-    """The JSON of one :class:`Attendee`, built without a model round trip (the attendee
-    list is the hot path): the values come from the model's ``__dict__`` as they were
-    decrypted (text as it is, a birthday as ISO 8601, ``additional_data`` already JSON
-    values), so the result equals ``model_dump(mode="json", by_alias=True,
-    exclude_none=True)`` of the personal fields (tested)."""
-    body: dict[str, Any] = {"ref": attendee.ref}
-    values = attendee.data.__dict__
-    for name, alias in _PERSONAL_JSON:
-        value = values[name]
-        if value is not None:
-            body[alias] = value.isoformat() if isinstance(value, date) else value
-    shared_at = attendee.shared_at
-    body["sharedAt"] = shared_at.isoformat() if shared_at is not None else None
-    return body
+# The JSON of one :class:`Attendee`, built without a model round trip (the hot path); it
+# equals ``model_dump(mode="json", by_alias=True, exclude_none=True)`` of the personal
+# fields (tested).
+attendee_json = consent.host_attendee_json
 
 
 def attendee_page_json(items: list[consent.HostAttendee], next_cursor: str | None) -> bytes:

@@ -272,7 +272,8 @@ def test_the_host_views_bulk_form_agrees_with_coverage(
 
     # One registration of agent "a"; the bulk form keeps the earliest covering grant.
     rows = [
-        ("a", g.event_id, g.event_type, g.fields, created, g.expires_us) for g, created in grants
+        ("a", g.event_id, g.event_type, g.fields, created, g.expires_us, f"g{i}", b"mac")
+        for i, (g, created) in enumerate(grants)
     ]
     bulk = host_view_coverage(
         rows, {"a": ("reg_1", event_type)}, event_id, {event_type: declared}, latest_us

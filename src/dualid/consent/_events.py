@@ -16,7 +16,7 @@ from dualid._micros import iso_from_us
 from dualid._runtime import Runtime, Tx, new_id
 from dualid._vault import load_deks
 from dualid.crypto._fields import open_rows
-from dualid.crypto._shared import open_copies
+from dualid.crypto._shared import open_event_copies
 from dualid.errors import (
     AlreadyExists,
     ConsentRequired,
@@ -72,8 +72,9 @@ except ImportError:  # pragma: no cover - without the extra
 
 _PAGE_MAX = 1000
 _T = TypeVar("_T")
-# (covered fields with since when, (ref, values shown) per registration) of a page
-_Opened = tuple[dict[str, dict[str, int]], dict[str, tuple[str, dict[str, Any] | None]]]
+# Of a page, per registration: the covered fields with since when, the ref, the values
+# shown (absent: none)
+_Opened = tuple[dict[str, dict[str, int]], dict[str, str], dict[str, dict[str, Any]]]
 _EVENT_TYPES = {e.value: e for e in EventType}
 _EMPTY_DATA: dict[str, Any] = dict.fromkeys(EventUserData.model_fields)
 
@@ -572,7 +573,7 @@ class Events:
         """What the host may see of one page of ``event_id`` (``(registration_id, agent_id,
         event_type, copy fields, copy key version, copy ciphertext)`` rows in
         registration order): per registration, the covered fields (with since when each is
-        shared), and its ref with the opened values of those fields (None when it shows
+        shared), its ref, and the opened values of those fields (absent when it shows
         nothing). Both views
         build on it: :meth:`_view` (model objects) and :meth:`_view_json` (JSON values).
 
@@ -611,14 +612,14 @@ class Events:
                 grant_id = row[6]
                 seen = verified.get(grant_id)
                 if seen is not None and seen[1] == row and seen[0] == host_id:
-                    terms.append(row[:6])
+                    terms.append(row)
                     continue
                 agent, g_event, g_type, fields, created, expires, _, mac = row
                 expected = tag(
                     grant_id, agent, host_id, g_event, g_type, fields, created, expires, None
                 )
                 if mac is not None and same(expected, mac):
-                    terms.append(row[:6])
+                    terms.append(row)
                     if len(verified) >= VERIFIED_GRANTS_MAX:
                         verified.clear()
                     verified[grant_id] = (host_id, row)
@@ -627,8 +628,8 @@ class Events:
             covered_by_reg.update(
                 rules.host_view_coverage(terms, reg_of, event_id, declared_by_type, latest_us)
             )
-        opened: dict[str, tuple[str, dict[str, Any] | None]] = {}
-        legacy: dict[str, dict[str, Any]] = {}
+        refs: dict[str, str] = {}
+        shown: dict[str, dict[str, Any]] = {}
         if covered_by_reg:
             old_copies = self._core.legacy_copies(conn)
             deks = load_deks(
@@ -636,28 +637,24 @@ class Events:
                 self._rt.provider,
                 [r[1] for r in regs if r[0] in covered_by_reg and (old_copies or r[5] is not None)],
             )
-            opened.update(
-                open_copies(
-                    ((r[0], r[1], r[3], r[4], r[5]) for r in regs if r[5] is not None),
-                    deks,
-                    host_id,
-                    event_id,
-                    keep=covered_by_reg,
-                )
+            refs, shown = open_event_copies(
+                ((r[0], r[1], r[3], r[4], r[5]) for r in regs if r[5] is not None),
+                deks,
+                host_id,
+                event_id,
+                keep=covered_by_reg,
             )
             if old_copies:  # copies from before migration 0011, not re-sealed yet
                 sealed = _sealed.event_copies(conn, host_id, event_id, regs[0][0], regs[-1][0])
-                legacy = open_rows(sealed, deks, keep=covered_by_reg)
-        # Every registration gets its (ref, values): attendees without a copy to open
-        # (sharing nothing, or a legacy copy) cost an HMAC for their ref.
-        pairwise_ref = self._rt.derived.pairwise_refs(host_id)
-        for reg_id, agent_id, _, _, _, _ in regs:
-            found = opened.get(reg_id)
-            if found is None:
-                opened[reg_id] = (pairwise_ref(agent_id), legacy.get(reg_id))
-            elif reg_id in legacy:  # a legacy copy's values win (as before 0011's re-seal)
-                opened[reg_id] = (found[0], legacy[reg_id])
-        return covered_by_reg, opened
+                shown.update(open_rows(sealed, deks, keep=covered_by_reg))
+        # Every registration gets its ref: attendees without a copy to open (sharing
+        # nothing, or a legacy copy) cost an HMAC.
+        if len(refs) < len(regs):
+            pairwise_ref = self._rt.derived.pairwise_refs(host_id)
+            for r in regs:
+                if r[0] not in refs:
+                    refs[r[0]] = pairwise_ref(r[1])
+        return covered_by_reg, refs, shown
 
     def _view(
         self, tx: Tx, host_id: str, event_id: str, regs: list[_shared.PageRow]
@@ -667,7 +664,7 @@ class Events:
         one pass per registration."""
         if not regs:
             return [], set()
-        covered_by_reg, opened = self._open_page(tx, host_id, event_id, regs)
+        covered_by_reg, refs, opened = self._open_page(tx, host_id, event_id, regs)
         trusted = EventUserData._trusted
         new_attendee = host_attendee
         from_us = db.from_us
@@ -684,7 +681,7 @@ class Events:
             for etype in {r[2] for r in regs}
         }
         for reg_id, _, etype, _, _, _ in regs:
-            ref, values = opened[reg_id]
+            values = opened.get(reg_id)
             shown = templates[etype].copy()
             shared_at = None
             if values:
@@ -699,7 +696,7 @@ class Events:
                     all_shown.update(names)
             else:
                 fields_set = bare
-            out.append(new_attendee(ref, trusted(shown, fields_set), shared_at))
+            out.append(new_attendee(refs[reg_id], trusted(shown, fields_set), shared_at))
         return out, all_shown
 
     def _view_json(
@@ -710,15 +707,15 @@ class Events:
         :meth:`_view` item, tested), and the field names shown."""
         if not regs:
             return [], set()
-        covered_by_reg, opened = self._open_page(tx, host_id, event_id, regs)
+        covered_by_reg, refs, opened = self._open_page(tx, host_id, event_id, regs)
         iso = iso_from_us
         # Per field list of a copy: its (name, JSON name, is a date) in the model's order.
         layouts: dict[tuple[str, ...], tuple[tuple[str, str, bool], ...]] = {}
         out = []
         all_shown: set[str] = set()
-        for reg_id, *_ in regs:
-            ref, values = opened[reg_id]
-            item: dict[str, Any] = {"ref": ref}
+        for reg_id, _, _, _, _, _ in regs:
+            values = opened.get(reg_id)
+            item: dict[str, Any] = {"ref": refs[reg_id]}
             if values:
                 names = tuple(values)
                 layout = layouts.get(names)

@@ -18,7 +18,7 @@ form), so the rule is the same wherever the values come from.
 from __future__ import annotations
 
 from collections.abc import Container, Iterable, Mapping, Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from ._types import GrantState
 
@@ -82,7 +82,7 @@ def coverage(
 
 
 def host_view_coverage(
-    rows: Iterable[tuple[str, str | None, str | None, str, int, int | None]],
+    rows: Iterable[tuple[str, str | None, str | None, str, int, int | None, str, Any]],
     registration_of: Mapping[str, tuple[str, str]],
     event_id: str,
     declared_by_type: Mapping[str, Container[str]],
@@ -90,7 +90,8 @@ def host_view_coverage(
 ) -> dict[str, dict[str, int]]:
     """:func:`coverage` for a whole page of the host view at once (tens of thousands of
     grants, one pass, no per-grant objects): ``rows`` are unrevoked grants ``(agent_id,
-    event_id, event_type, fields, created_us, expires_us)`` of one host,
+    event_id, event_type, fields, created_us, expires_us, grant_id, mac)`` of one host (as
+    the store reads them; the last two are not looked at),
     ``registration_of`` maps each agent to its ``(registration_id, event_type)`` for
     ``event_id``. Returns ``{registration_id: {field: created_us of the earliest active
     grant covering it}}`` (the predicates of :func:`state` and :func:`applies` inlined, it
@@ -100,7 +101,7 @@ def host_view_coverage(
     # (fields, event type) -> the declared names among them: grant rows repeat a few
     # field lists thousands of times.
     names_of: dict[tuple[str, str], list[str]] = {}
-    for agent_id, g_event, g_type, fields, created_us, expires_us in rows:
+    for agent_id, g_event, g_type, fields, created_us, expires_us, _, _ in rows:
         # state(): an unrevoked grant (by the query) is active unless it may have expired
         if expires_us is not None and expires_us <= latest_us:
             continue

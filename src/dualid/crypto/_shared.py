@@ -106,12 +106,28 @@ def open_copies(
     keep: Mapping[str, Container[str]] | None = None,
 ) -> dict[str, tuple[str, dict[str, Any]]]:
     """Decrypt ``(registration_id, agent_id, fields, dek_version, ciphertext)`` rows of one
-    event into ``{registration_id: (ref, {field: value})}``. With ``keep``, only copies it
-    names are opened and only the fields it lists for each are kept (a copy is one
-    ciphertext: the others are dropped before anything is built); rows of agents not in
+    event into ``{registration_id: (ref, {field: value})}`` (see :func:`open_event_copies`)."""
+    refs, values = open_event_copies(rows, deks, host_id, event_id, keep)
+    return {reg_id: (ref, values[reg_id]) for reg_id, ref in refs.items()}
+
+
+def open_event_copies(
+    rows: Iterable[Sequence[Any]],
+    deks: Mapping[str, DataKey],
+    host_id: str,
+    event_id: str,
+    keep: Mapping[str, Container[str]] | None = None,
+) -> tuple[dict[str, str], dict[str, dict[str, Any]]]:
+    """Decrypt ``(registration_id, agent_id, fields, dek_version, ciphertext)`` rows of one
+    event into ``{registration_id: ref}`` and ``{registration_id: {field: value}}`` (two
+    maps of plain values: no object per copy for the garbage collector to track). With
+    ``keep``, only copies it names are opened and only the fields it lists for each are
+    kept (a copy is one ciphertext: the others are dropped before anything is built);
+    rows of agents not in
     ``deks`` are skipped (their key is gone: crypto-shredded). The loop behind the host
     view (one per attendee), so it calls AES-GCM directly."""
-    out: dict[str, tuple[str, dict[str, Any]]] = {}
+    refs: dict[str, str] = {}
+    out: dict[str, dict[str, Any]] = {}
     middle = f"\x1f{host_id}\x1f{event_id}\x1f"
     version_tag = FORMAT_V1[0]
     sep = _SEP
@@ -145,7 +161,8 @@ def open_copies(
                 if wanted is not None and name not in wanted:
                     continue
                 values[name] = part[1:] if part[0] == "s" else decode_value(name, part.encode())
-            out[registration_id] = (parts[0], values)
+            refs[registration_id] = parts[0]
+            out[registration_id] = values
     except InvalidTag:
         raise DecryptionFailed(
             "a shared copy did not authenticate (wrong key, or moved to another row)"
@@ -156,4 +173,4 @@ def open_copies(
         # A column of the wrong type (SQLite stores anything anywhere): the host view's
         # rows come unchecked, they are refused here.
         raise CorruptRow("dualid_shared") from None
-    return out
+    return refs, out

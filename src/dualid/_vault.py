@@ -4,7 +4,7 @@ own transactions."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +21,7 @@ __all__ = [
     "load_dek",
     "load_deks",
     "load_or_create_secret",
+    "load_page_deks",
     "open_records",
     "rewrap_batch",
     "seal_values",
@@ -50,6 +51,22 @@ def load_deks(conn: Conn, ring: KeyRing, agent_ids: Iterable[str]) -> dict[str, 
     list in as few requests as it can). Agents without a key (unknown or erased) are
     absent from the result."""
     return ring.deks(_agents.keys_of(conn, list(dict.fromkeys(agent_ids))))
+
+
+def load_page_deks(
+    conn: Conn,
+    ring: KeyRing,
+    host_id: str,
+    event_id: str,
+    first: str,
+    last: str,
+    wanted: Container[str],
+) -> dict[str, DataKey]:
+    """:func:`load_deks` of the people registered for ``event_id`` from registration
+    ``first`` to ``last`` (in registration order) who are in ``wanted``: the key rows of
+    one page of the host view read in one statement, only the wanted ones unwrapped."""
+    rows = _agents.page_keys(conn, host_id, event_id, first, last)
+    return ring.deks([row for row in rows if row[0] in wanted])
 
 
 def seal_values(

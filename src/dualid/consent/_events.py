@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from dualid import audit
 from dualid._micros import iso_from_us
 from dualid._runtime import Runtime, Tx, new_id
-from dualid._vault import load_deks
+from dualid._vault import load_page_deks
 from dualid.crypto._fields import open_rows
 from dualid.crypto._shared import open_event_copies
 from dualid.errors import (
@@ -593,50 +593,46 @@ class Events:
         # An agent has at most one registration per event, so each grant row maps straight
         # to the registration it may cover.
         reg_of = {r[1]: (r[0], r[2]) for r in regs}
-        agent_ids = list(reg_of)
         latest_us = db.to_us(tx.now.latest)
         # The P2 rule (_rules) over the page's grants; the earliest covering grant of
         # each field says since when it is shared.
-        covered_by_reg: dict[str, dict[str, int]] = {}
         tag = self._rt.derived.grant_tag
         same = hmac.compare_digest
         # Rows verified before, exactly as they were (host lists are read again and again).
         verified = self._core.verified_grants
-        for start in range(0, len(agent_ids), 500):
-            chunk = agent_ids[start : start + 500]
-            terms = []
-            # Only rows that carry their own MAC count (fail closed: a row moved to
-            # another host or event, or given another expiry, by someone without the
-            # keys shares nothing). These rows are unrevoked, by the query.
-            for row in _grants.active_grant_terms(conn, host_id, event_id, latest_us, chunk):
-                grant_id = row[6]
-                seen = verified.get(grant_id)
-                if seen is not None and seen[1] == row and seen[0] == host_id:
-                    terms.append(row)
-                    continue
-                agent, g_event, g_type, fields, created, expires, _, mac = row
-                expected = tag(
-                    grant_id, agent, host_id, g_event, g_type, fields, created, expires, None
-                )
-                if mac is not None and same(expected, mac):
-                    terms.append(row)
-                    if len(verified) >= VERIFIED_GRANTS_MAX:
-                        verified.clear()
-                    verified[grant_id] = (host_id, row)
-                else:
-                    untrusted(grant_id)
-            covered_by_reg.update(
-                rules.host_view_coverage(terms, reg_of, event_id, declared_by_type, latest_us)
+        terms = []
+        # Only rows that carry their own MAC count (fail closed: a row moved to another
+        # host or event, or given another expiry, by someone without the keys shares
+        # nothing). These rows are unrevoked, by the query.
+        first, last = regs[0][0], regs[-1][0]
+        for row in _grants.page_grant_terms(conn, host_id, event_id, first, last, latest_us):
+            grant_id = row[6]
+            seen = verified.get(grant_id)
+            if seen is not None and seen[1] == row and seen[0] == host_id:
+                terms.append(row)
+                continue
+            agent, g_event, g_type, fields, created, expires, _, mac = row
+            expected = tag(
+                grant_id, agent, host_id, g_event, g_type, fields, created, expires, None
             )
+            if mac is not None and same(expected, mac):
+                terms.append(row)
+                if len(verified) >= VERIFIED_GRANTS_MAX:
+                    verified.clear()
+                verified[grant_id] = (host_id, row)
+            else:
+                untrusted(grant_id)
+        covered_by_reg = rules.host_view_coverage(
+            terms, reg_of, event_id, declared_by_type, latest_us
+        )
         refs: dict[str, str] = {}
         shown: dict[str, dict[str, Any]] = {}
         if covered_by_reg:
             old_copies = self._core.legacy_copies(conn)
-            deks = load_deks(
-                conn,
-                self._rt.provider,
-                [r[1] for r in regs if r[0] in covered_by_reg and (old_copies or r[5] is not None)],
-            )
+            wanted = {
+                r[1] for r in regs if r[0] in covered_by_reg and (old_copies or r[5] is not None)
+            }
+            deks = load_page_deks(conn, self._rt.provider, host_id, event_id, first, last, wanted)
             refs, shown = open_event_copies(
                 ((r[0], r[1], r[3], r[4], r[5]) for r in regs if r[5] is not None),
                 deks,

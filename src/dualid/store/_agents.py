@@ -37,6 +37,7 @@ __all__ = [
     "keys_not_under",
     "keys_of",
     "lock_agent",
+    "page_keys",
     "reindex",
     "rewrap_key",
     "user_index_of",
@@ -93,6 +94,13 @@ _KEY = db.Sql("SELECT master_key_id, dek_version, wrapped FROM dualid_agent_key 
 _KEYS = (
     "SELECT agent_id, master_key_id, dek_version, wrapped FROM dualid_agent_key"
     " WHERE agent_id IN (*)"
+)
+# The keys of the people registered in one range of an event's registrations.
+_PAGE_KEYS = db.Sql(
+    "SELECT k.agent_id, k.master_key_id, k.dek_version, k.wrapped FROM dualid_registration r"
+    " JOIN dualid_agent_key k ON k.agent_id = r.agent_id"
+    " WHERE r.host_id = ? AND r.event_id = ? AND r.registration_id >= ?"
+    " AND r.registration_id <= ?"
 )
 _NOT_UNDER = db.Sql(
     "SELECT agent_id, master_key_id, dek_version, wrapped FROM dualid_agent_key"
@@ -243,6 +251,15 @@ def keys_of(conn: Conn, agent_ids: Sequence[str]) -> list[tuple[str, str, int, b
         chunk = list(agent_ids[start : start + _CHUNK])
         out += _AGENT_KEY_ROW.check(db.query(conn, db.in_list(_KEYS, len(chunk)), chunk))
     return out
+
+
+def page_keys(
+    conn: Conn, host_id: str, event_id: str, first: str, last: str
+) -> list[tuple[str, str, int, bytes]]:
+    """:func:`keys_of` the people registered for ``event_id`` from registration ``first``
+    to ``last`` (in registration order, both included): one statement per page of the
+    host view."""
+    return _AGENT_KEY_ROW.check(db.query(conn, _PAGE_KEYS, (host_id, event_id, first, last)))
 
 
 def keys_not_under(conn: Conn, primary_id: str, limit: int) -> list[tuple[str, str, int, bytes]]:

@@ -21,7 +21,6 @@ __all__ = [
     "DefaultRow",
     "GrantRow",
     "GrantTerms",
-    "active_grant_terms",
     "active_grants",
     "default_fields",
     "defaults_of",
@@ -30,6 +29,7 @@ __all__ = [
     "grant_states",
     "grants_of",
     "insert_grant",
+    "page_grant_terms",
     "put_default",
     "revoke_grants",
     "seal_grant",
@@ -180,11 +180,15 @@ _ACTIVE_FOR_EVENT = (
     " WHERE host_id = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)"
     " AND (event_id = ? OR event_id IS NULL) AND agent_id IN (*)"
 )
-_ACTIVE_TERMS = (
-    "SELECT agent_id, event_id, event_type, fields, created_at, expires_at, grant_id, mac"
-    " FROM dualid_grant WHERE host_id = ? AND revoked_at IS NULL"
-    " AND (expires_at IS NULL OR expires_at > ?)"
-    " AND (event_id = ? OR event_id IS NULL) AND agent_id IN (*)"
+# The grants of the people registered in one range of an event's registrations (a page
+# of the host view), from the registration index and the grants' covering index.
+_PAGE_TERMS = db.Sql(
+    "SELECT g.agent_id, g.event_id, g.event_type, g.fields, g.created_at, g.expires_at,"
+    " g.grant_id, g.mac FROM dualid_registration r JOIN dualid_grant g"
+    " ON g.agent_id = r.agent_id AND g.host_id = r.host_id"
+    " WHERE r.host_id = ? AND r.event_id = ? AND r.registration_id >= ?"
+    " AND r.registration_id <= ? AND g.revoked_at IS NULL"
+    " AND (g.expires_at IS NULL OR g.expires_at > ?) AND (g.event_id = ? OR g.event_id IS NULL)"
 )
 _OF_AGENT = db.Sql(
     f"SELECT {_COLUMNS} FROM dualid_grant WHERE agent_id = ?"  # noqa: S608
@@ -268,19 +272,18 @@ def active_grants(
     return out
 
 
-def active_grant_terms(
-    conn: Conn, host_id: str, event_id: str, latest_us: int, agent_ids: Sequence[str]
+def page_grant_terms(
+    conn: Conn, host_id: str, event_id: str, first: str, last: str, latest_us: int
 ) -> list[GrantTerms]:
-    """:func:`active_grants` for the host view: only the columns the rule and the row's
-    MAC need, read from the covering index (tens of thousands of rows per attendee list),
+    """:func:`active_grants` for one page of the host view: the unrevoked grants, not
+    expired at ``latest_us``, that may apply to ``event_id``, of the people registered for
+    it from registration ``first`` to ``last`` (in registration order, both included). One
+    statement whatever the page size, only the columns the rule and the row's MAC need,
     as plain tuples ``(agent_id, event_id, event_type, fields, created_us, expires_us,
     grant_id, mac)``."""
-    out: list[GrantTerms] = []
-    for start in range(0, len(agent_ids), _CHUNK):
-        chunk = agent_ids[start : start + _CHUNK]
-        sql = db.in_list(_ACTIVE_TERMS, len(chunk))
-        out += _TERMS_ROW.check(db.query(conn, sql, (host_id, latest_us, event_id, *chunk)))
-    return out
+    return _TERMS_ROW.check(
+        db.query(conn, _PAGE_TERMS, (host_id, event_id, first, last, latest_us, event_id))
+    )
 
 
 def grants_of(conn: Conn, agent_id: str, host_id: str | None = None) -> list[GrantRow]:

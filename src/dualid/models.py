@@ -173,13 +173,12 @@ class EventUserData(BaseModel):
         This is :meth:`model_construct` without its per-field bookkeeping: the host view
         builds thousands of these per request."""
         obj = cls.__new__(cls)
-        setattr_ = object.__setattr__
-        setattr_(obj, "__dict__", values)
+        _set_dict(obj, values)
         if fields_set is None:
             fields_set = {k for k, v in values.items() if v is not None}
-        setattr_(obj, "__pydantic_fields_set__", fields_set)
-        setattr_(obj, "__pydantic_extra__", None)
-        setattr_(obj, "__pydantic_private__", None)
+        _set_fields_set(obj, fields_set)
+        _set_extra(obj, None)
+        _set_private(obj, None)
         return obj
 
     def personal_fields(self) -> set[DataField]:
@@ -197,3 +196,11 @@ class EventUserData(BaseModel):
         return f"EventUserData(fields={present}, event_type={self.event_type})"
 
     __str__ = __repr__
+
+
+# The slots :meth:`EventUserData._trusted` fills, set through their descriptors (as
+# ``object.__setattr__`` would, without looking each one up by name per instance).
+_set_dict = vars(BaseModel)["__dict__"].__set__
+_set_fields_set = vars(BaseModel)["__pydantic_fields_set__"].__set__
+_set_extra = vars(BaseModel)["__pydantic_extra__"].__set__
+_set_private = vars(BaseModel)["__pydantic_private__"].__set__

@@ -456,7 +456,7 @@ class Events:
                 self._known_event(tx, host_id, event_id)
             items: list[HostAttendee] = []
             shown: set[str] = set()
-            for start in range(0, len(regs), _PAGE_MAX):  # bounded IN lists and ranges
+            for start in range(0, len(regs), _PAGE_MAX):  # bounded statements, page by page
                 page, page_shown = self._view(
                     tx, host_id, event_id, regs[start : start + _PAGE_MAX]
                 )

@@ -4,7 +4,7 @@ own transactions."""
 
 from __future__ import annotations
 
-from collections.abc import Container, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -60,13 +60,29 @@ def load_page_deks(
     event_id: str,
     first: str,
     last: str,
-    wanted: Container[str],
+    versions: Mapping[str, int | None],
 ) -> dict[str, DataKey]:
-    """:func:`load_deks` of the people registered for ``event_id`` from registration
-    ``first`` to ``last`` (in registration order) who are in ``wanted``: the key rows of
-    one page of the host view read in one statement, only the wanted ones unwrapped."""
-    rows = _agents.page_keys(conn, host_id, event_id, first, last)
-    return ring.deks([row for row in rows if row[0] in wanted])
+    """The data keys of the people registered for ``event_id`` from registration ``first``
+    to ``last`` (in registration order) named in ``versions`` (``{agent_id: data-key
+    version}`` of the copies about to be opened, read in this transaction): the cached
+    ones by agent and version (see :meth:`~dualid.crypto._ring.DekCache.take_versions`),
+    the key rows of the others read (by the page's range when many are missing) and
+    unwrapped in one batch."""
+    found, missing = ring.cache.take_versions(versions)
+    if missing:
+        if len(missing) > _FEW:
+            wanted = set(missing)
+            rows = [
+                r for r in _agents.page_keys(conn, host_id, event_id, first, last) if r[0] in wanted
+            ]
+        else:
+            rows = _agents.keys_of(conn, missing)
+        found.update(ring.deks(rows))
+    return found
+
+
+# Up to this many keys missing from the cache are read by agent, more by the page's range.
+_FEW = 50
 
 
 def seal_values(

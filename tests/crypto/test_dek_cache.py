@@ -1,6 +1,7 @@
 """The in-process cache of unwrapped data keys (crypto._ring.DekCache): bounded in number
-and age, exact to the stored row, dropped on erasure, and never able to open anything
-erased or withdrawn. FakeKms counts the key-service calls."""
+and age, exact to the stored row (or, for the host view, to the agent and key version its
+copies name), dropped on erasure, and never able to open anything erased or withdrawn.
+FakeKms counts the key-service calls."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from dualid import DualId, EventUserData
 from dualid.errors import InvalidInput, UnknownAgent
 from dualid.testing import FakeClock, FakeKms
 
-from ..support import EVENT, HOST, names, open_event, seat
+from ..support import EVENT, HOST, names, open_event, seat, statement_hook
 
 
 def _people(sdk: DualId, n: int) -> list[str]:
@@ -121,11 +122,62 @@ def test_a_rewrapped_key_is_not_served_stale(url: str, clock: FakeClock) -> None
         sdk.keys.rotate()
         kms.remove_key("kms/old")
         kms.reset_counts()
-        # The cached entries name the old wrapping: each read unwraps the stored row
-        # under the new key (and the old key could not have been asked any more).
+        # A re-wrapped key is the same data key: the host view, which asks the cache by
+        # agent and key version (the copies name theirs), is served without a call.
         assert names(sdk) == ["P0", "P1", "P2", "P3"]
+        assert kms.calls == {}
+        # A row-exact reader finds the entry naming the old wrapping and unwraps the
+        # stored row under the new key (the old one could not have been asked any more).
+        sdk.profiles.put(agents[0], EventUserData(name="Ana"))
         assert kms.calls == {"unwrap_many": 1}
-        assert sdk.profiles.get(agents[0]) is None  # no profile, the key opens
+        assert sdk.profiles.get(agents[0]).name == "Ana"  # type: ignore[union-attr]
+        assert kms.calls == {"unwrap_many": 1}  # now cached for exactly the new row
+    with DualId.open(url, keys=kms, clock=clock) as sdk:  # cold: all under the new key
+        assert names(sdk) == ["P0", "P1", "P2", "P3"]
+
+
+def test_a_warm_host_read_reads_no_key_rows(url: str, clock: FakeClock) -> None:
+    """The host view asks the cache by the agent and key version its copies name, so a
+    warm page reads no ``dualid_agent_key`` row; a cold one reads them (by agent when few
+    are missing, by the page's range when many are) and unwraps them in one call."""
+    kms = FakeKms()
+    with DualId.open(url, keys=kms, clock=clock) as sdk:
+        agents = _people(sdk, 60)
+    for cold_limit, by_range in ((3, False), (60, True)):
+        with DualId.open(url, keys=kms, clock=clock) as sdk:  # a new process: cold
+            seen: list[str] = []
+            kms.reset_counts()
+            with statement_hook(sdk, seen.append):
+                page = sdk.events.attendees_page(HOST, EVENT, limit=cold_limit)
+            key_reads = [s for s in seen if "dualid_agent_key" in s]
+            assert len(key_reads) == 1
+            assert ("JOIN dualid_agent_key" in key_reads[0]) is by_range
+            assert kms.calls == {"unwrap_many": 1}
+            assert len(sdk._rt.provider.cache) == cold_limit
+            seen.clear()
+            with statement_hook(sdk, seen.append):
+                again = sdk.events.attendees_page(HOST, EVENT, limit=cold_limit)
+                body = sdk.events.attendees_page_json(HOST, EVENT, limit=cold_limit)
+            assert not [s for s in seen if "dualid_agent_key" in s]
+            assert kms.calls == {"unwrap_many": 1}
+            assert [a.data.name for a in again.items] == [a.data.name for a in page.items]
+            assert body.count(b'"name"') == cold_limit
+            assert len(agents) == 60
+
+
+def test_the_cache_by_version_answers_only_that_agent_and_version(clock: FakeClock) -> None:
+    from dualid.crypto._ring import DekCache
+
+    cache = DekCache(10, timedelta(seconds=60), lambda: clock.now().time)
+    dek_a, dek_b = object(), object()
+    cache.put([(("agt_a", "k1", 1, b"wa"), dek_a), (("agt_b", "k1", 1, b"wb"), dek_b)])  # type: ignore[list-item]
+    hits, misses = cache.take_versions({"agt_a": 1, "agt_b": 2, "agt_c": 1, "agt_d": None})
+    assert hits == {"agt_a": dek_a}
+    assert misses == ["agt_b", "agt_c", "agt_d"]
+    clock.advance(timedelta(seconds=61))  # past its age: nothing is served
+    assert cache.take_versions({"agt_a": 1}) == ({}, ["agt_a"])
+    off = DekCache(0, timedelta(0), lambda: clock.now().time)
+    assert off.take_versions({"agt_a": 1}) == ({}, ["agt_a"])
 
 
 def test_erasure_drops_the_key_from_the_cache(url: str, clock: FakeClock) -> None:

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 from dualid import audit
 from dualid._micros import iso_from_us
 from dualid._runtime import Runtime, Tx, new_id
-from dualid._vault import load_page_deks
+from dualid._vault import load_deks, load_page_deks
 from dualid.crypto._fields import open_rows
 from dualid.crypto._shared import open_event_copies
 from dualid.errors import (
@@ -629,10 +629,12 @@ class Events:
         shown: dict[str, dict[str, Any]] = {}
         if covered_by_reg:
             old_copies = self._core.legacy_copies(conn)
-            wanted = {
-                r[1] for r in regs if r[0] in covered_by_reg and (old_copies or r[5] is not None)
-            }
-            deks = load_page_deks(conn, self._rt.provider, host_id, event_id, first, last, wanted)
+            ring = self._rt.provider
+            if old_copies:  # per-field rows name their own versions: read the key rows
+                deks = load_deks(conn, ring, [r[1] for r in regs if r[0] in covered_by_reg])
+            else:
+                versions = {r[1]: r[4] for r in regs if r[0] in covered_by_reg and r[5] is not None}
+                deks = load_page_deks(conn, ring, host_id, event_id, first, last, versions)
             refs, shown = open_event_copies(
                 ((r[0], r[1], r[3], r[4], r[5]) for r in regs if r[5] is not None),
                 deks,

@@ -3,23 +3,26 @@ key ids, and the in-process cache of unwrapped data keys. No I/O of its own.
 
 The cache follows the AWS Encryption SDK's hierarchical keyring: bounded in entries and
 in age, in memory only, never serialised. What makes it safe is where it is consulted:
-only with a ``dualid_agent_key`` row the caller has just read from the store, and an
-entry answers only for exactly that row (agent, data-key version, master-key id and
-wrapped bytes). Erasure deletes the key row together with every row the key could open,
-in one transaction (:func:`dualid.store._agents.erase_agent`), so after it commits no
-read finds a key row to look up, in this process or any other, and nothing is left that
-a cached key could decrypt; revocation deletes the host copies it withdraws in its own
-transaction, and host reads apply the consent rule (P2) to the grants of their snapshot
-whatever keys are cached. A re-wrapped key (rotation) has other bytes and misses.
-Erasure in this process also drops the entry (:meth:`KeyRing.forget`), so the key
-material itself does not linger.
+either with a ``dualid_agent_key`` row the caller has just read from the store, an entry
+answering only for exactly that row (agent, data-key version, master-key id and wrapped
+bytes), or, on the host view's hot path, with the rows to decrypt themselves (shared
+copies read in one snapshot, each naming its agent and data-key version; an entry
+answers for exactly that agent and version). Erasure deletes the key row together with
+every row the key could open, in one transaction
+(:func:`dualid.store._agents.erase_agent`), so after it commits no read finds a key row to
+look up or a row to decrypt, in this process or any other; revocation deletes the host
+copies it withdraws in its own transaction, and host reads apply the consent rule (P2) to
+the grants of their snapshot whatever keys are cached. A re-wrapped key (rotation) has
+other bytes and misses a row-exact lookup; it is still the same data key. Erasure in this
+process also drops the entry (:meth:`KeyRing.forget`), so the key material itself does
+not linger.
 """
 
 from __future__ import annotations
 
 import secrets
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -95,6 +98,29 @@ class DekCache:
                     hits[agent_id] = entry[3]
                 else:
                     misses.append(row)
+        return hits, misses
+
+    def take_versions(
+        self, wanted: Mapping[str, int | None]
+    ) -> tuple[dict[str, DataKey], list[str]]:
+        """The cached keys of ``{agent_id: data-key version}`` (an entry of that agent at
+        that version) and the agents not cached, for a reader that decrypts rows naming
+        the version themselves (the host view's copies, read in one snapshot): such a row
+        exists only while the key does, since erasure deletes both in one transaction, and
+        a version names one key for ever (agentIds are random and never reused)."""
+        if not self.size:
+            return {}, list(wanted)
+        hits: dict[str, DataKey] = {}
+        misses: list[str] = []
+        with self._lock:
+            self._expire(self._now())
+            entries = self._entries
+            for agent_id, version in wanted.items():
+                entry = entries.get(agent_id)
+                if entry is not None and entry[1] == version:
+                    hits[agent_id] = entry[3]
+                else:
+                    misses.append(agent_id)
         return hits, misses
 
     def put(self, items: Sequence[tuple[KeyRow, DataKey]]) -> None:

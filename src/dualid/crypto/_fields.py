@@ -35,6 +35,11 @@ __all__ = [
 # One tag byte, then the value: text as UTF-8, a date as ISO 8601, anything else JSON.
 # Decoding needs no JSON parser for the common (text) fields.
 _TEXT, _DATE, _JSON = b"s", b"d", b"j"
+# json.dumps(value, separators=(",", ":"), ensure_ascii=False) and json.loads, without
+# building an encoder per call (dumps with arguments does) or detecting the encoding of
+# bytes (loads does): the JSON is the UTF-8 this module wrote.
+_json_text = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_json_value = json.JSONDecoder().decode
 
 
 def encode_value(field: str, value: Any) -> bytes:
@@ -42,7 +47,7 @@ def encode_value(field: str, value: Any) -> bytes:
         return _TEXT + value.encode()
     if isinstance(value, date):
         return _DATE + value.isoformat().encode()
-    return _JSON + json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+    return _JSON + _json_text(value).encode()
 
 
 def decode_value(field: str, raw: bytes) -> Any:
@@ -52,7 +57,7 @@ def decode_value(field: str, raw: bytes) -> Any:
     if tag == _DATE:
         return date.fromisoformat(body.decode())
     if tag == _JSON:
-        return json.loads(body)
+        return _json_value(body.decode())
     raise DecryptionFailed("a stored field has an unknown encoding")
 
 

@@ -22,6 +22,7 @@ __all__ = [
     "load_deks",
     "load_or_create_secret",
     "load_page_deks",
+    "lock_and_load_dek",
     "open_records",
     "rewrap_batch",
     "seal_values",
@@ -35,14 +36,28 @@ def create_dek(conn: Conn, ring: KeyRing, agent_id: str, now: datetime) -> DataK
     return dek
 
 
-def load_dek(conn: Conn, ring: KeyRing, agent_id: str) -> DataKey:
+def load_dek(conn: Conn, ring: KeyRing, agent_id: str, now: datetime | None = None) -> DataKey:
     """The unwrapped data key of one agent; :class:`~dualid.errors.UnknownAgent` when it
-    has none (unknown or erased)."""
-    row = _agents.key_of(conn, agent_id)
+    has none (unknown or erased). ``now``: the transaction's clock time, for the data-key
+    cache's age check (read from the clock when None)."""
+    return _dek(ring, agent_id, _agents.key_of(conn, agent_id), now)
+
+
+def lock_and_load_dek(
+    conn: Conn, ring: KeyRing, agent_id: str, now: datetime | None = None
+) -> DataKey:
+    """Take the person's lock (:func:`~dualid.store._agents.lock_agent`), then
+    :func:`load_dek`: on SQLite in one statement."""
+    return _dek(ring, agent_id, _agents.lock_agent_key(conn, agent_id), now)
+
+
+def _dek(
+    ring: KeyRing, agent_id: str, row: tuple[str, int, bytes] | None, now: datetime | None
+) -> DataKey:
     if row is None:
         raise UnknownAgent("no such agent (unknown or erased)")
     key_id, version, wrapped = row
-    return ring.deks([(agent_id, key_id, version, wrapped)])[agent_id]
+    return ring.deks([(agent_id, key_id, version, wrapped)], now)[agent_id]
 
 
 def load_deks(conn: Conn, ring: KeyRing, agent_ids: Iterable[str]) -> dict[str, DataKey]:

@@ -11,7 +11,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa, x25519
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from dualid import DualId, EventUserData
 from dualid.audit import (
@@ -23,7 +25,7 @@ from dualid.audit import (
     verify_consistency,
     verify_inclusion,
 )
-from dualid.audit._checkpoint import sign_checkpoint
+from dualid.audit._checkpoint import load_public_key, load_public_keys, sign_checkpoint
 from dualid.audit._merkle import leaf_hash, root_of
 from dualid.errors import InvalidCheckpoint, InvalidInput
 from dualid.testing import FakeClock
@@ -268,6 +270,43 @@ def test_checkpoints_of_another_log_or_malformed_text_are_refused(sdk: DualId) -
             Checkpoint.parse(bad)
     with pytest.raises(InvalidCheckpoint):
         sdk.audit.verify(checkpoint=str(cp).replace(cp.origin, "dualid/someone-else"))
+
+
+def _pem(key: rsa.RSAPublicKey | x25519.X25519PublicKey | Ed25519PublicKey) -> str:
+    return key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
+
+
+_NOT_ED25519_KEYS = {
+    "malformed PEM": "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n",
+    "PEM body not base64": "-----BEGIN PUBLIC KEY-----\nnot base64!\n-----END PUBLIC KEY-----\n",
+    "truncated PEM": _pem(Ed25519PrivateKey.generate().public_key())[:70],
+    "non-PEM bytes": b"\xff\xfe\x00 not text",
+    "RSA PEM": _pem(rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key()),
+    "X25519 PEM": _pem(x25519.X25519PrivateKey.generate().public_key()),
+    "not a key": 42,
+}
+
+
+@pytest.mark.parametrize("bad", _NOT_ED25519_KEYS.values(), ids=_NOT_ED25519_KEYS.keys())
+def test_a_public_key_that_is_not_an_ed25519_key_is_invalid_checkpoint(
+    sdk: DualId, bad: object
+) -> None:
+    # InvalidCheckpoint with our message, never cryptography's ValueError or a TypeError
+    with pytest.raises(InvalidCheckpoint) as caught:
+        load_public_key(bad)  # type: ignore[arg-type]
+    assert caught.value.code == "INVALID_CHECKPOINT"
+    assert "key" in caught.value.message
+    assert caught.value.__suppress_context__ or caught.value.__context__ is None
+    if isinstance(bad, str):
+        with pytest.raises(InvalidCheckpoint):
+            load_public_keys(bad)
+    _write(sdk, people=1)
+    cp = sdk.audit.checkpoint()
+    with pytest.raises(InvalidCheckpoint):
+        cp.verify_signature(bad)  # type: ignore[arg-type]
+    assert cp.verify_signature(sdk.audit.public_key())
 
 
 def test_the_schedule_checkpoints_every_n_writes_and_on_close(

@@ -97,3 +97,25 @@ def test_a_printed_proof_verifies_without_the_database(cli: Run, url: str, tmp_p
     )
     proof = InclusionProof.from_dict(doc["proof"])
     assert verify_inclusion(entry, proof, Checkpoint.parse(doc["checkpoint"]), key)
+
+
+def test_an_unreadable_key_or_checkpoint_file_is_a_usage_error(
+    cli: Run, url: str, tmp_path: Path
+) -> None:
+    made = cli("audit", "checkpoint", "--db", url)
+    (tmp_path / "cp.txt").write_text(made.stdout)
+    (tmp_path / "log.pub").write_text(cli("audit", "public-key", "--db", url).stdout)
+    (tmp_path / "binary").write_bytes(b"\xff\xfe\x00\x01")
+    (tmp_path / "malformed.pub").write_text(
+        "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"
+    )
+    cases = [
+        ("binary", "log.pub", "cannot read the checkpoint"),
+        ("cp.txt", "binary", "cannot read the public key"),
+        ("cp.txt", "malformed.pub", "not an Ed25519 public key [INVALID_CHECKPOINT]"),
+    ]
+    for checkpoint, key, message in cases:
+        args = ["--checkpoint", str(tmp_path / checkpoint), "--public-key", str(tmp_path / key)]
+        result = cli("audit", "verify", "--db", url, *args)
+        assert result.exit_code == 2, (checkpoint, key, result.output)
+        assert message in result.stderr, (checkpoint, key, result.output)

@@ -3,10 +3,13 @@ its proof that the signed log holds the grant, with two public keys and no datab
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import x25519
 
 from dualid import DualId, EventUserData, generate_master_key
 
@@ -94,3 +97,30 @@ def test_unreadable_input_is_a_usage_error(
     result = cli("consent", "verify-receipt", str(path), *bad_key)
     assert result.exit_code == 2
     assert "not an Ed25519 public key" in result.output
+
+
+def test_a_malformed_or_wrong_type_key_is_a_usage_error_without_a_traceback(
+    dualid: Run, receipt: tuple[str, Path], tmp_path: Path
+) -> None:
+    url, path = receipt
+    with DualId.open(url, keys=KEY) as sdk:
+        (tmp_path / "receipt.pub").write_text(sdk.consent.receipt_public_key())
+    x25519_pem = (
+        x25519.X25519PrivateKey.generate()
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    )
+    malformed = b"-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"
+    cases = [
+        ("--receipt-key", malformed, "not a well-formed PEM key [INVALID_CHECKPOINT]"),
+        ("--receipt-key", x25519_pem, "not an Ed25519 key [INVALID_CHECKPOINT]"),
+        ("--receipt-key", b"\xff\xfe\x00\x01", "is not UTF-8 text"),
+        ("--log-key", malformed, "not a well-formed PEM key [INVALID_CHECKPOINT]"),
+    ]
+    for option, content, message in cases:
+        (tmp_path / "bad.pub").write_bytes(content)
+        keys = {"--receipt-key": str(tmp_path / "receipt.pub"), option: str(tmp_path / "bad.pub")}
+        result = dualid("consent", "verify-receipt", str(path), *itertools.chain(*keys.items()))
+        assert result.exit_code == 2, (option, message, result.output)
+        assert message in result.stderr, (option, message, result.output)
+        assert "Traceback" not in result.output

@@ -19,8 +19,11 @@ def test_rows_that_fit_pass_through() -> None:
     rows = [GOOD, ("y", "b", 0, "", b"", "n", -1)]
     assert SHAPE.check(rows) is rows
     assert SHAPE.check([]) == []
+    for row in rows:  # a result of one row takes a path of its own
+        assert SHAPE.check([row]) == [row]
 
 
+@pytest.mark.parametrize("alone", [False, True], ids=["among-others", "alone"])
 @pytest.mark.parametrize(
     ("index", "value", "table", "column"),
     [
@@ -29,6 +32,7 @@ def test_rows_that_fit_pass_through() -> None:
         (1, "c", "t_one", "kind"),
         (2, "1", "t_one", "at"),
         (2, 2**62, "t_one", "at"),
+        (2, -(2**62), "t_one", "at"),
         (2, 1.5, "t_one", "at"),
         (3, "name,shoe_size", "t_two", "fields"),
         (3, "name,", "t_two", "fields"),
@@ -38,12 +42,12 @@ def test_rows_that_fit_pass_through() -> None:
     ],
 )
 def test_the_first_misfit_names_its_table_and_column(
-    index: int, value: object, table: str, column: str
+    index: int, value: object, table: str, column: str, alone: bool
 ) -> None:
     bad = list(GOOD)
     bad[index] = value
     with pytest.raises(CorruptRow) as caught:
-        SHAPE.check([GOOD, tuple(bad), GOOD])
+        SHAPE.check([tuple(bad)] if alone else [GOOD, tuple(bad), GOOD])
     assert (caught.value.table, caught.value.column) == (table, column)
     assert repr(value) not in caught.value.message
 

@@ -29,6 +29,7 @@ from ._common import (
     open_store,
     out,
     progress,
+    read_text,
 )
 
 __all__ = ["audit_app"]
@@ -38,10 +39,7 @@ audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=Tr
 
 def _read_checkpoint(path: Path) -> Checkpoint:
     """A checkpoint's signed-note text, or the last one of a :class:`FileWitness` file."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise fail(f"cannot read {path}: {exc.strerror}") from None
+    text = read_text(path, "checkpoint")
     if text.lstrip().startswith("{"):
         latest = FileWitness(path).latest()
         if latest is None:
@@ -101,10 +99,7 @@ def verify_command(
         if public_key is None:
             raise fail("--checkpoint needs --public-key (from `dualid audit public-key`)")
         against = _read_checkpoint(checkpoint)
-        try:
-            keys = load_public_keys(public_key.read_text(encoding="utf-8"))
-        except OSError as exc:
-            raise fail(f"cannot read {public_key}: {exc.strerror}") from None
+        keys = load_public_keys(read_text(public_key, "public key"))
         if not any(against.verify_signature(key) for key in keys):
             raise InvalidCheckpoint("the checkpoint is not signed by this public key")
     with open_store(db) as store:

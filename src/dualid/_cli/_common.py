@@ -52,6 +52,7 @@ __all__ = [
     "open_store",
     "out",
     "progress",
+    "read_text",
 ]
 
 DB_ENV = "DUALID_DATABASE_URL"
@@ -112,6 +113,16 @@ def fail(message: str, code: int = EXIT_ERROR) -> typer.Exit:
     """Print the one-line error and return the Exit to raise."""
     typer.echo(f"dualid: error: {message}", err=True)
     return typer.Exit(code)
+
+
+def read_text(path: Path, what: str) -> str:
+    """The UTF-8 text of the file ``what`` given on the command line; an unreadable or
+    non-UTF-8 file is one line on stderr and exit 2, not a traceback."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "it is not UTF-8 text"
+        raise fail(f"cannot read the {what} {path}: {reason}") from None
 
 
 def _os_message(exc: OSError) -> str:

@@ -14,7 +14,16 @@ from dualid.audit._checkpoint import load_public_key
 from dualid.consent import verify_receipt
 from dualid.store import DEFAULT_URL
 
-from ._common import EXIT_FAILED, DbOption, KeysOption, fail, handle_errors, open_sdk, out
+from ._common import (
+    EXIT_FAILED,
+    DbOption,
+    KeysOption,
+    fail,
+    handle_errors,
+    open_sdk,
+    out,
+    read_text,
+)
 
 __all__ = ["consent_app"]
 
@@ -46,14 +55,6 @@ def receipt_key_command(db: DbOption = DEFAULT_URL, keys: KeysOption = None) -> 
         typer.echo(sdk.consent.receipt_public_key().rstrip("\n"))
 
 
-def _read(path: Path, what: str) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else "it is not UTF-8 text"
-        raise fail(f"cannot read the {what} {path}: {reason}") from None
-
-
 @consent_app.command("verify-receipt", short_help="Check a consent receipt (no database).")
 @handle_errors
 def verify_receipt_command(
@@ -78,13 +79,13 @@ def verify_receipt_command(
     the inclusion proof of its grant's audit entry in the checkpoint it carries. Exit 0
     when valid, 1 when not. Needs neither the database nor the master key."""
     try:
-        doc: Any = json.loads(_read(receipt, "receipt"))
+        doc: Any = json.loads(read_text(receipt, "receipt"))
     except json.JSONDecodeError:
         raise fail(f"{receipt} is not JSON") from None
     if not isinstance(doc, dict):
         raise fail(f"{receipt} is not a receipt (a JSON object)")
-    signer = load_public_key(_read(receipt_key, "receipt key"))
-    checker = None if log_key is None else load_public_key(_read(log_key, "log key"))
+    signer = load_public_key(read_text(receipt_key, "receipt key"))
+    checker = None if log_key is None else load_public_key(read_text(log_key, "log key"))
     if not verify_receipt(doc, signer, checker):
         typer.echo("receipt INVALID: the signature or the proof does not verify")
         raise typer.Exit(EXIT_FAILED)

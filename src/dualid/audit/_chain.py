@@ -134,36 +134,22 @@ def _body(
 ) -> str:
     """The entry's canonical JSON: exactly ``json.dumps(doc, separators=(",", ":"),
     ensure_ascii=True)`` of the document in the key order below (tested against it),
-    assembled from its parts because every change writes one."""
+    assembled from its parts because every change writes one. The time (ISO 8601) and the
+    HLC (digits and a dot) need no escaping; every other text goes through the encoder's
+    own quoting."""
     return (
-        '{"seq":'
-        + str(int(seq))
-        + ',"subject":'
-        + _json_text(subject)
-        + ',"action":'
-        + _quote(action)
-        + ',"at":'
-        + _quote(reading.time.isoformat(timespec="microseconds"))
-        + ',"uncertainty_us":'
-        + str(reading.uncertainty // _US)
-        + ',"hlc":'
-        + _quote(str(reading.hlc))
-        + ',"host":'
-        + _json_text(host_id)
-        + ',"actor":'
-        + _json_text(actor)
-        + ',"details":'
-        + (_dumps(details) if details else "{}")
-        + "}"
+        f'{{"seq":{int(seq)},"subject":{"null" if subject is None else _quote(subject)}'
+        f',"action":{_quote(action)}'
+        f',"at":"{reading.time.isoformat(timespec="microseconds")}"'
+        f',"uncertainty_us":{reading.uncertainty // _US},"hlc":"{reading.hlc}"'
+        f',"host":{"null" if host_id is None else _quote(host_id)}'
+        f',"actor":{"null" if actor is None else _quote(actor)}'
+        f',"details":{_dumps(details) if details else "{}"}}}'
     )
 
 
 _quote = encode_basestring_ascii  # what json.dumps(..., ensure_ascii=True) does to a str
 _dumps = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True).encode
-
-
-def _json_text(value: str | None) -> str:
-    return "null" if value is None else _quote(value)
 
 
 def _prefix(seq: int, subject: str | None) -> str:
@@ -205,7 +191,22 @@ def append(
     PostgreSQL; SQLite's write transactions are already exclusive), so the entry commits
     or rolls back with the change it records, and the partition's appends serialise.
     """
-    return append_many(conn, reading, [(action, subject, host_id, actor, dict(details or {}))])
+    part = store.claim_partition(conn, subject, host_id)
+    entry = (action, subject, host_id, actor, details or {})
+    if db.dialect(conn) == "postgresql":
+        return _append_one_postgresql(conn, part, reading, entry)
+    # One entry on SQLite (every change but bulk onboarding): append_many's loop, unrolled.
+    head = store.lock_head(conn, part)
+    if head is None:
+        raise _missing_head(part)
+    pseq, seq, prev = head
+    seq += 1
+    pseq += 1
+    body = _body(seq, subject, action, reading, host_id, actor, entry[4])
+    entry_hash = _hash(prev, body)
+    store.insert_entry(conn, (seq, part, pseq, subject, body, prev, entry_hash))
+    store.set_head(conn, part, pseq, seq, entry_hash)
+    return seq
 
 
 def append_many(

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
@@ -91,12 +91,25 @@ def key_id(name: str, public_key: Ed25519PublicKey) -> bytes:
 
 def load_public_key(key: Ed25519PublicKey | str | bytes) -> Ed25519PublicKey:
     """An Ed25519 public key from itself, PEM text, or a signed-note verifier key
-    (``name+keyhash+base64(0x01 || key)``)."""
+    (``name+keyhash+base64(0x01 || key)``); :class:`InvalidCheckpoint` for anything else
+    (malformed PEM, another key type, text that is not a key)."""
     if isinstance(key, Ed25519PublicKey):
         return key
-    text = key.decode() if isinstance(key, bytes) else key
+    if isinstance(key, bytes):
+        try:
+            text = key.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidCheckpoint("a public key is UTF-8 text (PEM or verifier key)") from None
+    elif isinstance(key, str):
+        text = key
+    else:
+        raise InvalidCheckpoint("a public key is an Ed25519PublicKey, PEM or a verifier key")
     if "BEGIN PUBLIC KEY" in text:
-        loaded = serialization.load_pem_public_key(text.encode())
+        try:
+            loaded = serialization.load_pem_public_key(text.encode())
+        except (ValueError, UnsupportedAlgorithm):
+            # cryptography's message may quote the input; ours names only what is wrong
+            raise InvalidCheckpoint("the public key is not a well-formed PEM key") from None
         if not isinstance(loaded, Ed25519PublicKey):
             raise InvalidCheckpoint("the public key is not an Ed25519 key")
         return loaded
@@ -123,7 +136,7 @@ def load_public_keys(text: str | bytes) -> list[Ed25519PublicKey]:
             if stripped.startswith("-----END"):
                 try:
                     keys.append(load_public_key("\n".join(block) + "\n"))
-                except ValueError:  # InvalidCheckpoint is one; so is a malformed PEM
+                except InvalidCheckpoint:  # one message for any bad block, PEM or not
                     raise InvalidCheckpoint("a PEM block is not an Ed25519 public key") from None
                 block = None
         elif stripped.startswith("-----BEGIN"):

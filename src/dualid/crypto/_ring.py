@@ -76,15 +76,18 @@ class DekCache:
                 break
             del entries[agent_id]
 
-    def take(self, rows: Sequence[KeyRow]) -> tuple[dict[str, DataKey], list[KeyRow]]:
+    def take(
+        self, rows: Sequence[KeyRow], now: datetime | None = None
+    ) -> tuple[dict[str, DataKey], list[KeyRow]]:
         """The cached keys of ``rows`` (exactly those rows: same master key id, version and
-        wrapped bytes) and the rows not cached."""
+        wrapped bytes) and the rows not cached. ``now``: the SDK clock's time, when the
+        caller has just read it (a write's reading), instead of reading it again."""
         if not self.size:
             return {}, list(rows)
         hits: dict[str, DataKey] = {}
         misses: list[KeyRow] = []
         with self._lock:
-            self._expire(self._now())
+            self._expire(self._now() if now is None else now)
             entries = self._entries
             for row in rows:
                 agent_id, key_id, version, wrapped = row
@@ -230,10 +233,11 @@ class KeyRing(BaseKeyProvider):
         self.cache.put(cached)
         return out
 
-    def deks(self, rows: Sequence[KeyRow]) -> dict[str, DataKey]:
+    def deks(self, rows: Sequence[KeyRow], now: datetime | None = None) -> dict[str, DataKey]:
         """The data keys of key rows just read from the store, from the cache where it has
-        exactly that row, the rest unwrapped in one :meth:`unwrap_many`."""
-        found, missing = self.cache.take(rows)
+        exactly that row, the rest unwrapped in one :meth:`unwrap_many` (``now``: see
+        :meth:`DekCache.take`)."""
+        found, missing = self.cache.take(rows, now)
         if missing:
             raws = self.unwrap_many([(k, bytes(w), dek_aad(a, v)) for a, k, v, w in missing])
             opened = [

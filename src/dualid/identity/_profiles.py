@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from operator import itemgetter
 from typing import Any
 
 from pydantic import ValidationError
 
 from dualid import audit
 from dualid._runtime import Runtime, Tx
-from dualid._vault import load_dek, open_records
+from dualid._vault import lock_and_load_dek, open_records
 from dualid.clock import ClockReading
-from dualid.crypto._dek import unwrap_dek
-from dualid.crypto._fields import open_rows, sealed_rows
+from dualid.crypto._dek import DataKey, unwrap_dek
+from dualid.crypto._fields import open_record, sealed_rows
 from dualid.errors import InvalidField, InvalidInput, UnknownAgent
 from dualid.models import DataField, EventUserData
 from dualid.store._agents import lock_agent
@@ -30,6 +31,8 @@ __all__ = [
 ]
 
 _FIELD_NAMES = [f.value for f in DataField]
+# (field, dek_version, ciphertext) of a row of key_and_record
+_SEALED_COLUMNS = itemgetter(3, 4, 5)
 _EMPTY: dict[str, Any] = dict.fromkeys(EventUserData.model_fields)
 
 
@@ -83,8 +86,7 @@ class Profiles:
         check_agent_id(agent_id)
         _check_data(data)
         with self._rt.write() as tx:
-            self._lock(tx, agent_id)
-            self._replace(tx, agent_id, data)
+            self._replace(tx, agent_id, data, self._lock(tx, agent_id))
 
     @retrying
     def put_user(self, user_id: str, data: EventUserData) -> None:
@@ -97,20 +99,18 @@ class Profiles:
         _check_data(data)
         with self._rt.write() as tx:
             agent_id = self._agent_in(tx, user_id)
-            self._lock(tx, agent_id)
-            self._replace(tx, agent_id, data)
+            self._replace(tx, agent_id, data, self._lock(tx, agent_id))
 
-    def _lock(self, tx: Tx, agent_id: str) -> None:
-        # The person's lock first (docs/concurrency.md): concurrent writes of one profile
-        # apply one after the other, and one that loses to an erasure writes nothing.
-        if not lock_agent(tx.conn, agent_id):
-            raise UnknownAgent("no such agent (unknown or erased)")
+    def _lock(self, tx: Tx, agent_id: str) -> DataKey:
+        """The person's lock first (docs/concurrency.md): concurrent writes of one profile
+        apply one after the other, and one that loses to an erasure writes nothing
+        (:class:`UnknownAgent`). Then the person's data key."""
+        return lock_and_load_dek(tx.conn, self._rt.provider, agent_id, tx.now.time)
 
-    def _replace(self, tx: Tx, agent_id: str, data: EventUserData) -> None:
+    def _replace(self, tx: Tx, agent_id: str, data: EventUserData, dek: DataKey) -> None:
         """Replace the whole profile (one delete, then the new rows), under the lock."""
         values = profile_values(data)
         check_against_clock(values, tx.now)
-        dek = load_dek(tx.conn, self._rt.provider, agent_id)
         record = profile_record(agent_id)
         delete_fields(tx.conn, record)
         insert_sealed(tx.conn, sealed_rows(dek, agent_id, record, values, tx.now.time))
@@ -130,9 +130,8 @@ class Profiles:
         with self._rt.write() as tx:
             # Read, merge and write under the person's lock: concurrent updates of
             # different fields both land.
-            self._lock(tx, agent_id)
+            dek = self._lock(tx, agent_id)
             record = profile_record(agent_id)
-            dek = load_dek(tx.conn, self._rt.provider, agent_id)
             current = open_records(tx.conn, {agent_id: dek}, [record]).get(record, {})
             try:
                 data = EventUserData(**{**current, **changes})
@@ -143,7 +142,7 @@ class Profiles:
                     else []
                 )
                 raise InvalidField("invalid profile data", fields=fields) from None
-            self._replace(tx, agent_id, data)
+            self._replace(tx, agent_id, data, dek)
             return data
 
     def get(self, agent_id: str) -> EventUserData | None:
@@ -160,8 +159,7 @@ class Profiles:
         if rows[0][3] is None:  # the key without sealed rows (LEFT JOIN)
             return None
         dek = unwrap_dek(self._rt.provider, agent_id, key_id, version, wrapped)
-        sealed = [(record, field, agent_id, v, blob) for *_, field, v, blob in rows]
-        return to_user_data(open_rows(sealed, {agent_id: dek})[record])
+        return to_user_data(open_record(dek, agent_id, record, map(_SEALED_COLUMNS, rows)))
 
     @retrying
     def delete(self, agent_id: str) -> None:

@@ -37,6 +37,7 @@ __all__ = [
     "keys_not_under",
     "keys_of",
     "lock_agent",
+    "lock_agent_key",
     "page_keys",
     "reindex",
     "rewrap_key",
@@ -64,6 +65,10 @@ _AGENT_KEY_ROW = Shape("dualid_agent_key", agent_id=TEXT, **_KEY_COLUMNS)
 _USAGE_ROW = Shape("dualid_agent_key", master_key_id=TEXT, count=INT)
 _LOCK = db.Sql("SELECT agent_id FROM dualid_agent WHERE agent_id = ?")
 _LOCK_PG = db.Sql("SELECT agent_id FROM dualid_agent WHERE agent_id = ? FOR UPDATE")
+_LOCK_WITH_KEY = db.Sql(
+    "SELECT k.master_key_id, k.dek_version, k.wrapped FROM dualid_agent a"
+    " JOIN dualid_agent_key k ON k.agent_id = a.agent_id WHERE a.agent_id = ?"
+)
 _LOOKUP = db.Sql("SELECT agent_id FROM dualid_agent WHERE user_index = ?")
 _LOOKUP_TWO = db.Sql("SELECT agent_id, user_index FROM dualid_agent WHERE user_index IN (?, ?)")
 _BY_INDEX = "SELECT agent_id, user_index FROM dualid_agent WHERE user_index IN (*)"
@@ -137,6 +142,22 @@ def lock_agent(conn: Conn, agent_id: str) -> bool:
     # transaction logs first (an event's creation is the host's, say).
     claim_partition(conn, agent_id)
     return True
+
+
+def lock_agent_key(conn: Conn, agent_id: str) -> tuple[str, int, bytes] | None:
+    """:func:`lock_agent`, then :func:`key_of`: the person's lock and then its data key's
+    ``(master_key_id, dek_version, wrapped)``; None when the agent or its key does not
+    exist. On SQLite, whose write transaction already excludes every other writer, the
+    lock is the check that the agent row exists, made in the statement that reads the
+    key; on PostgreSQL they are two statements, the row lock first."""
+    if db.dialect(conn) == "postgresql":
+        return key_of(conn, agent_id) if lock_agent(conn, agent_id) else None
+    rows = _KEY_ROW.check(db.query(conn, _LOCK_WITH_KEY, (agent_id,)))
+    if not rows:
+        return None
+    claim_partition(conn, agent_id)  # as lock_agent does
+    key_id, version, wrapped = rows[0]
+    return key_id, version, wrapped
 
 
 def erase_agent(conn: Conn, agent_id: str) -> int | None:

@@ -31,6 +31,7 @@ __all__ = [
     "heads",
     "insert_checkpoint",
     "insert_entries",
+    "insert_entry",
     "insert_tiles",
     "latest_checkpoint",
     "lock_head",
@@ -192,6 +193,10 @@ def next_seqs(conn: Conn, count: int) -> list[int]:
 
 def insert_entries(conn: Conn, rows: Sequence[EntryRow]) -> None:
     db.executemany(conn, _INSERT, rows)
+
+
+def insert_entry(conn: Conn, row: EntryRow) -> None:
+    db.execute(conn, _INSERT, row)
 
 
 def set_head(conn: Conn, part: int, pseq: int, seq: int, entry_hash: str) -> None:

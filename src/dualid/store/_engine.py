@@ -18,7 +18,7 @@ import os
 import re
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -267,6 +267,9 @@ class Store:
             raise ConfigurationError(f"no database driver for this URL; {hint}".strip()) from exc
         if self.dialect == "sqlite":
             self._configure_sqlite(self.engine)
+        sqlite = self.dialect == "sqlite"
+        self._begin_write = "BEGIN IMMEDIATE" if sqlite else None
+        self._begin_read = "BEGIN" if sqlite else None
         self._dbapi: Any = self.engine.dialect.loaded_dbapi
         self._dbapi_error: type[Exception] = self._dbapi.Error
         # The hot paths on a SQLite file take bare driver connections from a LIFO of their
@@ -334,57 +337,66 @@ class Store:
         return StoreError(f"database error: {what}")
 
     @contextmanager
-    def _connection(self) -> Iterator[Any]:
-        """A driver connection from the store's pool, given back afterwards: discarded
-        when it is still in a transaction (a failed rollback), never back into the pool
-        mid-transaction."""
-        conns = self._conns
-        conn = conns.take()
-        try:
-            yield conn
-        except BaseException:
-            try:
-                conn.rollback()
-            except Exception:
-                conns.discard(conn)
-            else:
-                conns.give(conn)
-            raise  # what failed, not the rollback
-        conns.give(conn)
-
-    @contextmanager
     def _transaction(self, begin: str | None) -> Iterator[Conn]:
-        with self._guarded(), self._connection() as dbapi:
-            if begin is not None:
-                dbapi.execute(begin)
-            yield Conn(dbapi, self.dialect, self.hooks, self.audit_partitions)
-            dbapi.commit()
+        """One transaction on a driver connection from the store's pool: ``begin`` (SQLite's
+        ``BEGIN``/``BEGIN IMMEDIATE``; None on PostgreSQL, whose driver opens one), commit on
+        success; on any exception a rollback, and the connection goes back to the pool only
+        if that worked (never mid-transaction). Foreign database errors become StoreErrors
+        (:meth:`_convert`), after the rollback. One generator, not nested context managers:
+        this runs once per operation on every hot path."""
+        lock = self._memory_lock
+        if lock is not None:
+            lock.acquire()
+        try:
+            conns = self._conns
+            dbapi = conns.take()
+            try:
+                if begin is not None:
+                    dbapi.execute(begin)
+                yield Conn(dbapi, self.dialect, self.hooks, self.audit_partitions)
+                dbapi.commit()
+            except BaseException:
+                try:
+                    dbapi.rollback()
+                except Exception:
+                    conns.discard(dbapi)
+                else:
+                    conns.give(dbapi)
+                raise  # what failed, not the rollback
+            conns.give(dbapi)
+        except DualIdError:
+            raise
+        except (SQLAlchemyError, self._dbapi_error) as exc:
+            raise self._convert(exc) from None
+        finally:
+            if lock is not None:
+                lock.release()
 
-    @contextmanager
-    def write(self) -> Iterator[Conn]:
+    def write(self) -> AbstractContextManager[Conn]:
         """A write transaction: commit on success, roll back on any exception (the
         exception raised is the original one, even when the rollback fails too). On SQLite
         it begins with ``BEGIN IMMEDIATE``, so writers queue instead of failing on lock
         upgrade; on PostgreSQL it is READ COMMITTED and serialises through row locks
         (``docs/concurrency.md``)."""
-        with self._transaction("BEGIN IMMEDIATE" if self.dialect == "sqlite" else None) as conn:
-            yield conn
+        return self._transaction(self._begin_write)
 
-    @contextmanager
-    def read(self) -> Iterator[Conn]:
+    def read(self) -> AbstractContextManager[Conn]:
         """A read transaction (SQLite: one snapshot from its first read; PostgreSQL: READ
         COMMITTED unless its first statement makes it a snapshot, see
         :func:`dualid.store._audit.begin_snapshot`)."""
-        with self._transaction("BEGIN" if self.dialect == "sqlite" else None) as conn:
-            yield conn
+        return self._transaction(self._begin_read)
 
     @contextmanager
     def autocommit(self) -> Iterator[Conn]:
         """A connection for single read-only statements without a transaction of their own
         (warm ``agent_for``, ``profiles.get``: one statement is one snapshot); SQLite runs
         it in autocommit mode, PostgreSQL's implicit transaction is ended on return.
-        The warmest path of all: the pool is used inline (no second context)."""
-        with self._guarded():
+        The warmest path of all: the guard of :meth:`_guarded` and the pool are inline
+        (one generator)."""
+        lock = self._memory_lock
+        if lock is not None:
+            lock.acquire()
+        try:
             conns = self._conns
             dbapi = conns.take()
             try:
@@ -393,6 +405,13 @@ class Store:
                 # no transaction to end: the pool's own reset (or the bare LIFO's check
                 # for one left open) covers a statement that failed
                 conns.give(dbapi)
+        except DualIdError:
+            raise
+        except (SQLAlchemyError, self._dbapi_error) as exc:
+            raise self._convert(exc) from None
+        finally:
+            if lock is not None:
+                lock.release()
 
     @contextmanager
     def schema(self, *, write: bool = True) -> Iterator[Connection]:

@@ -129,23 +129,30 @@ class TablePages:
 
 def _refuse_unstorable(params: Iterable[Any]) -> None:
     """Raise :class:`InvalidInput` for a parameter no backend stores the same (see the
-    module docstring). The message names no value: parameters hold ids and ciphertexts."""
+    module docstring). The message names no value: parameters hold ids and ciphertexts.
+    Exact types first: this sees every parameter of every statement."""
     for value in params:
-        if isinstance(value, str):
+        cls = type(value)
+        if cls is bytes or value is None:
+            continue
+        if cls is str or isinstance(value, str):
             if "\x00" in value or (not value.isascii() and unstorable(value)):
                 raise InvalidInput(
                     "a text value holds a NUL character or an unpaired surrogate, "
                     "which the database cannot store"
                 )
-        elif isinstance(value, int) and not INT64_MIN <= value <= INT64_MAX:
+        elif (cls is int or isinstance(value, int)) and not INT64_MIN <= value <= INT64_MAX:
             raise InvalidInput("an integer is outside the signed 64-bit range of the database")
 
 
 def _run(conn: Conn, sql: Sql | str, params: Any, many: bool) -> Any:
     _refuse_unstorable(chain.from_iterable(params) if many else params)
-    text = sql.text(conn) if isinstance(sql, Sql) else Sql(sql).text(conn)
-    for hook in conn.hooks:
-        hook(text)
+    if not isinstance(sql, Sql):
+        sql = Sql(sql)
+    text = sql.postgresql if conn.dialect_name == "postgresql" else sql.sqlite
+    if conn.hooks:
+        for hook in conn.hooks:
+            hook(text)
     cur = conn.dbapi.cursor()
     try:
         if many:

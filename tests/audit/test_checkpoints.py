@@ -379,6 +379,23 @@ def test_an_http_witness_receives_each_checkpoint(
     assert sdk.audit.verify(checkpoint=witness.latest()).ok
 
 
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [(b"\xff\xfe not text\n", "not UTF-8"), (b"{not json}\n", "malformed line")],
+)
+def test_a_witness_file_that_is_not_a_log_is_a_clear_error(
+    tmp_path: Path, content: bytes, message: str
+) -> None:
+    path = tmp_path / "witness.log"
+    path.write_bytes(content)
+    witness = FileWitness(path)
+    with pytest.raises(WitnessUnavailable, match=message) as info:
+        witness.checkpoints()
+    assert info.value.code == WitnessUnavailable.code
+    with pytest.raises(WitnessUnavailable):
+        witness.latest()
+
+
 def test_a_witness_that_is_down_is_a_clear_error_and_the_checkpoint_is_kept(
     sdk: DualId,
 ) -> None:

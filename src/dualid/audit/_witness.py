@@ -71,6 +71,8 @@ class FileWitness:
             return []
         except OSError as exc:
             raise WitnessUnavailable(f"cannot read the witness file: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise WitnessUnavailable("the witness file is not UTF-8 text") from None
         out = []
         for line in text.splitlines():
             if line.strip():

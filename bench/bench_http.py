@@ -353,7 +353,7 @@ def _rows(best: dict[str, float]) -> list[h.Row]:
             "can reach the attendees_http target; only a cache of decrypted personal data could",
         ),
         _info(
-            "attendees_json_models",
+            "attendees_http_models",
             f"attendees_page() + JSON of its model objects vs attendees_page_json(), {n}",
             best["sdk_models"],
             best["sdk_full"],

@@ -337,13 +337,15 @@ class Store:
         return StoreError(f"database error: {what}")
 
     @contextmanager
-    def _transaction(self, begin: str | None) -> Iterator[Conn]:
+    def _transaction(self, begin: str | None, *, end: bool = True) -> Iterator[Conn]:
         """One transaction on a driver connection from the store's pool: ``begin`` (SQLite's
         ``BEGIN``/``BEGIN IMMEDIATE``; None on PostgreSQL, whose driver opens one), commit on
         success; on any exception a rollback, and the connection goes back to the pool only
-        if that worked (never mid-transaction). Foreign database errors become StoreErrors
-        (:meth:`_convert`), after the rollback. One generator, not nested context managers:
-        this runs once per operation on every hot path."""
+        if that worked (never mid-transaction). ``end=False`` (:meth:`autocommit`): no
+        commit or rollback, the pool's own reset (or the bare LIFO's check for a
+        transaction left open) covers a statement that failed. Foreign database errors
+        become StoreErrors (:meth:`_convert`), after the rollback. One generator, not nested
+        context managers: this runs once per operation on every hot path."""
         lock = self._memory_lock
         if lock is not None:
             lock.acquire()
@@ -354,8 +356,12 @@ class Store:
                 if begin is not None:
                     dbapi.execute(begin)
                 yield Conn(dbapi, self.dialect, self.hooks, self.audit_partitions)
-                dbapi.commit()
+                if end:
+                    dbapi.commit()
             except BaseException:
+                if not end:
+                    conns.give(dbapi)
+                    raise
                 try:
                     dbapi.rollback()
                 except Exception:
@@ -386,32 +392,12 @@ class Store:
         :func:`dualid.store._audit.begin_snapshot`)."""
         return self._transaction(self._begin_read)
 
-    @contextmanager
-    def autocommit(self) -> Iterator[Conn]:
+    def autocommit(self) -> AbstractContextManager[Conn]:
         """A connection for single read-only statements without a transaction of their own
         (warm ``agent_for``, ``profiles.get``: one statement is one snapshot); SQLite runs
-        it in autocommit mode, PostgreSQL's implicit transaction is ended on return.
-        The warmest path of all: the guard of :meth:`_guarded` and the pool are inline
-        (one generator)."""
-        lock = self._memory_lock
-        if lock is not None:
-            lock.acquire()
-        try:
-            conns = self._conns
-            dbapi = conns.take()
-            try:
-                yield Conn(dbapi, self.dialect, self.hooks, self.audit_partitions)
-            finally:
-                # no transaction to end: the pool's own reset (or the bare LIFO's check
-                # for one left open) covers a statement that failed
-                conns.give(dbapi)
-        except DualIdError:
-            raise
-        except (SQLAlchemyError, self._dbapi_error) as exc:
-            raise self._convert(exc) from None
-        finally:
-            if lock is not None:
-                lock.release()
+        it in autocommit mode, PostgreSQL's implicit transaction is ended on return (the
+        pool's reset). The warmest path of all: the same one generator as a transaction."""
+        return self._transaction(None, end=False)
 
     @contextmanager
     def schema(self, *, write: bool = True) -> Iterator[Connection]:

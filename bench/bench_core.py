@@ -5,7 +5,8 @@
 
 * ``profile_put_get``   profiles.put + profiles.get of a full EventUserData
 * ``attendees_list``    events.attendees() of one event, 3 shared fields per attendee
-* ``attendees_floor``   the same against the best-layout floor (``..._keys``: with key unwraps)
+* ``attendees_floor``   the same against the best-layout floor (``..._keys``: with key unwraps;
+  ``..._consent``: the host view's own statements and decrypts by hand, vs the floor)
 * ``attendees_peer``    the same against the ORM + sqlalchemy-utils peer (bench/_peer.py)
 * ``agent_for_warm``    identity.agent_for() of existing users
 * ``agent_for_cold``    identity.agents_for() creating new users in bulk
@@ -55,10 +56,17 @@ KEYS = (
     "attendees_list",
     "attendees_floor",
     "attendees_floor_keys",
+    "attendees_floor_consent",
     "attendees_peer",
     "attendees_memory",
 )
-_ATTENDEE_KEYS = {"attendees_list", "attendees_floor", "attendees_floor_keys", "attendees_peer"}
+_ATTENDEE_KEYS = {
+    "attendees_list",
+    "attendees_floor",
+    "attendees_floor_keys",
+    "attendees_floor_consent",
+    "attendees_peer",
+}
 
 
 def _sizes(quick: bool) -> dict[str, int]:
@@ -571,6 +579,7 @@ def bench_attendees(ev: Event, work: Path, sz: dict[str, int]) -> list[h.Row]:
         (a.data.name, a.data.phone_number, a.data.email) for a in sdk.events.attendees(HOST, EVENT)
     ]
     floor, floor_keys = _best_layout_floor(work, ev.agents, shown, deks)
+    consent_floor = own_schema_consent_floor(_sqlite_file(sdk), deks, HOST, EVENT, ev.size)
     peer = _orm_peer(work, shown)
 
     def sdk_op() -> None:
@@ -578,7 +587,14 @@ def bench_attendees(ev: Event, work: Path, sz: dict[str, int]) -> list[h.Row]:
         assert len(got) == ev.size
 
     t = h.compare_many(
-        {"sdk": sdk_op, "raw": raw_op, "floor": floor, "floor_keys": floor_keys, "peer": peer},
+        {
+            "sdk": sdk_op,
+            "raw": raw_op,
+            "floor": floor,
+            "floor_keys": floor_keys,
+            "floor_consent": consent_floor,
+            "peer": peer,
+        },
         number=1,
         repeats=sz["attendees_repeats"],
         warmup=1,
@@ -637,6 +653,26 @@ def bench_attendees(ev: Event, work: Path, sz: dict[str, int]) -> list[h.Row]:
             ),
         ),
         h.slowdown(
+            "attendees_floor_consent",
+            "the host view's own statements and decrypts by hand (raw sqlite3), vs the floor",
+            t["floor_consent"],
+            t["floor"],
+            scale=1e6,
+            unit="ms/call",
+            threshold=None,
+            baseline_desc="the best-layout floor",
+            note=(
+                "what P2 needs from the store, at the least, on dualid's schema: the SDK's "
+                "own page statement (registrations with their copies) and its grant "
+                "statement per 1,000 registrations (the unrevoked, unexpired grants that "
+                "may apply), fetched, and one AES-GCM decrypt per copy with the data keys "
+                "unwrapped beforehand; no MAC, no rule, no objects. It is "
+                f"{t['floor_consent'].best / b.best:.2f}x the raw baseline on dualid's own "
+                "schema (figure attendees_list, which reads no grants); the SDK's own figure "
+                f"over this floor: {a.best / t['floor_consent'].best:.2f}x"
+            ),
+        ),
+        h.slowdown(
             "attendees_peer",
             f"events.attendees() vs the ORM + sqlalchemy-utils peer ({n})",
             a,
@@ -677,6 +713,41 @@ def own_schema_list(
             aad = f"dualid/shared/v1\x1f{agent_id}\x1f{reg_id}{tail}{fields}\x1f{version}"
             out.append(deks[agent_id].decrypt(blob[1:13], blob[13:], aad.encode()))
         assert len(out) == count
+
+    return op
+
+
+def own_schema_consent_floor(
+    path: Path, deks: dict[str, AESGCM], host_id: str, event_id: str, count: int
+) -> Callable[[], None]:
+    """The least the host view reads on dualid's own schema, by hand: the SDK's page
+    statement and its grant statement per 1,000 registrations (the SQL text of
+    ``dualid.store``, so the two cannot drift apart), each fetched in one snapshot, then one
+    AES-GCM decrypt per copy (keys unwrapped beforehand). What the SDK adds on top is the
+    MAC check of the grant rows, the P2 rule, the objects and the audit entry."""
+    from dualid.store import _grants, _shared
+
+    raw = _raw_sqlite(path)
+    page_sql = _shared._EVENT.sqlite
+    terms_sql = _grants._PAGE_TERMS.sqlite
+    tail = f"\x1f{host_id}\x1f{event_id}\x1f"
+    latest = 2**62 // 2  # no grant of the benchmark expires
+
+    def op() -> None:
+        raw.execute("BEGIN")
+        regs = raw.execute(page_sql, (host_id, event_id)).fetchall()
+        grants = 0
+        for lo in range(0, len(regs), 1000):
+            page = regs[lo : lo + 1000]
+            params = (host_id, event_id, page[0][0], page[-1][0], latest, event_id)
+            grants += len(raw.execute(terms_sql, params).fetchall())
+        raw.execute("COMMIT")
+        out = []
+        for reg_id, agent_id, _, fields, version, blob in regs:
+            aad = f"dualid/shared/v1\x1f{agent_id}\x1f{reg_id}{tail}{fields}\x1f{version}"
+            out.append(deks[agent_id].decrypt(blob[1:13], blob[13:], aad.encode()))
+        assert len(out) == count
+        assert grants >= count
 
     return op
 
